@@ -1,0 +1,727 @@
+//! The model-based property test: random operation sequences run against the
+//! store and against a plain `BTreeMap` reference model, compared after every
+//! step.
+//!
+//! The key space is small (nine identities, six namespaces) so that
+//! overwrites and namespace collisions are common, and it holds identities a
+//! delimiter or NUL could confuse. Times move in steps of 250 ms, the same
+//! grain as the TTLs, so exact phase boundaries are hit often; odd steps
+//! test everything in between. On failure proptest shrinks the sequence and
+//! the panic message prints the minimal failing one.
+//!
+//! The case count is 48 by default and `PROPTEST_CASES` sets it; each case
+//! runs up to 48 operations.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use cachestore_core::{
+    Bytes, CacheStore, Clock, Entry, Headers, ManualClock, Phase, RowTimes, SetItem, SetOptions,
+    Ttl, to_unix_millis,
+};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+
+use crate::StoreFactory;
+
+/// The identities the model draws from.
+pub const IDENTITIES: [(&str, &str); 9] = [
+    ("a", "b:c"),
+    ("a:b", "c"),
+    ("a", "k"),
+    ("ab", "k"),
+    ("a\0", "k"),
+    ("\0", "\0"),
+    ("é", "z"),
+    ("a", "\u{FFFF}"),
+    ("a", "\u{10000}"),
+];
+
+/// The namespaces `clear_namespace` and `scan` draw from: those of
+/// [`IDENTITIES`] plus one that never has rows.
+pub const NAMESPACES: [&str; 7] = ["a", "a:b", "ab", "a\0", "\0", "é", "none"];
+
+/// Default number of cases when `PROPTEST_CASES` is not set.
+pub const DEFAULT_CASES: u32 = 48;
+
+/// The longest operation sequence a case runs.
+pub const MAX_OPS: usize = 48;
+
+/// A TTL as the model draws it.
+#[derive(Clone, Copy, Debug)]
+pub enum TtlSpec {
+    /// `Ttl::Never`.
+    Never,
+    /// `Ttl::For` this many ms.
+    For(u64),
+    /// `Ttl::Until` now plus this many ms (negative: in the past).
+    Until(i64),
+}
+
+/// The payload a `Set` writes.
+#[derive(Clone, Copy, Debug)]
+pub enum PayloadSpec {
+    /// Zero bytes.
+    Empty,
+    /// A short payload unique to the step.
+    Small,
+    /// 256 KiB unique to the step.
+    Large,
+}
+
+/// The headers a `Set` writes.
+#[derive(Clone, Copy, Debug)]
+pub enum HeaderSpec {
+    /// No headers.
+    None,
+    /// One header unique to the step.
+    One,
+    /// Empty names and values, unicode and control characters.
+    Odd,
+    /// 200 entries.
+    Many,
+}
+
+/// One write as the model draws it.
+#[derive(Clone, Copy, Debug)]
+pub struct Write {
+    /// Index into [`IDENTITIES`].
+    pub id: usize,
+    /// The payload.
+    pub payload: PayloadSpec,
+    /// The TTL.
+    pub ttl: TtlSpec,
+    /// The stale window, ms.
+    pub stale_ms: u64,
+    /// The headers.
+    pub headers: HeaderSpec,
+}
+
+/// One step of a sequence.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// `set`.
+    Set(Write),
+    /// `set_many`.
+    SetMany(Vec<Write>),
+    /// `get`.
+    Get(usize),
+    /// `get_stale`.
+    GetStale(usize),
+    /// `get_many`.
+    GetMany(Vec<usize>),
+    /// `delete`.
+    Delete(usize),
+    /// `purge_expired`.
+    Purge,
+    /// `clear_namespace` of [`NAMESPACES`]`[i]`.
+    ClearNamespace(usize),
+    /// `clear_all`.
+    ClearAll,
+    /// A full scan, optionally of one namespace, in pages of this size.
+    Scan(Option<usize>, usize),
+    /// Move the clock forwards, ms.
+    Advance(u64),
+    /// Move the clock backwards, ms.
+    Rewind(u64),
+    /// Close and reopen the store (persistent stores only).
+    Reopen,
+}
+
+fn time_step() -> impl Strategy<Value = u64> {
+    prop_oneof![4 => (0..=8u64).prop_map(|n| n * 250), 1 => 0..2_000u64]
+}
+
+fn write() -> impl Strategy<Value = Write> {
+    let ttl = prop_oneof![
+        1 => Just(TtlSpec::Never),
+        4 => time_step().prop_map(TtlSpec::For),
+        1 => (-4..=8i64).prop_map(|n| TtlSpec::Until(n * 250)),
+    ];
+    let payload = prop_oneof![
+        1 => Just(PayloadSpec::Empty),
+        8 => Just(PayloadSpec::Small),
+        1 => Just(PayloadSpec::Large),
+    ];
+    let headers = prop_oneof![
+        3 => Just(HeaderSpec::None),
+        4 => Just(HeaderSpec::One),
+        1 => Just(HeaderSpec::Odd),
+        1 => Just(HeaderSpec::Many),
+    ];
+    let stale = prop_oneof![1 => Just(0u64), 2 => time_step()];
+    (0..IDENTITIES.len(), payload, ttl, stale, headers).prop_map(
+        |(id, payload, ttl, stale_ms, headers)| Write { id, payload, ttl, stale_ms, headers },
+    )
+}
+
+fn op(persistent: bool) -> BoxedStrategy<Op> {
+    let id = 0..IDENTITIES.len();
+    let common = prop_oneof![
+        8 => write().prop_map(Op::Set),
+        1 => proptest::collection::vec(write(), 0..5).prop_map(Op::SetMany),
+        4 => id.clone().prop_map(Op::Get),
+        3 => id.clone().prop_map(Op::GetStale),
+        1 => proptest::collection::vec(id.clone(), 0..5).prop_map(Op::GetMany),
+        2 => id.prop_map(Op::Delete),
+        2 => Just(Op::Purge),
+        1 => (0..NAMESPACES.len()).prop_map(Op::ClearNamespace),
+        1 => Just(Op::ClearAll),
+        1 => (proptest::option::of(0..NAMESPACES.len()), 1..5usize)
+            .prop_map(|(ns, page)| Op::Scan(ns, page)),
+        5 => time_step().prop_map(Op::Advance),
+        2 => time_step().prop_map(Op::Rewind),
+    ];
+    if persistent {
+        prop_oneof![31 => common, 1 => Just(Op::Reopen)].boxed()
+    } else {
+        common.boxed()
+    }
+}
+
+/// The strategy for whole sequences.
+pub fn sequences(persistent: bool) -> impl Strategy<Value = Vec<Op>> {
+    proptest::collection::vec(op(persistent), 1..=MAX_OPS)
+}
+
+/// A row of the reference model.
+#[derive(Clone, Debug)]
+struct Row {
+    payload: Bytes,
+    headers: Headers,
+    times: RowTimes,
+    /// On a self-expiring engine: the row has been dead at some step, so the
+    /// engine may have dropped it (SPEC §2).
+    maybe_gone: bool,
+}
+
+/// The reference model: a plain ordered map, simple enough to be obviously
+/// right. `(String, String)` orders by namespace bytes, then key bytes.
+#[derive(Debug, Default)]
+struct Model {
+    rows: BTreeMap<(String, String), Row>,
+}
+
+/// A count the store may report: exact, or a range where a self-expiring
+/// engine may have dropped dead rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Range(u64, u64);
+
+impl Range {
+    fn contains(self, n: u64) -> bool {
+        self.0 <= n && n <= self.1
+    }
+}
+
+impl Model {
+    fn phase(row: &Row, now: i64) -> Phase {
+        row.times.phase(now)
+    }
+
+    fn entry(row: &Row) -> Entry {
+        Entry::from_parts(row.payload.clone(), row.headers.clone(), row.times)
+            .unwrap_or_else(|| panic!("model time out of range: {:?}", row.times))
+    }
+
+    /// The answers a read may give: exactly one, or `None` too where the row
+    /// may be gone.
+    fn read(&self, id: usize, now: i64, stale: bool) -> (Option<Entry>, bool) {
+        let (ns, key) = IDENTITIES[id];
+        match self.rows.get(&(ns.to_owned(), key.to_owned())) {
+            Some(row) => {
+                let visible = match Self::phase(row, now) {
+                    Phase::Fresh => true,
+                    Phase::Stale => stale,
+                    Phase::Dead => false,
+                };
+                (visible.then(|| Self::entry(row)), row.maybe_gone)
+            }
+            None => (None, false),
+        }
+    }
+
+    /// Removes the rows `select` picks; returns the range of live rows removed.
+    fn remove(&mut self, now: i64, select: impl Fn(&str) -> bool) -> Range {
+        let (mut sure, mut maybe) = (0, 0);
+        self.rows.retain(|(ns, _), row| {
+            if !select(ns) {
+                return true;
+            }
+            if Self::phase(row, now).is_live() {
+                if row.maybe_gone { maybe += 1 } else { sure += 1 }
+            }
+            false
+        });
+        Range(sure, sure + maybe)
+    }
+
+    fn mark_dead_rows(&mut self, now: i64) {
+        for row in self.rows.values_mut() {
+            if Self::phase(row, now) == Phase::Dead {
+                row.maybe_gone = true;
+            }
+        }
+    }
+}
+
+/// Runs the model test against `factory` and panics with the minimal failing
+/// sequence if the store and the model ever disagree.
+pub fn run<F: StoreFactory>(factory: &F) {
+    if let Err(message) = check(factory) {
+        panic!("{message}");
+    }
+}
+
+/// Runs the model test; `Err` holds the reason and the minimal failing sequence.
+pub fn check<F: StoreFactory>(factory: &F) -> Result<(), String> {
+    let cases =
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_CASES);
+    check_with(factory, cases)
+}
+
+/// Runs the model test with `cases` random sequences.
+pub fn check_with<F: StoreFactory>(factory: &F, cases: u32) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a tokio runtime: {e}"))?;
+    let caps = runtime
+        .block_on(async { factory.open(ManualClock::new()).await.map(|s| s.capabilities()) })
+        .map_err(|e| format!("StoreFactory::open failed: {e}"))?;
+    if caps.evicts_live_rows {
+        return Err("the model test needs a store that does not evict live rows; \
+                    run it on an unbounded configuration"
+            .into());
+    }
+    let config = Config { cases, failure_persistence: None, ..Config::default() };
+    let mut runner = TestRunner::new(config);
+    let result = runner.run(&sequences(caps.persistent), |ops| {
+        runtime.block_on(execute(factory, &ops, caps.self_expiring))
+    });
+    match result {
+        Ok(()) => Ok(()),
+        Err(TestError::Fail(reason, ops)) => Err(format!(
+            "the store disagrees with the reference model: {reason}\n\
+             minimal failing sequence ({} steps):\n{}",
+            ops.len(),
+            Steps(&ops)
+        )),
+        Err(TestError::Abort(reason)) => Err(format!("model test aborted: {reason}")),
+    }
+}
+
+struct Steps<'a>(&'a [Op]);
+
+impl fmt::Display for Steps<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, op) in self.0.iter().enumerate() {
+            writeln!(f, "  {i:>2}: {}", Described(op))?;
+        }
+        Ok(())
+    }
+}
+
+struct Described<'a>(&'a Op);
+
+impl fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let id = |i: usize| format!("{:?}", IDENTITIES[i]);
+        let w = |w: &Write| {
+            format!(
+                "{} {:?} ttl={:?} stale_for={}ms headers={:?}",
+                id(w.id),
+                w.payload,
+                w.ttl,
+                w.stale_ms,
+                w.headers
+            )
+        };
+        match self.0 {
+            Op::Set(x) => write!(f, "set {}", w(x)),
+            Op::SetMany(xs) => {
+                write!(f, "set_many [{}]", xs.iter().map(w).collect::<Vec<_>>().join("; "))
+            }
+            Op::Get(i) => write!(f, "get {}", id(*i)),
+            Op::GetStale(i) => write!(f, "get_stale {}", id(*i)),
+            Op::GetMany(is) => {
+                write!(f, "get_many [{}]", is.iter().map(|i| id(*i)).collect::<Vec<_>>().join(", "))
+            }
+            Op::Delete(i) => write!(f, "delete {}", id(*i)),
+            Op::Purge => write!(f, "purge_expired"),
+            Op::ClearNamespace(n) => write!(f, "clear_namespace {:?}", NAMESPACES[*n]),
+            Op::ClearAll => write!(f, "clear_all"),
+            Op::Scan(ns, page) => {
+                write!(f, "scan {:?} page={page}", ns.map(|n| NAMESPACES[n]))
+            }
+            Op::Advance(n) => write!(f, "advance {n}ms"),
+            Op::Rewind(n) => write!(f, "rewind {n}ms"),
+            Op::Reopen => write!(f, "reopen"),
+        }
+    }
+}
+
+fn fail(step: usize, message: String) -> TestCaseError {
+    TestCaseError::fail(format!("step {step}: {message}"))
+}
+
+macro_rules! store_ok {
+    ($step:expr, $what:expr, $e:expr) => {
+        $e.map_err(|e| fail($step, format!("{} failed: {e} ({e:?})", $what)))?
+    };
+}
+
+fn build_write(step: usize, w: &Write, clock: &ManualClock) -> (Bytes, SetOptions) {
+    let payload = match w.payload {
+        PayloadSpec::Empty => Bytes::new(),
+        PayloadSpec::Small => Bytes::from(format!("payload of step {step}")),
+        PayloadSpec::Large => {
+            let mut v = vec![(step % 251) as u8; 256 * 1024];
+            v[..8].copy_from_slice(&(step as u64).to_le_bytes());
+            Bytes::from(v)
+        }
+    };
+    let ttl = match w.ttl {
+        TtlSpec::Never => Ttl::Never,
+        TtlSpec::For(ms) => Ttl::For(Duration::from_millis(ms)),
+        TtlSpec::Until(offset) => {
+            let now = clock.now();
+            let magnitude = Duration::from_millis(offset.unsigned_abs());
+            Ttl::Until(if offset >= 0 { now + magnitude } else { now - magnitude })
+        }
+    };
+    let headers: Headers = match w.headers {
+        HeaderSpec::None => Headers::new(),
+        HeaderSpec::One => [("step".to_owned(), step.to_string())].into(),
+        HeaderSpec::Odd => [
+            (String::new(), String::new()),
+            ("ключ".to_owned(), "🦀\0\n".to_owned()),
+            ("step".to_owned(), step.to_string()),
+        ]
+        .into(),
+        HeaderSpec::Many => (0..200).map(|i| (format!("h{i:03}"), format!("{step}.{i}"))).collect(),
+    };
+    let options =
+        SetOptions::new().ttl(ttl).stale_for(Duration::from_millis(w.stale_ms)).headers(headers);
+    (payload, options)
+}
+
+fn model_write(
+    model: &mut Model,
+    w: &Write,
+    payload: Bytes,
+    options: &SetOptions,
+    now: std::time::SystemTime,
+) {
+    let (ns, key) = IDENTITIES[w.id];
+    let times = RowTimes::resolve(now, options.ttl, options.stale_for)
+        .unwrap_or_else(|e| panic!("model TTL out of range: {e}"));
+    model.rows.insert(
+        (ns.to_owned(), key.to_owned()),
+        Row { payload, headers: options.headers.clone(), times, maybe_gone: false },
+    );
+}
+
+fn check_read(
+    step: usize,
+    what: &str,
+    got: Option<Entry>,
+    want: (Option<Entry>, bool),
+) -> Result<(), TestCaseError> {
+    let (want, may_be_gone) = want;
+    if got == want || (may_be_gone && got.is_none()) {
+        return Ok(());
+    }
+    Err(fail(
+        step,
+        format!("{what}: the store returned {}, the model {}", brief(&got), brief(&want)),
+    ))
+}
+
+fn brief(e: &Option<Entry>) -> String {
+    match e {
+        None => "None".into(),
+        Some(e) => format!(
+            "Some(payload {} bytes {:?}…, {} headers, stored_at {:?}, expires_at {:?}, stale_until {:?})",
+            e.payload.len(),
+            String::from_utf8_lossy(&e.payload[..e.payload.len().min(24)]),
+            e.headers.len(),
+            to_unix_millis(e.stored_at).ok(),
+            e.expires_at.and_then(|t| to_unix_millis(t).ok()),
+            e.stale_until.and_then(|t| to_unix_millis(t).ok()),
+        ),
+    }
+}
+
+async fn execute<F: StoreFactory>(
+    factory: &F,
+    ops: &[Op],
+    self_expiring: bool,
+) -> Result<(), TestCaseError> {
+    let clock = ManualClock::new();
+    let mut store = Some(store_ok!(0, "open", factory.open(clock.clone()).await));
+    let mut model = Model::default();
+    for (step, op) in ops.iter().enumerate() {
+        let s = store.as_ref().ok_or_else(|| fail(step, "no store".into()))?;
+        let now = clock.now();
+        let now_ms = to_unix_millis(now).map_err(|e| fail(step, format!("clock: {e}")))?;
+        match op {
+            Op::Set(w) => {
+                let (payload, options) = build_write(step, w, &clock);
+                let (ns, key) = IDENTITIES[w.id];
+                store_ok!(step, "set", s.set(ns, key, payload.clone(), options.clone()).await);
+                model_write(&mut model, w, payload, &options, now);
+            }
+            Op::SetMany(ws) => {
+                let mut items = Vec::new();
+                for w in ws {
+                    let (payload, options) = build_write(step, w, &clock);
+                    let (ns, key) = IDENTITIES[w.id];
+                    model_write(&mut model, w, payload.clone(), &options, now);
+                    items.push(SetItem::new(ns, key, payload, options));
+                }
+                store_ok!(step, "set_many", s.set_many(items).await);
+            }
+            Op::Get(i) => {
+                let got = store_ok!(step, "get", s.get(IDENTITIES[*i].0, IDENTITIES[*i].1).await);
+                check_read(
+                    step,
+                    &format!("get {:?}", IDENTITIES[*i]),
+                    got,
+                    model.read(*i, now_ms, false),
+                )?;
+            }
+            Op::GetStale(i) => {
+                let got = store_ok!(
+                    step,
+                    "get_stale",
+                    s.get_stale(IDENTITIES[*i].0, IDENTITIES[*i].1).await
+                );
+                check_read(
+                    step,
+                    &format!("get_stale {:?}", IDENTITIES[*i]),
+                    got,
+                    model.read(*i, now_ms, true),
+                )?;
+            }
+            Op::GetMany(is) => {
+                let ids: Vec<(&str, &str)> = is.iter().map(|i| IDENTITIES[*i]).collect();
+                let got = store_ok!(step, "get_many", s.get_many(&ids).await);
+                if got.len() != is.len() {
+                    return Err(fail(
+                        step,
+                        format!("get_many returned {} results for {} ids", got.len(), is.len()),
+                    ));
+                }
+                for (i, got) in is.iter().zip(got) {
+                    check_read(
+                        step,
+                        &format!("get_many item {:?}", IDENTITIES[*i]),
+                        got,
+                        model.read(*i, now_ms, false),
+                    )?;
+                }
+            }
+            Op::Delete(i) => {
+                let (ns, key) = IDENTITIES[*i];
+                let got = store_ok!(step, "delete", s.delete(ns, key).await);
+                let row = model.rows.remove(&(ns.to_owned(), key.to_owned()));
+                let (live, maybe) = match &row {
+                    Some(r) => (Model::phase(r, now_ms).is_live(), r.maybe_gone),
+                    None => (false, false),
+                };
+                if got != live && !(maybe && !got) {
+                    return Err(fail(
+                        step,
+                        format!("delete {:?} returned {got}, the model {live}", IDENTITIES[*i]),
+                    ));
+                }
+            }
+            Op::Purge => {
+                let got = store_ok!(step, "purge_expired", s.purge_expired().await);
+                let mut dead = 0;
+                model.rows.retain(|_, row| {
+                    let keep = Model::phase(row, now_ms).is_live();
+                    dead += u64::from(!keep);
+                    keep
+                });
+                let want = if self_expiring { Range(0, dead) } else { Range(dead, dead) };
+                if !want.contains(got) {
+                    return Err(fail(
+                        step,
+                        format!("purge_expired returned {got}, the model {want:?}"),
+                    ));
+                }
+            }
+            Op::ClearNamespace(n) => {
+                let ns = NAMESPACES[*n];
+                let got = store_ok!(step, "clear_namespace", s.clear_namespace(ns).await);
+                let want = model.remove(now_ms, |x| x == ns);
+                if !want.contains(got) {
+                    return Err(fail(
+                        step,
+                        format!("clear_namespace {ns:?} returned {got}, the model {want:?}"),
+                    ));
+                }
+            }
+            Op::ClearAll => {
+                let got = store_ok!(step, "clear_all", s.clear_all().await);
+                let want = model.remove(now_ms, |_| true);
+                if !want.contains(got) {
+                    return Err(fail(
+                        step,
+                        format!("clear_all returned {got}, the model {want:?}"),
+                    ));
+                }
+            }
+            Op::Scan(ns, page) => {
+                let ns = ns.map(|n| NAMESPACES[n]);
+                check_scan(step, s, &model, ns, *page, now_ms).await?;
+            }
+            Op::Advance(n) => clock.advance(Duration::from_millis(*n)),
+            Op::Rewind(n) => clock.rewind(Duration::from_millis(*n)),
+            Op::Reopen => {
+                let old = store.take().ok_or_else(|| fail(step, "no store".into()))?;
+                store = Some(store_ok!(step, "reopen", factory.reopen(old, clock.clone()).await));
+            }
+        }
+        let s = store.as_ref().ok_or_else(|| fail(step, "no store".into()))?;
+        let now_ms = to_unix_millis(clock.now()).map_err(|e| fail(step, format!("clock: {e}")))?;
+        if self_expiring {
+            model.mark_dead_rows(now_ms);
+        }
+        check_stats(step, s, &model, now_ms).await?;
+    }
+    Ok(())
+}
+
+async fn check_scan<S: CacheStore>(
+    step: usize,
+    store: &S,
+    model: &Model,
+    ns: Option<&str>,
+    page: usize,
+    now: i64,
+) -> Result<(), TestCaseError> {
+    let mut got = Vec::new();
+    let mut cursor = None;
+    for _ in 0..=IDENTITIES.len() + 1 {
+        let p = store_ok!(step, "scan", store.scan(ns, cursor.as_ref(), page).await);
+        if p.items.len() > page {
+            return Err(fail(
+                step,
+                format!("scan returned {} rows for a limit of {page}", p.items.len()),
+            ));
+        }
+        got.extend(p.items.into_iter().map(|i| ((i.namespace, i.key), i.entry)));
+        match p.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let mut must = Vec::new();
+    let mut may = Vec::new();
+    for ((n, k), row) in &model.rows {
+        if ns.is_some_and(|ns| ns != n) || !Model::phase(row, now).is_live() {
+            continue;
+        }
+        let item = ((n.clone(), k.clone()), Model::entry(row));
+        if !row.maybe_gone {
+            must.push(item.clone());
+        }
+        may.push(item);
+    }
+    // `got` must be `may` with some of the maybe-gone rows left out.
+    let mut it = may.iter();
+    let in_order = got.iter().all(|g| it.any(|m| m == g));
+    let has_must = must.iter().all(|m| got.contains(m));
+    if !in_order || !has_must {
+        let ids = |v: &[((String, String), Entry)]| {
+            v.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>()
+        };
+        return Err(fail(
+            step,
+            format!(
+                "scan {ns:?} page={page}: the store returned {:?}, the model {:?}",
+                ids(&got),
+                ids(&may)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+async fn check_stats<S: CacheStore>(
+    step: usize,
+    store: &S,
+    model: &Model,
+    now: i64,
+) -> Result<(), TestCaseError> {
+    let stats = store_ok!(step, "stats", store.stats().await);
+    if !store.capabilities().exact_stats {
+        return Ok(());
+    }
+    let (mut fresh, mut stale, mut bytes) = (Range(0, 0), Range(0, 0), Range(0, 0));
+    for row in model.rows.values() {
+        let target = match Model::phase(row, now) {
+            Phase::Fresh => &mut fresh,
+            Phase::Stale => &mut stale,
+            Phase::Dead => continue,
+        };
+        let len = row.payload.len() as u64;
+        target.1 += 1;
+        bytes.1 += len;
+        if !row.maybe_gone {
+            target.0 += 1;
+            bytes.0 += len;
+        }
+    }
+    if !fresh.contains(stats.fresh)
+        || !stale.contains(stats.stale)
+        || !bytes.contains(stats.payload_bytes)
+    {
+        return Err(fail(
+            step,
+            format!(
+                "stats (fresh, stale, bytes) = ({}, {}, {}), the model ({fresh:?}, {stale:?}, {bytes:?})",
+                stats.fresh, stats.stale, stats.payload_bytes
+            ),
+        ));
+    }
+    let sum = stats
+        .namespaces
+        .values()
+        .fold((0, 0, 0), |(f, s, b), n| (f + n.fresh, s + n.stale, b + n.payload_bytes));
+    if sum != (stats.fresh, stats.stale, stats.payload_bytes)
+        || stats.namespaces.values().any(|n| n.fresh + n.stale == 0)
+    {
+        return Err(fail(
+            step,
+            format!("per-namespace stats do not add up to the totals: {stats:?}"),
+        ));
+    }
+    if fresh.0 == fresh.1 && stale.0 == stale.1 {
+        let mut want: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
+        for ((ns, _), row) in &model.rows {
+            let phase = Model::phase(row, now);
+            if phase.is_live() {
+                let e = want.entry(ns).or_default();
+                e.0 += u64::from(phase == Phase::Fresh);
+                e.1 += u64::from(phase == Phase::Stale);
+                e.2 += row.payload.len() as u64;
+            }
+        }
+        let got: BTreeMap<&str, (u64, u64, u64)> = stats
+            .namespaces
+            .iter()
+            .map(|(k, n)| (k.as_str(), (n.fresh, n.stale, n.payload_bytes)))
+            .collect();
+        if got != want {
+            return Err(fail(
+                step,
+                format!("per-namespace stats: the store {got:?}, the model {want:?}"),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! The one error type every backend returns.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A boxed error from an engine or a library, kept as the source of an [`Error`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which half of a row's identity an [`Error::InvalidKey`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IdentityPart {
+    /// The namespace: 1..=255 bytes of UTF-8.
+    Namespace,
+    /// The key: 1..=4096 bytes of UTF-8.
+    Key,
+}
+
+impl fmt::Display for IdentityPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IdentityPart::Namespace => "namespace",
+            IdentityPart::Key => "key",
+        })
+    }
+}
+
+/// Everything that can go wrong in a cachestore operation.
+///
+/// The enum is `#[non_exhaustive]`: match the variants you act on and keep a
+/// catch-all arm. Engine errors are kept as the [`source`](std::error::Error::source),
+/// never flattened into a string. [`Error::is_retriable`] says which errors may
+/// go away by themselves.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The namespace or key is empty or too long. Nothing was read or written.
+    #[error("invalid {part} ({len} bytes): {reason}")]
+    InvalidKey {
+        /// Which part of the identity is wrong.
+        part: IdentityPart,
+        /// Its length in bytes.
+        len: usize,
+        /// What the rule is.
+        reason: &'static str,
+    },
+
+    /// A TTL, stale window or clock time that cannot be represented (it
+    /// overflows the store's millisecond range). Nothing was written.
+    #[error("invalid TTL: {reason}")]
+    InvalidTtl {
+        /// What overflowed.
+        reason: &'static str,
+    },
+
+    /// The payload is larger than this backend accepts. Nothing was written;
+    /// payloads are never truncated.
+    #[error("payload of {size} bytes is larger than this store's limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The payload's size in bytes.
+        size: u64,
+        /// The largest payload this store accepts.
+        limit: u64,
+    },
+
+    /// Stored data that does not decode: a damaged file, a foreign file, or a
+    /// row written by something else.
+    #[error("corrupt data in {location}: {detail}")]
+    Corrupt {
+        /// Where: a file path, a table and row, a server key.
+        location: String,
+        /// What is wrong with it.
+        detail: String,
+        /// The decoder's or engine's own error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// The file is held by another process and the engine cannot share it.
+    #[error(
+        "{} is in use by another process; close the other user or open a different file",
+        path.display()
+    )]
+    InUse {
+        /// The file that is held.
+        path: PathBuf,
+        /// The engine's own error.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// A server cannot be reached (refused, timed out, disconnected). Worth a retry.
+    #[error("{endpoint} is unavailable: {source}")]
+    Unavailable {
+        /// The server, without credentials.
+        endpoint: String,
+        /// Why it could not be reached.
+        #[source]
+        source: BoxError,
+    },
+
+    /// An operating-system I/O error.
+    #[error("I/O error while {context}: {source}")]
+    Io {
+        /// What the store was doing, with the path where there is one.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Any other error of the engine, kept as the source.
+    #[error("{backend} error while {operation}: {source}")]
+    Backend {
+        /// The backend's name (`"sqlite"`, `"redb"`, …).
+        backend: &'static str,
+        /// What the store was doing.
+        operation: String,
+        /// The engine's own error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// A store or URL configuration that cannot work, with what to change.
+    #[error("invalid configuration: {message}")]
+    Config {
+        /// What is wrong and what to do instead.
+        message: String,
+    },
+}
+
+impl Error {
+    /// `true` for errors that may go away by themselves, so that retrying the
+    /// same operation later is worthwhile: [`Error::Unavailable`] and
+    /// [`Error::InUse`]. Invalid input and corrupt data are never retriable.
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, Error::Unavailable { .. } | Error::InUse { .. })
+    }
+
+    /// Wraps an engine error as [`Error::Backend`].
+    pub fn backend(
+        backend: &'static str,
+        operation: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Error::Backend { backend, operation: operation.into(), source: source.into() }
+    }
+
+    /// Wraps an I/O error as [`Error::Io`] with what the store was doing.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { context: context.into(), source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retriable_is_only_transient_errors() {
+        let unavailable = Error::Unavailable {
+            endpoint: "redis://127.0.0.1:1".into(),
+            source: "connection refused".into(),
+        };
+        assert!(unavailable.is_retriable());
+        assert!(Error::InUse { path: "/tmp/x".into(), source: None }.is_retriable());
+        assert!(!Error::InvalidTtl { reason: "overflow" }.is_retriable());
+        assert!(!Error::backend("sqlite", "reading", "boom").is_retriable());
+    }
+
+    #[test]
+    fn messages_name_what_failed_and_keep_the_source() {
+        let e = Error::io("opening /tmp/db", std::io::Error::other("disk on fire"));
+        assert_eq!(e.to_string(), "I/O error while opening /tmp/db: disk on fire");
+        assert!(std::error::Error::source(&e).is_some());
+        let e = Error::InUse { path: "/tmp/c.redb".into(), source: None };
+        assert!(e.to_string().contains("/tmp/c.redb"), "{e}");
+    }
+}

@@ -1,0 +1,181 @@
+//! The `CacheStore` trait: the contract every backend keeps (SPEC §3).
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::error::Result;
+use crate::identity::{check_identity, check_payload};
+use crate::time::{Clock, RowTimes, SharedClock};
+use crate::types::{Capabilities, Entry, Page, ScanCursor, SetItem, SetOptions, Stats};
+
+/// A persistent cache of rows keyed by `(namespace, key)`, with per-row TTL
+/// and a stale window.
+///
+/// # The contract
+///
+/// Every backend keeps these rules, and the conformance suite
+/// (`cachestore-conformance`) tests exactly them.
+///
+/// **Rows.** A namespace is 1..=255 bytes of UTF-8 and a key 1..=4096 bytes,
+/// any character (`:`, `/` and NUL included). No delimiter makes two identities
+/// collide: `("a:b", "c")` and `("a", "b:c")` are different rows. An invalid
+/// identity is [`Error::InvalidKey`](crate::Error::InvalidKey) on every
+/// operation, and nothing is written. Payloads of 0 bytes up to at least
+/// 16 MiB are accepted; larger ones may be refused with
+/// [`Error::PayloadTooLarge`](crate::Error::PayloadTooLarge), never truncated.
+/// Headers come back exactly as written. Times are kept in whole milliseconds
+/// since the Unix epoch (the written time rounded down).
+///
+/// **Phases**, judged at the store clock's `now`, never the OS clock:
+/// - *fresh* while `expires_at` is `None` or `now < expires_at`;
+/// - *stale* while `expires_at <= now < stale_until`;
+/// - *dead* once `stale_until <= now`: invisible to every read, counted by
+///   nothing but [`purge_expired`](CacheStore::purge_expired).
+///
+/// The clock may go backwards; phases are always judged at the current `now`,
+/// so a stale row can be fresh again at an earlier `now`. A row removed by
+/// `purge_expired` stays removed. On a [self-expiring](Capabilities::self_expiring)
+/// engine a row that has once been dead may be gone at any moment after.
+///
+/// **Concurrency.** Each single-row operation is atomic: a read returns the
+/// old row or the new one, never a mix. After `set` returns `Ok`, every later
+/// read on any handle of the store sees that row.
+///
+/// **No panics**, on any input, stored file or server reply: failures are
+/// [`Error`](crate::Error)s.
+///
+/// The trait is object safe: `Arc<dyn CacheStore>` works.
+#[async_trait]
+pub trait CacheStore: Send + Sync + 'static {
+    /// The fresh row at `(namespace, key)`, or `None` if it is missing, stale
+    /// or dead.
+    ///
+    /// A pure read: it deletes nothing and changes no stored field, whatever
+    /// phase the row is in.
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<Entry>>;
+
+    /// The row at `(namespace, key)` if it is fresh or stale, else `None`.
+    ///
+    /// The offline fallback: serve old data while the upstream is down.
+    /// [`Entry::is_fresh`] tells which phase it is in. A pure read.
+    async fn get_stale(&self, namespace: &str, key: &str) -> Result<Option<Entry>>;
+
+    /// Inserts or overwrites the whole row atomically, with `stored_at = now`
+    /// by the store clock, `expires_at` from `options.ttl` and
+    /// `stale_until = expires_at + options.stale_for`.
+    ///
+    /// Overwriting replaces every field, headers included; overwriting a stale
+    /// or dead row makes it the new row. `Ttl::For(0)` and an `Until` in the
+    /// past store a row that is already expired. A time that overflows is
+    /// [`Error::InvalidTtl`](crate::Error::InvalidTtl), an invalid identity
+    /// [`Error::InvalidKey`](crate::Error::InvalidKey), a payload over
+    /// [`Capabilities::max_payload`] [`Error::PayloadTooLarge`](crate::Error::PayloadTooLarge);
+    /// in each case nothing is written and the old row is intact.
+    async fn set(
+        &self,
+        namespace: &str,
+        key: &str,
+        payload: Bytes,
+        options: SetOptions,
+    ) -> Result<()>;
+
+    /// Removes the row. `true` if a fresh or stale row was there; `false` for
+    /// a missing or dead one (which is removed all the same).
+    async fn delete(&self, namespace: &str, key: &str) -> Result<bool>;
+
+    /// Removes every dead row and returns how many went. Fresh and stale rows
+    /// are untouched. Running it twice in a row returns 0 the second time. On a
+    /// [self-expiring](Capabilities::self_expiring) engine the count may be 0.
+    async fn purge_expired(&self) -> Result<u64>;
+
+    /// Removes every row of `namespace` (and no other: `"a"` does not clear
+    /// `"ab"`), returning how many fresh or stale rows went.
+    async fn clear_namespace(&self, namespace: &str) -> Result<u64>;
+
+    /// Removes every row, returning how many fresh or stale rows went.
+    async fn clear_all(&self) -> Result<u64>;
+
+    /// [`get`](CacheStore::get) for each identity, results in input order
+    /// (duplicates allowed). Any invalid identity fails the whole call.
+    async fn get_many(&self, ids: &[(&str, &str)]) -> Result<Vec<Option<Entry>>> {
+        for (namespace, key) in ids {
+            check_identity(namespace, key)?;
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for (namespace, key) in ids {
+            out.push(self.get(namespace, key).await?);
+        }
+        Ok(out)
+    }
+
+    /// [`set`](CacheStore::set) for each item, in order (a later item for
+    /// the same identity wins).
+    ///
+    /// Every item is validated first: an invalid identity, TTL or payload
+    /// fails the call with nothing written. With
+    /// [`Capabilities::atomic_batch`] the batch commits all or nothing even
+    /// when the engine fails midway; without it, an engine failure may leave a
+    /// prefix of the batch written.
+    async fn set_many(&self, items: Vec<SetItem>) -> Result<()> {
+        let clock = self.clock();
+        let limit = self.capabilities().max_payload;
+        for item in &items {
+            prepare_write(
+                clock.as_ref(),
+                limit,
+                &item.namespace,
+                &item.key,
+                &item.payload,
+                &item.options,
+            )?;
+        }
+        for item in items {
+            self.set(&item.namespace, &item.key, item.payload, item.options).await?;
+        }
+        Ok(())
+    }
+
+    /// One page of at most `limit` fresh and stale rows in `(namespace, key)`
+    /// byte order, starting strictly after `after`; only `namespace`'s rows
+    /// when it is given. A `limit` of 0 is taken as 1.
+    ///
+    /// Resumable: pass the page's [`Page::next`] as `after` until it is
+    /// `None`. A row present for the whole scan is returned exactly once,
+    /// whatever is written meanwhile; rows written or removed during the scan
+    /// may or may not appear. Used by export and migration.
+    async fn scan(
+        &self,
+        namespace: Option<&str>,
+        after: Option<&ScanCursor>,
+        limit: usize,
+    ) -> Result<Page>;
+
+    /// Fresh and stale row counts and payload bytes, overall and per
+    /// namespace. Exact where [`Capabilities::exact_stats`], else an
+    /// estimate with [`Stats::exact`] `false`.
+    async fn stats(&self) -> Result<Stats>;
+
+    /// What this backend can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// The clock this store judges every phase by.
+    fn clock(&self) -> SharedClock;
+}
+
+/// Validates a write and computes its row times: the identity, the payload
+/// size against `max_payload`, and the TTL at the clock's `now`.
+///
+/// Every backend calls this first in `set`, so that all of them refuse the
+/// same inputs with the same errors.
+pub fn prepare_write(
+    clock: &dyn Clock,
+    max_payload: u64,
+    namespace: &str,
+    key: &str,
+    payload: &[u8],
+    options: &SetOptions,
+) -> Result<RowTimes> {
+    check_identity(namespace, key)?;
+    check_payload(payload.len(), max_payload)?;
+    RowTimes::resolve(clock.now(), options.ttl, options.stale_for)
+}

@@ -1,0 +1,342 @@
+//! The values that cross the [`CacheStore`](crate::CacheStore) API.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+
+use crate::identity::MIN_PAYLOAD_LIMIT;
+use crate::time::{Phase, RowTimes, Ttl, from_unix_millis};
+
+/// A row's headers: any number of UTF-8 pairs, returned exactly as stored.
+pub type Headers = BTreeMap<String, String>;
+
+/// A row as a read returns it.
+///
+/// All times are whole milliseconds since the Unix epoch (the written time
+/// rounded down).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The stored bytes. A memory store hands these out without copying.
+    pub payload: Bytes,
+    /// The stored headers, exactly as written.
+    pub headers: Headers,
+    /// When the row was written, by the store's clock.
+    pub stored_at: SystemTime,
+    /// End of freshness; `None`: never expires.
+    pub expires_at: Option<SystemTime>,
+    /// End of retention (`>= expires_at`); `None` only when `expires_at` is `None`.
+    pub stale_until: Option<SystemTime>,
+}
+
+impl Entry {
+    /// Builds an entry from a payload, headers and the millisecond times a
+    /// backend stored. Returns `None` if a time cannot be represented as a
+    /// `SystemTime` on this platform (treat the row as corrupt).
+    pub fn from_parts(payload: Bytes, headers: Headers, times: RowTimes) -> Option<Entry> {
+        let opt = |t: Option<i64>| match t {
+            None => Some(None),
+            Some(ms) => from_unix_millis(ms).map(Some),
+        };
+        Some(Entry {
+            payload,
+            headers,
+            stored_at: from_unix_millis(times.stored_at)?,
+            expires_at: opt(times.expires_at)?,
+            stale_until: opt(times.stale_until)?,
+        })
+    }
+
+    /// The entry's phase at `now`.
+    pub fn phase(&self, now: SystemTime) -> Phase {
+        match self.expires_at {
+            None => Phase::Fresh,
+            Some(expires) if now < expires => Phase::Fresh,
+            Some(expires) if now < self.stale_until.unwrap_or(expires) => Phase::Stale,
+            Some(_) => Phase::Dead,
+        }
+    }
+
+    /// `true` while the entry is fresh at `now`: `get` would return it.
+    /// An entry from `get_stale` that is not fresh is being served stale.
+    pub fn is_fresh(&self, now: SystemTime) -> bool {
+        self.phase(now) == Phase::Fresh
+    }
+
+    /// How long ago the entry was stored, at `now` (zero if `now` is earlier).
+    pub fn age(&self, now: SystemTime) -> Duration {
+        now.duration_since(self.stored_at).unwrap_or_default()
+    }
+}
+
+/// How to write a row: TTL, stale window and headers.
+///
+/// ```
+/// use std::time::Duration;
+/// use cachestore_core::{SetOptions, Ttl};
+///
+/// let opts = SetOptions::new()
+///     .ttl(Ttl::For(Duration::from_secs(3600)))
+///     .stale_for(Duration::from_secs(86_400))
+///     .header("content-type", "application/json");
+/// assert_eq!(opts.headers.len(), 1);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetOptions {
+    /// How long the row is fresh. Default: [`Ttl::Never`].
+    pub ttl: Ttl,
+    /// How long after `expires_at` the row may still be served stale by
+    /// `get_stale`. Default: zero, no stale phase.
+    pub stale_for: Duration,
+    /// The row's headers.
+    pub headers: Headers,
+}
+
+impl SetOptions {
+    /// Never expires, no stale window, no headers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Fresh for `ttl` after the write.
+    pub fn for_duration(ttl: Duration) -> Self {
+        Self::new().ttl(Ttl::For(ttl))
+    }
+
+    /// Sets the TTL.
+    pub fn ttl(mut self, ttl: Ttl) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Sets the stale window.
+    pub fn stale_for(mut self, stale_for: Duration) -> Self {
+        self.stale_for = stale_for;
+        self
+    }
+
+    /// Replaces the headers.
+    pub fn headers(mut self, headers: Headers) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// Adds one header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.insert(name.into(), value.into());
+        self
+    }
+}
+
+/// One row of a [`set_many`](crate::CacheStore::set_many) batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetItem {
+    /// The row's namespace.
+    pub namespace: String,
+    /// The row's key.
+    pub key: String,
+    /// The bytes to store.
+    pub payload: Bytes,
+    /// TTL, stale window and headers.
+    pub options: SetOptions,
+}
+
+impl SetItem {
+    /// A batch item.
+    pub fn new(
+        namespace: impl Into<String>,
+        key: impl Into<String>,
+        payload: impl Into<Bytes>,
+        options: SetOptions,
+    ) -> Self {
+        SetItem { namespace: namespace.into(), key: key.into(), payload: payload.into(), options }
+    }
+}
+
+/// Where a [`scan`](crate::CacheStore::scan) resumes: the identity of the last
+/// row of the previous page. The next page starts strictly after it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ScanCursor {
+    /// Namespace of the last row returned.
+    pub namespace: String,
+    /// Key of the last row returned.
+    pub key: String,
+}
+
+/// One row of a scan page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanItem {
+    /// The row's namespace.
+    pub namespace: String,
+    /// The row's key.
+    pub key: String,
+    /// The row.
+    pub entry: Entry,
+}
+
+/// One page of a scan.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Page {
+    /// Fresh and stale rows in `(namespace, key)` byte order.
+    pub items: Vec<ScanItem>,
+    /// Where to resume; `None` when the scan is complete. A page may be
+    /// followed by an empty last page.
+    pub next: Option<ScanCursor>,
+}
+
+/// Row counts and sizes of one namespace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NamespaceStats {
+    /// Fresh rows.
+    pub fresh: u64,
+    /// Stale rows.
+    pub stale: u64,
+    /// Payload bytes of the fresh and stale rows.
+    pub payload_bytes: u64,
+}
+
+/// Row counts and sizes of a store, overall and per namespace. Dead rows are
+/// not counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Fresh rows.
+    pub fresh: u64,
+    /// Stale rows.
+    pub stale: u64,
+    /// Payload bytes of the fresh and stale rows.
+    pub payload_bytes: u64,
+    /// `true` when these numbers are exact; `false` when they are an estimate
+    /// (see [`Capabilities::exact_stats`]).
+    pub exact: bool,
+    /// The same numbers per namespace; namespaces without live rows are absent.
+    pub namespaces: BTreeMap<String, NamespaceStats>,
+}
+
+impl Stats {
+    /// Empty stats that claim to be exact (`exact == true`) or an estimate.
+    pub fn new(exact: bool) -> Self {
+        Stats { exact, ..Stats::default() }
+    }
+
+    /// Counts one row of `namespace` in `phase` with `payload_bytes`; dead rows
+    /// are ignored.
+    pub fn record(&mut self, namespace: &str, phase: Phase, payload_bytes: u64) {
+        self.record_many(namespace, phase, 1, payload_bytes);
+    }
+
+    /// Counts `rows` rows of `namespace` in `phase` with `payload_bytes` in
+    /// all; dead rows are ignored. For backends that count with one query per
+    /// group.
+    pub fn record_many(&mut self, namespace: &str, phase: Phase, rows: u64, payload_bytes: u64) {
+        if rows == 0 || phase == Phase::Dead {
+            return;
+        }
+        let ns = match self.namespaces.get_mut(namespace) {
+            Some(ns) => ns,
+            None => self.namespaces.entry(namespace.to_owned()).or_default(),
+        };
+        match phase {
+            Phase::Fresh => {
+                self.fresh += rows;
+                ns.fresh += rows;
+            }
+            Phase::Stale => {
+                self.stale += rows;
+                ns.stale += rows;
+            }
+            Phase::Dead => unreachable!("dead rows return early"),
+        }
+        self.payload_bytes += payload_bytes;
+        ns.payload_bytes += payload_bytes;
+    }
+}
+
+/// What a backend can do. The conformance suite reads these to decide which
+/// behaviours apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Rows survive closing and reopening the store (and `kill -9`).
+    pub persistent: bool,
+    /// Several processes may use one store at once.
+    pub multi_process: bool,
+    /// `set_many` commits all rows or none.
+    pub atomic_batch: bool,
+    /// `stats` is exact rather than an estimate.
+    pub exact_stats: bool,
+    /// The engine drops dead rows by itself (Redis key expiry), so
+    /// `purge_expired` may find nothing to do.
+    pub self_expiring: bool,
+    /// The store may evict fresh or stale rows to stay under a size bound
+    /// (a bounded memory store). Such a store is a cache of the cache: a row
+    /// written may later be missing before it is dead.
+    pub evicts_live_rows: bool,
+    /// The largest payload accepted, in bytes; at least 16 MiB. Larger ones
+    /// are [`Error::PayloadTooLarge`](crate::Error::PayloadTooLarge).
+    pub max_payload: u64,
+}
+
+impl Capabilities {
+    /// Every flag off and the minimum payload limit of 16 MiB.
+    pub const fn new() -> Self {
+        Capabilities {
+            persistent: false,
+            multi_process: false,
+            atomic_batch: false,
+            exact_stats: false,
+            self_expiring: false,
+            evicts_live_rows: false,
+            max_payload: MIN_PAYLOAD_LIMIT,
+        }
+    }
+
+    /// Sets [`Capabilities::persistent`].
+    pub const fn with_persistent(mut self, on: bool) -> Self {
+        self.persistent = on;
+        self
+    }
+
+    /// Sets [`Capabilities::multi_process`].
+    pub const fn with_multi_process(mut self, on: bool) -> Self {
+        self.multi_process = on;
+        self
+    }
+
+    /// Sets [`Capabilities::atomic_batch`].
+    pub const fn with_atomic_batch(mut self, on: bool) -> Self {
+        self.atomic_batch = on;
+        self
+    }
+
+    /// Sets [`Capabilities::exact_stats`].
+    pub const fn with_exact_stats(mut self, on: bool) -> Self {
+        self.exact_stats = on;
+        self
+    }
+
+    /// Sets [`Capabilities::self_expiring`].
+    pub const fn with_self_expiring(mut self, on: bool) -> Self {
+        self.self_expiring = on;
+        self
+    }
+
+    /// Sets [`Capabilities::evicts_live_rows`].
+    pub const fn with_evicts_live_rows(mut self, on: bool) -> Self {
+        self.evicts_live_rows = on;
+        self
+    }
+
+    /// Sets [`Capabilities::max_payload`].
+    pub const fn with_max_payload(mut self, bytes: u64) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self::new()
+    }
+}
