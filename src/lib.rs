@@ -36,3 +36,8 @@ pub mod memory {
 
 #[cfg(feature = "memory")]
 pub use cachestore_memory::{MemoryStore, MemoryStoreBuilder};
+
+/// The README's Rust examples, compiled and run as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -9,7 +9,7 @@
 //!    `#[test]` per behaviour, so a failure names the behaviour, plus the
 //!    model-based property test `model_matches_reference`.
 //!
-//! ```ignore
+//! ```text
 //! // tests/conformance.rs of a backend crate
 //! struct Factory;
 //!

@@ -1,0 +1,294 @@
+//! Proof that the suite has teeth: stores with one planted bug each, every
+//! one caught by the behaviour that names it and by the model test.
+//!
+//! Each broken store is the example `BTreeStore` with one method done wrong,
+//! the way real caches get it wrong.
+
+mod support;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use cachestore_conformance::{ManualClock, StoreFactory, async_trait, behaviours, block_on, model};
+use cachestore_core::{
+    Bytes, CacheStore, Capabilities, Entry, Page, Phase, Result, ScanCursor, SetItem, SetOptions,
+    SharedClock, Stats, check_identity, to_unix_millis,
+};
+use support::btree_store::{BTreeStore, Row};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Bug {
+    /// `get_stale` returns expired rows however long ago `stale_until` passed.
+    IgnoresStaleUntil,
+    /// `get` treats `now == expires_at` as fresh.
+    FreshAtExpiresAt,
+    /// The identity is stored as `"{ns}:{key}"` and split at the first `:`.
+    CompositeKeyCollides,
+    /// An overwrite merges the new headers into the old ones.
+    KeepsOldHeaders,
+    /// A resumed scan skips the first row after the cursor.
+    ScanSkipsAtPageBoundary,
+    /// `purge_expired` also removes stale rows.
+    PurgeRemovesStaleRows,
+    /// `delete` answers `true` for a dead row.
+    DeleteCountsDeadRows,
+    /// `get` deletes the row it finds expired (lazy expiry).
+    GetDeletesExpiredRows,
+    /// `clear_namespace("a")` also clears `"ab"` and `"a:b"`.
+    ClearNamespaceByPrefix,
+    /// `stats` counts dead rows as stale.
+    StatsCountDeadRows,
+    /// `set_many` writes items until it meets an invalid one.
+    SetManyWritesAPrefix,
+}
+
+struct Broken {
+    inner: BTreeStore,
+    bug: Bug,
+}
+
+impl Broken {
+    fn id(&self, namespace: &str, key: &str) -> (String, String) {
+        if self.bug == Bug::CompositeKeyCollides {
+            let joined = format!("{namespace}:{key}");
+            if let Some((ns, key)) = joined.split_once(':') {
+                return (ns.to_owned(), key.to_owned());
+            }
+        }
+        (namespace.to_owned(), key.to_owned())
+    }
+
+    fn now(&self) -> i64 {
+        to_unix_millis(self.inner.clock.now()).expect("clock in range")
+    }
+
+    fn row(&self, namespace: &str, key: &str) -> Option<Row> {
+        self.inner.lock().get(&self.id(namespace, key)).cloned()
+    }
+}
+
+#[async_trait]
+impl CacheStore for Broken {
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        check_identity(namespace, key)?;
+        let (ns, k) = self.id(namespace, key);
+        let now = self.now();
+        match (self.bug, self.row(namespace, key)) {
+            (Bug::FreshAtExpiresAt, Some(row)) if row.times.expires_at == Some(now) => {
+                row.entry().map(Some)
+            }
+            (Bug::GetDeletesExpiredRows, Some(row)) if row.times.phase(now) != Phase::Fresh => {
+                self.inner.lock().remove(&(ns, k));
+                Ok(None)
+            }
+            _ => self.inner.get(&ns, &k).await,
+        }
+    }
+
+    async fn get_stale(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        check_identity(namespace, key)?;
+        match (self.bug, self.row(namespace, key)) {
+            (Bug::IgnoresStaleUntil, Some(row)) => row.entry().map(Some),
+            _ => {
+                let (ns, k) = self.id(namespace, key);
+                self.inner.get_stale(&ns, &k).await
+            }
+        }
+    }
+
+    async fn set(
+        &self,
+        namespace: &str,
+        key: &str,
+        payload: Bytes,
+        mut options: SetOptions,
+    ) -> Result<()> {
+        check_identity(namespace, key)?;
+        if let (Bug::KeepsOldHeaders, Some(old)) = (self.bug, self.row(namespace, key)) {
+            for (name, value) in old.headers {
+                options.headers.entry(name).or_insert(value);
+            }
+        }
+        let (ns, k) = self.id(namespace, key);
+        self.inner.set(&ns, &k, payload, options).await
+    }
+
+    async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
+        check_identity(namespace, key)?;
+        let (ns, k) = self.id(namespace, key);
+        if self.bug == Bug::DeleteCountsDeadRows {
+            return Ok(self.inner.lock().remove(&(ns, k)).is_some());
+        }
+        self.inner.delete(&ns, &k).await
+    }
+
+    async fn purge_expired(&self) -> Result<u64> {
+        if self.bug == Bug::PurgeRemovesStaleRows {
+            let now = self.now();
+            let mut rows = self.inner.lock();
+            let before = rows.len();
+            rows.retain(|_, row| row.times.phase(now) == Phase::Fresh);
+            return Ok((before - rows.len()) as u64);
+        }
+        self.inner.purge_expired().await
+    }
+
+    async fn clear_namespace(&self, namespace: &str) -> Result<u64> {
+        if self.bug == Bug::ClearNamespaceByPrefix {
+            cachestore_core::check_namespace(namespace)?;
+            let now = self.now();
+            let mut live = 0;
+            self.inner.lock().retain(|(ns, _), row| {
+                let remove = ns.starts_with(namespace);
+                live += u64::from(remove && row.times.phase(now).is_live());
+                !remove
+            });
+            return Ok(live);
+        }
+        self.inner.clear_namespace(namespace).await
+    }
+
+    async fn clear_all(&self) -> Result<u64> {
+        self.inner.clear_all().await
+    }
+
+    async fn set_many(&self, items: Vec<SetItem>) -> Result<()> {
+        if self.bug == Bug::SetManyWritesAPrefix {
+            for item in items {
+                self.set(&item.namespace, &item.key, item.payload, item.options).await?;
+            }
+            return Ok(());
+        }
+        let clock = self.clock();
+        for item in &items {
+            cachestore_core::prepare_write(
+                clock.as_ref(),
+                u64::MAX,
+                &item.namespace,
+                &item.key,
+                &item.payload,
+                &item.options,
+            )?;
+        }
+        for item in items {
+            self.set(&item.namespace, &item.key, item.payload, item.options).await?;
+        }
+        Ok(())
+    }
+
+    async fn scan(
+        &self,
+        namespace: Option<&str>,
+        after: Option<&ScanCursor>,
+        limit: usize,
+    ) -> Result<Page> {
+        let mut page = self.inner.scan(namespace, after, limit).await?;
+        if self.bug == Bug::ScanSkipsAtPageBoundary && after.is_some() && !page.items.is_empty() {
+            page.items.remove(0);
+        }
+        Ok(page)
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        if self.bug == Bug::StatsCountDeadRows {
+            let now = self.now();
+            let mut stats = Stats::new(true);
+            for ((ns, _), row) in self.inner.lock().iter() {
+                let phase = match row.times.phase(now) {
+                    Phase::Dead => Phase::Stale,
+                    p => p,
+                };
+                stats.record(ns, phase, row.payload.len() as u64);
+            }
+            return Ok(stats);
+        }
+        self.inner.stats().await
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn clock(&self) -> SharedClock {
+        self.inner.clock()
+    }
+}
+
+struct Factory(Bug);
+
+#[async_trait]
+impl StoreFactory for Factory {
+    type Store = Broken;
+
+    async fn open(&self, clock: ManualClock) -> Result<Broken> {
+        Ok(Broken { inner: BTreeStore::new(clock), bug: self.0 })
+    }
+}
+
+/// Runs one behaviour and returns whether it failed (panicked).
+fn fails<Fut: std::future::Future<Output = ()>>(behaviour: impl FnOnce() -> Fut) -> bool {
+    catch_unwind(AssertUnwindSafe(|| block_on(behaviour()))).is_err()
+}
+
+/// The model test on `bug`, with a fixed seed so that this proof does not
+/// depend on luck, and enough cases to find every planted bug.
+fn model_catches(bug: Bug) {
+    let failure = model::check_with(&Factory(bug), 512, Some(0x5eed))
+        .expect_err(&format!("the model test missed {bug:?}"));
+    assert!(failure.contains("minimal failing sequence"), "{failure}");
+    // Shrinking works: the minimal sequence is short.
+    let steps = failure.lines().filter(|l| l.starts_with("   ") || l.starts_with("  ")).count();
+    assert!(
+        steps <= 12,
+        "the failing sequence of {bug:?} did not shrink ({steps} steps):\n{failure}"
+    );
+}
+
+macro_rules! planted {
+    ($($test:ident: $bug:ident caught by $($behaviour:ident),+;)*) => {$(
+        #[test]
+        fn $test() {
+            let factory = Factory(Bug::$bug);
+            $(
+                assert!(
+                    fails(|| behaviours::$behaviour(&factory)),
+                    concat!("behaviour ", stringify!($behaviour), " missed ", stringify!($bug))
+                );
+            )+
+            if Bug::$bug != Bug::SetManyWritesAPrefix {
+                model_catches(Bug::$bug);
+            }
+        }
+    )*};
+}
+
+planted! {
+    ignores_stale_until: IgnoresStaleUntil caught by stale_ends_exactly_at_stale_until;
+    fresh_at_expires_at: FreshAtExpiresAt caught by fresh_ends_exactly_at_expires_at;
+    composite_key_collides: CompositeKeyCollides caught by delimiters_and_nul_never_collide;
+    keeps_old_headers: KeepsOldHeaders caught by overwrite_drops_old_headers;
+    scan_skips_at_page_boundary: ScanSkipsAtPageBoundary caught by scan_returns_live_rows_in_byte_order, scan_resumes_correctly_while_writes_go_on;
+    purge_removes_stale_rows: PurgeRemovesStaleRows caught by purge_removes_only_dead_rows_and_is_idempotent;
+    delete_counts_dead_rows: DeleteCountsDeadRows caught by delete_reports_whether_a_live_row_was_there;
+    get_deletes_expired_rows: GetDeletesExpiredRows caught by reads_are_pure;
+    clear_namespace_by_prefix: ClearNamespaceByPrefix caught by clear_namespace_removes_only_that_namespace;
+    stats_count_dead_rows: StatsCountDeadRows caught by stats_follow_every_operation;
+    set_many_writes_a_prefix: SetManyWritesAPrefix caught by set_many_with_an_invalid_item_writes_nothing;
+}
+
+/// The correct store passes the same checks, so the failures above are the
+/// bugs' doing, not the harness's.
+#[test]
+fn the_unbroken_store_passes_the_same_checks() {
+    struct Correct;
+    #[async_trait]
+    impl StoreFactory for Correct {
+        type Store = BTreeStore;
+        async fn open(&self, clock: ManualClock) -> Result<BTreeStore> {
+            Ok(BTreeStore::new(clock))
+        }
+    }
+    assert!(!fails(|| behaviours::reads_are_pure(&Correct)));
+    assert!(!fails(|| behaviours::scan_resumes_correctly_while_writes_go_on(&Correct)));
+    model::check_with(&Correct, 512, Some(0x5eed))
+        .expect("the correct store passes the model test");
+}

@@ -1,0 +1,206 @@
+//! A complete custom backend in one file: a `Mutex<BTreeMap>` store.
+//!
+//! It is what a backend author writes (step 1) before calling
+//! `conformance_tests!` (step 2, in `tests/example_backend.rs`). It leans on
+//! the helpers core gives every backend:
+//! - [`prepare_write`] validates a write and computes its times;
+//! - [`RowTimes::phase`] judges a row at the clock's `now`;
+//! - [`check_identity`] / [`check_namespace`] give the typed errors;
+//! - [`Stats::record`] counts a row in its phase.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use cachestore_core::{
+    Bytes, CacheStore, Capabilities, Clock, Entry, Error, Headers, MIN_PAYLOAD_LIMIT, Page, Phase,
+    Result, RowTimes, ScanCursor, ScanItem, SetOptions, SharedClock, Stats, async_trait,
+    check_identity, check_namespace, prepare_write, to_unix_millis,
+};
+
+/// One stored row.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub payload: Bytes,
+    pub headers: Headers,
+    pub times: RowTimes,
+}
+
+impl Row {
+    pub fn entry(&self) -> Result<Entry> {
+        Entry::from_parts(self.payload.clone(), self.headers.clone(), self.times).ok_or_else(|| {
+            Error::Corrupt {
+                location: "btree store".into(),
+                detail: "time out of range".into(),
+                source: None,
+            }
+        })
+    }
+}
+
+/// Rows keyed by `(namespace, key)`: a tuple, so no delimiter can collide,
+/// and `String` orders by bytes, so the map is already in scan order.
+pub type Rows = BTreeMap<(String, String), Row>;
+
+/// The store.
+#[derive(Debug)]
+pub struct BTreeStore {
+    pub rows: Mutex<Rows>,
+    pub clock: SharedClock,
+}
+
+impl BTreeStore {
+    pub fn new(clock: impl Clock) -> Self {
+        BTreeStore { rows: Mutex::new(BTreeMap::new()), clock: Arc::new(clock) }
+    }
+
+    /// The rows, locked. A panic elsewhere cannot leave a half-written map
+    /// (every write is one insert or remove), so a poisoned lock is usable.
+    pub fn lock(&self) -> MutexGuard<'_, Rows> {
+        self.rows.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn now(&self) -> Result<i64> {
+        to_unix_millis(self.clock.now())
+    }
+
+    fn read(&self, namespace: &str, key: &str, stale_ok: bool) -> Result<Option<Entry>> {
+        check_identity(namespace, key)?;
+        let now = self.now()?;
+        let rows = self.lock();
+        match rows.get(&(namespace.to_owned(), key.to_owned())) {
+            Some(row) => match row.times.phase(now) {
+                Phase::Fresh => row.entry().map(Some),
+                Phase::Stale if stale_ok => row.entry().map(Some),
+                _ => Ok(None),
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// Removes the rows `select` picks; returns how many were live.
+    fn remove(&self, select: impl Fn(&str, &Row) -> bool) -> Result<u64> {
+        let now = self.now()?;
+        let mut live = 0;
+        self.lock().retain(|(ns, _), row| {
+            let remove = select(ns, row);
+            live += u64::from(remove && row.times.phase(now).is_live());
+            !remove
+        });
+        Ok(live)
+    }
+}
+
+#[async_trait]
+impl CacheStore for BTreeStore {
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        self.read(namespace, key, false)
+    }
+
+    async fn get_stale(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        self.read(namespace, key, true)
+    }
+
+    async fn set(
+        &self,
+        namespace: &str,
+        key: &str,
+        payload: Bytes,
+        options: SetOptions,
+    ) -> Result<()> {
+        let times = prepare_write(
+            self.clock.as_ref(),
+            MIN_PAYLOAD_LIMIT,
+            namespace,
+            key,
+            &payload,
+            &options,
+        )?;
+        let row = Row { payload, headers: options.headers, times };
+        self.lock().insert((namespace.to_owned(), key.to_owned()), row);
+        Ok(())
+    }
+
+    async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
+        check_identity(namespace, key)?;
+        let now = self.now()?;
+        let removed = self.lock().remove(&(namespace.to_owned(), key.to_owned()));
+        Ok(removed.is_some_and(|row| row.times.phase(now).is_live()))
+    }
+
+    async fn purge_expired(&self) -> Result<u64> {
+        let now = self.now()?;
+        let mut rows = self.lock();
+        let before = rows.len();
+        rows.retain(|_, row| row.times.phase(now).is_live());
+        Ok((before - rows.len()) as u64)
+    }
+
+    async fn clear_namespace(&self, namespace: &str) -> Result<u64> {
+        check_namespace(namespace)?;
+        self.remove(|ns, _| ns == namespace)
+    }
+
+    async fn clear_all(&self) -> Result<u64> {
+        self.remove(|_, _| true)
+    }
+
+    async fn scan(
+        &self,
+        namespace: Option<&str>,
+        after: Option<&ScanCursor>,
+        limit: usize,
+    ) -> Result<Page> {
+        if let Some(ns) = namespace {
+            check_namespace(ns)?;
+        }
+        let limit = limit.max(1);
+        let now = self.now()?;
+        let rows = self.lock();
+        let start = match after {
+            Some(c) => Bound::Excluded((c.namespace.clone(), c.key.clone())),
+            None => match namespace {
+                Some(ns) => Bound::Included((ns.to_owned(), String::new())),
+                None => Bound::Unbounded,
+            },
+        };
+        let mut items = Vec::new();
+        for ((ns, key), row) in rows.range((start, Bound::Unbounded)) {
+            if namespace.is_some_and(|want| want != ns) {
+                if namespace.is_some_and(|want| want.as_bytes() < ns.as_bytes()) {
+                    break;
+                }
+                continue;
+            }
+            if !row.times.phase(now).is_live() {
+                continue;
+            }
+            if items.len() == limit {
+                let next = items.last().map(|i: &ScanItem| ScanCursor {
+                    namespace: i.namespace.clone(),
+                    key: i.key.clone(),
+                });
+                return Ok(Page { items, next });
+            }
+            items.push(ScanItem { namespace: ns.clone(), key: key.clone(), entry: row.entry()? });
+        }
+        Ok(Page { items, next: None })
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        let now = self.now()?;
+        let mut stats = Stats::new(true);
+        for ((ns, _), row) in self.lock().iter() {
+            stats.record(ns, row.times.phase(now), row.payload.len() as u64);
+        }
+        Ok(stats)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new().with_exact_stats(true)
+    }
+
+    fn clock(&self) -> SharedClock {
+        self.clock.clone()
+    }
+}

@@ -1,0 +1,87 @@
+//! Quickstart: an API client that caches an upstream's responses.
+//!
+//! It shows a miss, a hit, an expiry, the stale fallback when the upstream
+//! is down, and the store's stats. Time is a `ManualClock`, so an hour passes
+//! in a moment.
+//!
+//! Run: `cargo run --example quickstart`
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use cachestore::{Bytes, CacheStore, ManualClock, MemoryStore, SetOptions};
+
+/// A slow, rate-limited API, simulated: it counts calls and can go down.
+#[derive(Default)]
+struct Upstream {
+    calls: AtomicU32,
+    down: AtomicBool,
+}
+
+impl Upstream {
+    fn fetch(&self, id: &str) -> Result<String, String> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.down.load(Ordering::SeqCst) {
+            return Err("503 Service Unavailable".into());
+        }
+        Ok(format!(r#"{{"id":"{id}","title":"The Matrix","call":{n}}}"#))
+    }
+}
+
+/// Fresh from the cache, else from the upstream (and cached for an hour,
+/// servable stale for a day), else stale from the cache.
+async fn lookup(
+    store: &dyn CacheStore,
+    upstream: &Upstream,
+    id: &str,
+) -> cachestore::Result<String> {
+    if let Some(row) = store.get("movies", id).await? {
+        return Ok(format!("hit    {}", String::from_utf8_lossy(&row.payload)));
+    }
+    match upstream.fetch(id) {
+        Ok(body) => {
+            let options = SetOptions::for_duration(Duration::from_secs(3600))
+                .stale_for(Duration::from_secs(86_400))
+                .header("content-type", "application/json");
+            store.set("movies", id, Bytes::from(body.clone()), options).await?;
+            Ok(format!("miss   {body} (fetched and stored)"))
+        }
+        Err(upstream_error) => match store.get_stale("movies", id).await? {
+            Some(row) => {
+                let age = row.age(store.clock().now()).as_secs() / 60;
+                Ok(format!(
+                    "stale  {} (upstream said {upstream_error}; served {age} min old)",
+                    String::from_utf8_lossy(&row.payload)
+                ))
+            }
+            None => Ok(format!("error  upstream said {upstream_error} and nothing is cached")),
+        },
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> cachestore::Result<()> {
+    let clock = ManualClock::new();
+    let store: Arc<dyn CacheStore> = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let upstream = Upstream::default();
+
+    println!("1. first lookup:      {}", lookup(store.as_ref(), &upstream, "603").await?);
+    println!("2. second lookup:     {}", lookup(store.as_ref(), &upstream, "603").await?);
+    clock.advance(Duration::from_secs(3600));
+    println!("3. an hour later:     {}", lookup(store.as_ref(), &upstream, "603").await?);
+    clock.advance(Duration::from_secs(3600 + 90 * 60));
+    upstream.down.store(true, Ordering::SeqCst);
+    println!("4. upstream down:     {}", lookup(store.as_ref(), &upstream, "603").await?);
+    println!("5. never cached:      {}", lookup(store.as_ref(), &upstream, "604").await?);
+
+    let stats = store.stats().await?;
+    println!(
+        "stats: {} fresh, {} stale, {} payload bytes; upstream calls: {}",
+        stats.fresh,
+        stats.stale,
+        stats.payload_bytes,
+        upstream.calls.load(Ordering::SeqCst)
+    );
+    Ok(())
+}
