@@ -78,6 +78,18 @@ pub enum Error {
         source: Option<BoxError>,
     },
 
+    /// The file is not a store of this backend (another program's database,
+    /// a different file type) or was written by a newer version of it. The
+    /// file is left untouched, and `recreate_if_corrupt` options never move
+    /// it aside: point the store at another path, or upgrade cachestore.
+    #[error("{} cannot be opened as this store: {detail}", path.display())]
+    Incompatible {
+        /// The file.
+        path: PathBuf,
+        /// What it is, and what to do.
+        detail: String,
+    },
+
     /// The file is held by another process and the engine cannot share it.
     #[error(
         "{} is in use by another process; close the other user or open a different file",

@@ -1,0 +1,293 @@
+//! The database file: checks before SQLite opens it, connection settings,
+//! the schema and its version.
+//!
+//! A file is ours when SQLite's header carries [`APPLICATION_ID`]. Its schema
+//! version is `PRAGMA user_version`; [`SCHEMA_VERSION`] is the one this code
+//! writes, and every earlier one is migrated forward at open.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cachestore_core::Error;
+use rusqlite::config::DbConfig;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::{Durability, map_err};
+
+/// `PRAGMA application_id` of a cachestore SQLite file: "CSTR".
+pub const APPLICATION_ID: i32 = 0x4353_5452;
+
+/// The schema version this code writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// Version 1: one row per `(namespace, key)`.
+///
+/// - `namespace` and `key` are BLOBs of UTF-8, so the primary key orders by
+///   bytes, which is the scan order;
+/// - times are integer milliseconds since the Unix epoch, NULL for "never";
+/// - `payload_len` lets stats and purge skip the payload;
+/// - `checksum` is the row's CRC-32 (see `row.rs`);
+/// - the payload is the last column, so reading the others never walks its
+///   overflow pages.
+///
+/// `cache_rows_expiry` makes purge O(dead rows); `cache_rows_stats` lets
+/// stats read a narrow index instead of the table and its payloads.
+const SCHEMA_V1: &str = "
+CREATE TABLE cache_rows (
+    namespace   BLOB    NOT NULL,
+    key         BLOB    NOT NULL,
+    stored_at   INTEGER NOT NULL,
+    expires_at  INTEGER,
+    stale_until INTEGER,
+    payload_len INTEGER NOT NULL,
+    checksum    INTEGER NOT NULL,
+    headers     BLOB    NOT NULL,
+    payload     BLOB    NOT NULL,
+    PRIMARY KEY (namespace, key)
+);
+CREATE INDEX cache_rows_expiry ON cache_rows (stale_until) WHERE stale_until IS NOT NULL;
+CREATE INDEX cache_rows_stats ON cache_rows (namespace, expires_at, stale_until, payload_len);
+";
+
+/// Migrations from version `n` to `n + 1`, in order; entry 0 creates version 1
+/// on an empty file.
+const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// What [`inspect`] found at the path.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum FileState {
+    /// No file, or an empty one: a new store.
+    New,
+    /// A SQLite file with our application id.
+    Ours,
+}
+
+/// Looks at the file's first 100 bytes (SQLite's header) without opening it
+/// with SQLite, so that a foreign or damaged file is refused before anything
+/// could write to it.
+pub(crate) fn inspect(path: &Path) -> Result<FileState, Error> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(FileState::New),
+        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(Error::Config {
+            message: format!(
+                "{} is a symbolic link; cachestore does not follow links to database files \
+                 (a link could point the cache at another file). Pass the link's target instead",
+                path.display()
+            ),
+        });
+    }
+    if !meta.is_file() {
+        return Err(Error::Incompatible { path: path.into(), detail: "not a regular file".into() });
+    }
+    if meta.len() == 0 {
+        return Ok(FileState::New);
+    }
+    let mut header = [0u8; 100];
+    let mut file =
+        File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let read = read_up_to(&mut file, &mut header)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    if read < header.len() || &header[..16] != SQLITE_MAGIC {
+        return Err(corrupt(path, "not a SQLite database (no SQLite header)".into()));
+    }
+    let app_id = i32::from_be_bytes([header[68], header[69], header[70], header[71]]);
+    if app_id != APPLICATION_ID {
+        return Err(Error::Incompatible {
+            path: path.into(),
+            detail: format!(
+                "another program's SQLite database (application_id {app_id:#x}, cachestore's is \
+                 {APPLICATION_ID:#x}); it was left untouched. Use another path for the cache"
+            ),
+        });
+    }
+    // A file shorter than its header says was truncated. Only checked with
+    // no write-ahead log: a checkpoint cut short by a crash may leave the
+    // file short, and SQLite repairs it from the log.
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        n => u64::from(n),
+    };
+    let pages = u64::from(u32::from_be_bytes([header[28], header[29], header[30], header[31]]));
+    let valid = header[24..28] == header[92..96];
+    if valid && !has_wal(path) && meta.len() < pages * page_size {
+        return Err(corrupt(
+            path,
+            format!(
+                "truncated: the header says {pages} pages of {page_size} bytes, the file has {} bytes",
+                meta.len()
+            ),
+        ));
+    }
+    Ok(FileState::Ours)
+}
+
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut read = 0;
+    while read < buf.len() {
+        match file.read(&mut buf[read..])? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    Ok(read)
+}
+
+fn has_wal(path: &Path) -> bool {
+    fs::metadata(sidecar(path, "-wal")).is_ok_and(|m| m.len() > 0)
+}
+
+/// `path` with `suffix` appended: `-wal`, `-shm`, `-journal`.
+pub(crate) fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+pub(crate) fn corrupt(path: &Path, detail: String) -> Error {
+    Error::Corrupt { location: path.display().to_string(), detail, source: None }
+}
+
+/// Creates the file (mode 0600) and any missing parent directories (0700),
+/// so that SQLite, which copies the database file's mode to `-wal` and
+/// `-shm`, creates those private too.
+pub(crate) fn create_file(path: &Path) -> Result<(), Error> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.exists()
+    {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(parent)
+            .map_err(|e| Error::io(format!("creating directory {}", parent.display()), e))?;
+    }
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    Ok(())
+}
+
+/// Moves a damaged file and its `-wal`/`-shm` aside as
+/// `<path>.corrupt-<unix ms>`; returns the new path of the main file.
+pub(crate) fn move_aside(path: &Path, stamp: i64) -> Result<PathBuf, Error> {
+    let mut target = path.as_os_str().to_owned();
+    target.push(format!(".corrupt-{stamp}"));
+    let target = PathBuf::from(target);
+    for suffix in ["", "-wal", "-shm"] {
+        let from = sidecar(path, suffix);
+        if from.exists() {
+            let to = sidecar(&target, suffix);
+            fs::rename(&from, &to).map_err(|e| {
+                Error::io(format!("moving {} aside to {}", from.display(), to.display()), e)
+            })?;
+        }
+    }
+    Ok(target)
+}
+
+/// Opens a connection with the settings every connection of a store shares.
+pub(crate) fn connect(
+    path: &Path,
+    busy_timeout: Duration,
+    read_only: bool,
+) -> Result<Connection, Error> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| map_err(path, "opening", e))?;
+    let setup = || -> rusqlite::Result<()> {
+        conn.busy_timeout(busy_timeout)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+        conn.pragma_update(None, "trusted_schema", "OFF")?;
+        if read_only {
+            conn.pragma_update(None, "query_only", "ON")?;
+        }
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(())
+    };
+    setup().map_err(|e| map_err(path, "configuring a connection", e))?;
+    Ok(conn)
+}
+
+/// Brings the file to [`SCHEMA_VERSION`] (creating it when new) and sets the
+/// journal mode and durability. Runs on the writer connection.
+pub(crate) fn prepare(
+    conn: &mut Connection,
+    path: &Path,
+    durability: Durability,
+) -> Result<(), Error> {
+    let err = |op: &'static str| move |e| map_err(path, op, e);
+    // One IMMEDIATE transaction: two processes creating the same new file
+    // serialise here, and the second sees the first's schema.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(err("starting the schema transaction"))?;
+    let app_id: i32 = tx
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(err("reading application_id"))?;
+    let version: i32 = tx
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(err("reading user_version"))?;
+    let tables: i64 = tx
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+        .map_err(err("reading the schema"))?;
+    if app_id == 0 && version == 0 && tables == 0 {
+        tx.pragma_update(None, "application_id", APPLICATION_ID).map_err(err("initialising"))?;
+    } else if app_id != APPLICATION_ID {
+        return Err(Error::Incompatible {
+            path: path.into(),
+            detail: format!("another program's SQLite database (application_id {app_id:#x})"),
+        });
+    }
+    if version > SCHEMA_VERSION {
+        return Err(Error::Incompatible {
+            path: path.into(),
+            detail: format!(
+                "written by a newer cachestore (schema version {version}; this one reads up to \
+                 {SCHEMA_VERSION}). Upgrade cachestore-sqlite, or use another path"
+            ),
+        });
+    }
+    let start = usize::try_from(version)
+        .map_err(|_| corrupt(path, format!("negative schema version {version}")))?;
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+        tx.execute_batch(sql).map_err(err("migrating the schema"))?;
+        tx.pragma_update(None, "user_version", from as i64 + 1)
+            .map_err(err("migrating the schema"))?;
+    }
+    tx.commit().map_err(err("committing the schema"))?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(err("setting WAL mode"))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Config {
+            message: format!(
+                "{} cannot use WAL mode (got {mode}); it must be on a local file system",
+                path.display()
+            ),
+        });
+    }
+    let sync = match durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", sync).map_err(err("setting synchronous"))?;
+    // Bound the log: checkpoint every 1000 pages (SQLite's default) and cut
+    // the file back to 16 MiB after each checkpoint.
+    conn.pragma_update(None, "wal_autocheckpoint", 1000)
+        .map_err(err("setting wal_autocheckpoint"))?;
+    conn.pragma_update(None, "journal_size_limit", 16 * 1024 * 1024)
+        .map_err(err("setting journal_size_limit"))?;
+    Ok(())
+}

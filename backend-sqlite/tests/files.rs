@@ -1,0 +1,237 @@
+//! What the SQLite store does with the files it creates and the files it is
+//! given: modes, foreign and damaged files, newer versions, links.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cachestore_core::{Bytes, CacheStore, Error, ManualClock, SetOptions};
+use cachestore_sqlite::{APPLICATION_ID, SqliteStore};
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode()
+        & 0o777
+}
+
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    PathBuf::from(format!("{}{suffix}", path.display()))
+}
+
+/// The file's bytes, to show a refused file was not touched.
+fn snapshot(path: &Path) -> Vec<u8> {
+    fs::read(path).expect("read file")
+}
+
+async fn store_with_rows(path: &Path, rows: usize) {
+    let store = SqliteStore::open(path).expect("open");
+    for i in 0..rows {
+        store
+            .set("ns", &format!("k{i}"), Bytes::from(vec![i as u8; 3000]), SetOptions::new())
+            .await
+            .expect("set");
+    }
+    store.checkpoint().expect("checkpoint");
+}
+
+#[tokio::test]
+async fn files_are_private_under_umask_022() {
+    // umask is process-wide; 022 is the common default, so other tests in
+    // this binary are unaffected.
+    let old = set_umask(0o022);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a/b/cache.sqlite");
+    let store = SqliteStore::open(&path).expect("open");
+    store.set("ns", "k", Bytes::from_static(b"v"), SetOptions::new()).await.expect("set");
+    assert!(store.get("ns", "k").await.expect("get").is_some());
+    for file in [path.clone(), sidecar(&path, "-wal"), sidecar(&path, "-shm")] {
+        assert_eq!(mode(&file), 0o600, "{} is not 0600", file.display());
+    }
+    assert_eq!(mode(&dir.path().join("a")), 0o700);
+    assert_eq!(mode(&dir.path().join("a/b")), 0o700);
+    set_umask(old);
+}
+
+/// Sets the process umask, returning the old one.
+#[allow(unsafe_code)]
+fn set_umask(mask: u32) -> u32 {
+    // SAFETY: umask(2) only swaps the process's file-mode mask; it has no
+    // memory effects and cannot fail.
+    let old = unsafe { libc::umask(mask as libc::mode_t) };
+    old as u32
+}
+
+#[tokio::test]
+async fn another_programs_database_is_refused_and_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("other.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("sqlite");
+        conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine');")
+            .expect("write");
+    }
+    let before = snapshot(&path);
+    for recreate in [false, true] {
+        let err =
+            SqliteStore::builder(&path).recreate_if_corrupt(recreate).open().expect_err("foreign");
+        assert!(matches!(err, Error::Incompatible { .. }), "{err:?}");
+        assert!(err.to_string().contains("another program"), "{err}");
+        assert_eq!(snapshot(&path), before, "a refused file changed");
+    }
+    assert!(!sidecar(&path, "-wal").exists(), "a refused file got a -wal");
+}
+
+#[tokio::test]
+async fn random_bytes_are_corrupt_and_recreate_moves_them_aside() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.sqlite");
+    let junk: Vec<u8> =
+        (0..10_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    fs::write(&path, &junk).expect("write");
+    let err = SqliteStore::open(&path).expect_err("random bytes");
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    assert_eq!(snapshot(&path), junk);
+    let clock = ManualClock::new();
+    let store = SqliteStore::builder(&path)
+        .clock(clock)
+        .recreate_if_corrupt(true)
+        .open()
+        .expect("recreated");
+    let moved = store.recovered_from().expect("recovered_from is set").to_owned();
+    assert_eq!(fs::read(&moved).expect("moved file"), junk, "the damaged file was not kept");
+    assert!(store.stats().await.expect("stats").fresh == 0);
+    store.set("ns", "k", Bytes::from_static(b"v"), SetOptions::new()).await.expect("set");
+}
+
+#[tokio::test]
+async fn a_text_file_and_a_tiny_file_are_corrupt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, bytes) in [("text", &b"hello, this is a text file\n"[..]), ("tiny", b"SQLite")] {
+        let path = dir.path().join(name);
+        fs::write(&path, bytes).expect("write");
+        let err = SqliteStore::open(&path).expect_err(name);
+        assert!(matches!(err, Error::Corrupt { .. }), "{name}: {err:?}");
+        assert_eq!(snapshot(&path), bytes);
+    }
+}
+
+#[tokio::test]
+async fn a_truncated_file_is_corrupt_at_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.sqlite");
+    store_with_rows(&path, 50).await;
+    let full = snapshot(&path);
+    fs::write(&path, &full[..full.len() / 2]).expect("truncate");
+    let err = SqliteStore::open(&path).expect_err("truncated");
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("truncated"), "{err}");
+    assert_eq!(snapshot(&path).len(), full.len() / 2);
+}
+
+#[tokio::test]
+async fn a_newer_schema_version_is_refused_and_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.sqlite");
+    store_with_rows(&path, 1).await;
+    {
+        let conn = rusqlite::Connection::open(&path).expect("sqlite");
+        conn.pragma_update(None, "user_version", 99).expect("bump");
+        conn.pragma_update(None, "journal_mode", "DELETE").expect("leave WAL");
+    }
+    let before = snapshot(&path);
+    let err = SqliteStore::builder(&path).recreate_if_corrupt(true).open().expect_err("newer");
+    assert!(matches!(err, Error::Incompatible { .. }), "{err:?}");
+    assert!(err.to_string().contains("newer"), "{err}");
+    assert_eq!(snapshot(&path), before);
+}
+
+#[tokio::test]
+async fn our_application_id_is_in_the_header() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.sqlite");
+    store_with_rows(&path, 1).await;
+    let header = snapshot(&path);
+    assert_eq!(
+        i32::from_be_bytes([header[68], header[69], header[70], header[71]]),
+        APPLICATION_ID
+    );
+}
+
+#[tokio::test]
+async fn a_symlinked_path_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let real = dir.path().join("real.sqlite");
+    store_with_rows(&real, 1).await;
+    let link = dir.path().join("link.sqlite");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    let err = SqliteStore::open(&link).expect_err("symlink");
+    assert!(matches!(err, Error::Config { .. }), "{err:?}");
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    let dangling = dir.path().join("dangling.sqlite");
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).expect("symlink");
+    assert!(SqliteStore::open(&dangling).is_err());
+    assert!(!dir.path().join("nowhere").exists(), "a dangling link was followed");
+}
+
+#[tokio::test]
+async fn a_damaged_row_is_corrupt_not_wrong_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.sqlite");
+    store_with_rows(&path, 10).await;
+    // Flip one byte inside a payload: SQLite itself cannot notice.
+    let mut bytes = snapshot(&path);
+    let needle = vec![5u8; 3000];
+    let at = bytes.windows(3000).position(|w| w == &needle[..]).expect("payload on disk");
+    bytes[at + 1500] ^= 0x40;
+    fs::write(&path, &bytes).expect("write");
+    let store = SqliteStore::open(&path).expect("the file still opens");
+    let err = store.get("ns", "k5").await.expect_err("damaged row");
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("checksum"), "{err}");
+    assert!(store.get("ns", "k4").await.expect("other rows").is_some());
+    assert!(matches!(store.integrity_check().await, Err(Error::Corrupt { .. })));
+}
+
+#[tokio::test]
+async fn integrity_check_passes_on_a_sound_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.sqlite");
+    store_with_rows(&path, 10).await;
+    let store = SqliteStore::builder(&path).check_integrity_on_open(true).open().expect("open");
+    store.integrity_check().await.expect("sound");
+}
+
+#[tokio::test]
+async fn builder_refuses_a_payload_limit_out_of_range() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err =
+        SqliteStore::builder(dir.path().join("c")).max_payload(1024).open().expect_err("tiny");
+    assert!(matches!(err, Error::Config { .. }), "{err:?}");
+    assert!(!dir.path().join("c").exists(), "a refused open created the file");
+}
+
+#[tokio::test]
+async fn a_directory_as_path_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = SqliteStore::open(dir.path()).expect_err("a directory");
+    assert!(matches!(err, Error::Incompatible { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn busy_timeout_is_configurable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.sqlite");
+    let store =
+        SqliteStore::builder(&path).busy_timeout(Duration::from_millis(50)).open().expect("open");
+    // Another connection holds the write lock: the store's write waits the
+    // timeout out and then reports a typed error, not a panic or a hang.
+    let other = rusqlite::Connection::open(&path).expect("sqlite");
+    other.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    let err = store
+        .set("ns", "k", Bytes::from_static(b"v"), SetOptions::new())
+        .await
+        .expect_err("locked");
+    assert!(matches!(err, Error::Backend { .. }), "{err:?}");
+    other.execute_batch("COMMIT").expect("unlock");
+    store.set("ns", "k", Bytes::from_static(b"v"), SetOptions::new()).await.expect("after unlock");
+}
