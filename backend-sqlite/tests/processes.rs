@@ -139,7 +139,7 @@ async fn child_writer(path: PathBuf, start: u64) -> Result<(), String> {
             let mut v = start;
             loop {
                 v += 1;
-                let keys: Vec<String> = if v % 3 == 0 {
+                let keys: Vec<String> = if v.is_multiple_of(3) {
                     (0..10).map(|i| format!("w{task}-{}", (v + i) % 50)).collect()
                 } else {
                     vec![format!("w{task}-{}", v % 50)]
