@@ -93,7 +93,7 @@ async fn wal_stays_bounded_under_writes_with_an_active_reader() {
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
                 let _ = store.get("ns", &format!("k{}", i % 1_000)).await.expect("read");
-                if i % 100 == 0 {
+                if i.is_multiple_of(100) {
                     let _ = store.scan(Some("ns"), None, 50).await.expect("scan");
                 }
                 reads.fetch_add(1, Ordering::Relaxed);
@@ -108,7 +108,7 @@ async fn wal_stays_bounded_under_writes_with_an_active_reader() {
             .set("ns", &format!("k{}", i % 20_000), payload.clone(), SetOptions::new())
             .await
             .expect("set");
-        if i % 1_000 == 0 {
+        if i.is_multiple_of(1_000) {
             max_wal = max_wal.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
         }
     }
