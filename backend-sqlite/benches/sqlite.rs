@@ -1,1 +1,361 @@
-fn main() {}
+//! cachestore-sqlite against raw rusqlite doing the same work, in one run.
+//!
+//! Raw uses a connection of its own on a file of the same layout (created by
+//! the store), the same pragmas (WAL, `synchronous`, busy timeout) and
+//! prepared, cached statements: what a careful hand-written cache does.
+//! Payloads are 1 KiB, 10k rows. At the end a table of median ratios
+//! (store / raw; for throughput raw / store time) is printed from criterion's
+//! own estimates.
+//!
+//! Run: `cargo bench -p cachestore-sqlite --bench sqlite`
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cachestore_core::{Bytes, CacheStore, SetItem, SetOptions, Ttl};
+use cachestore_sqlite::{Durability, SqliteStore};
+use criterion::{BatchSize, Criterion, SamplingMode};
+use rusqlite::{Connection, params};
+
+const ROWS: u64 = 10_000;
+const PAYLOAD: usize = 1024;
+
+const UPSERT: &str = "INSERT INTO cache_rows (namespace, key, stored_at, expires_at, stale_until, \
+     payload_len, checksum, headers, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, x'', ?7) \
+     ON CONFLICT (namespace, key) DO UPDATE SET stored_at = excluded.stored_at, \
+     expires_at = excluded.expires_at, stale_until = excluded.stale_until, \
+     payload_len = excluded.payload_len, checksum = excluded.checksum, \
+     headers = excluded.headers, payload = excluded.payload";
+const SELECT: &str = "SELECT stored_at, expires_at, stale_until, checksum, headers, payload \
+     FROM cache_rows WHERE namespace = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn raw(path: &Path, durability: Durability) -> Connection {
+    let conn = Connection::open(path).expect("raw open");
+    conn.busy_timeout(Duration::from_secs(30)).expect("busy");
+    conn.pragma_update(None, "journal_mode", "WAL").expect("wal");
+    let sync = if durability == Durability::Full { "FULL" } else { "NORMAL" };
+    conn.pragma_update(None, "synchronous", sync).expect("sync");
+    conn
+}
+
+fn raw_set(conn: &Connection, key: &str, payload: &[u8]) {
+    let now = now_ms();
+    conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+    conn.prepare_cached(UPSERT)
+        .and_then(|mut s| {
+            s.execute(params![
+                b"bench",
+                key.as_bytes(),
+                now,
+                now + 3_600_000,
+                now + 3_600_000,
+                payload.len() as i64,
+                payload
+            ])
+        })
+        .expect("upsert");
+    conn.execute_batch("COMMIT").expect("commit");
+}
+
+fn raw_get(conn: &Connection, key: &str) -> Option<(i64, Vec<u8>, Vec<u8>)> {
+    let mut stmt = conn.prepare_cached(SELECT).expect("prepare");
+    let mut rows = stmt.query(params![b"bench", key.as_bytes(), now_ms()]).expect("query");
+    rows.next()
+        .expect("step")
+        .map(|r| (r.get(0).expect("c"), r.get(4).expect("h"), r.get(5).expect("p")))
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    store: SqliteStore,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bench.sqlite");
+    let store = SqliteStore::open(&path).expect("open");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let payload = Bytes::from(vec![0x5au8; PAYLOAD]);
+    let options = SetOptions::for_duration(Duration::from_secs(3600));
+    runtime.block_on(async {
+        for chunk in (0..ROWS).collect::<Vec<_>>().chunks(1000) {
+            let items = chunk
+                .iter()
+                .map(|i| SetItem::new("bench", format!("k{i}"), payload.clone(), options.clone()));
+            store.set_many(items.collect()).await.expect("fill");
+        }
+    });
+    Fixture { _dir: dir, path, store, runtime }
+}
+
+fn single_ops(c: &mut Criterion) {
+    let f = fixture();
+    let conn = raw(&f.path, Durability::Normal);
+    let payload = Bytes::from(vec![0xa5u8; PAYLOAD]);
+    let options = SetOptions::for_duration(Duration::from_secs(3600));
+    let mut i = 0u64;
+    let mut key = || {
+        i = (i + 7919) % ROWS;
+        format!("k{i}")
+    };
+
+    let mut g = c.benchmark_group("get_hit");
+    g.bench_function("store", |b| {
+        b.iter(|| assert!(f.runtime.block_on(f.store.get("bench", &key())).expect("get").is_some()))
+    });
+    g.bench_function("raw", |b| b.iter(|| assert!(raw_get(&conn, &key()).is_some())));
+    g.finish();
+
+    let mut g = c.benchmark_group("get_miss");
+    g.bench_function("store", |b| {
+        b.iter(|| {
+            assert!(f.runtime.block_on(f.store.get("bench", "absent")).expect("get").is_none())
+        })
+    });
+    g.bench_function("raw", |b| b.iter(|| assert!(raw_get(&conn, "absent").is_none())));
+    g.finish();
+
+    let mut g = c.benchmark_group("set");
+    g.bench_function("store", |b| {
+        b.iter(|| {
+            f.runtime
+                .block_on(f.store.set("bench", &key(), payload.clone(), options.clone()))
+                .expect("set")
+        })
+    });
+    g.bench_function("raw", |b| b.iter(|| raw_set(&conn, &key(), &payload)));
+    g.finish();
+
+    let mut g = c.benchmark_group("set_many_100");
+    g.bench_function("store", |b| {
+        b.iter_batched(
+            || {
+                (0..100)
+                    .map(|_| SetItem::new("bench", key(), payload.clone(), options.clone()))
+                    .collect::<Vec<_>>()
+            },
+            |items| f.runtime.block_on(f.store.set_many(items)).expect("set_many"),
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("raw", |b| {
+        b.iter_batched(
+            || (0..100).map(|_| key()).collect::<Vec<_>>(),
+            |keys| {
+                let now = now_ms();
+                conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+                let mut stmt = conn.prepare_cached(UPSERT).expect("prepare");
+                for k in &keys {
+                    stmt.execute(params![
+                        b"bench",
+                        k.as_bytes(),
+                        now,
+                        now + 3_600_000,
+                        now + 3_600_000,
+                        PAYLOAD as i64,
+                        &payload[..]
+                    ])
+                    .expect("upsert");
+                }
+                drop(stmt);
+                conn.execute_batch("COMMIT").expect("commit");
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+/// 100k rows of 100 bytes, half of them dead, in a template file copied
+/// before each purge so that only the purge is timed.
+fn purge(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let template = dir.path().join("template.sqlite");
+    {
+        let store = SqliteStore::open(&template).expect("open");
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
+        rt.block_on(async {
+            for chunk in (0..100_000u64).collect::<Vec<_>>().chunks(5000) {
+                let items = chunk.iter().map(|i| {
+                    let ttl = if i % 2 == 0 {
+                        Ttl::For(Duration::ZERO)
+                    } else {
+                        Ttl::For(Duration::from_secs(3600))
+                    };
+                    SetItem::new(
+                        "bench",
+                        format!("k{i}"),
+                        vec![1u8; 100],
+                        SetOptions::new().ttl(ttl),
+                    )
+                });
+                store.set_many(items.collect()).await.expect("fill");
+            }
+        });
+        store.checkpoint().expect("checkpoint");
+    }
+    let copy = |name: &str| {
+        let path = dir.path().join(name);
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        std::fs::copy(&template, &path).expect("copy");
+        path
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
+    let mut g = c.benchmark_group("purge_50k_of_100k");
+    g.sample_size(10).sampling_mode(SamplingMode::Flat).measurement_time(Duration::from_secs(4));
+    g.bench_function("store", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let store = SqliteStore::open(copy("s.sqlite")).expect("open");
+                let start = Instant::now();
+                let n = rt.block_on(store.purge_expired()).expect("purge");
+                total += start.elapsed();
+                assert_eq!(n, 50_000);
+            }
+            total
+        })
+    });
+    g.bench_function("raw", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let conn = raw(&copy("r.sqlite"), Durability::Normal);
+                let start = Instant::now();
+                conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+                let n = conn
+                    .execute("DELETE FROM cache_rows WHERE stale_until <= ?1", [now_ms()])
+                    .expect("purge");
+                conn.execute_batch("COMMIT").expect("commit");
+                total += start.elapsed();
+                assert_eq!(n, 50_000);
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+const WRITERS: usize = 8;
+const WRITES_PER_WRITER: usize = 50;
+
+/// 8 concurrent durable writers (`synchronous=FULL`): the store's group
+/// commit against raw rusqlite with one transaction (one fsync) per write.
+fn concurrent_writers(c: &mut Criterion) {
+    let f = fixture();
+    let store =
+        Arc::new(SqliteStore::builder(&f.path).durability(Durability::Full).open().expect("open"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+    let payload = Bytes::from(vec![0x33u8; PAYLOAD]);
+    let mut g = c.benchmark_group("writers_8_durable");
+    g.sample_size(10).sampling_mode(SamplingMode::Flat);
+    g.bench_function("store", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let tasks: Vec<_> = (0..WRITERS)
+                    .map(|w| {
+                        let (store, payload) = (Arc::clone(&store), payload.clone());
+                        tokio::spawn(async move {
+                            for i in 0..WRITES_PER_WRITER {
+                                let options = SetOptions::for_duration(Duration::from_secs(60));
+                                store
+                                    .set("bench", &format!("w{w}-{i}"), payload.clone(), options)
+                                    .await
+                                    .expect("set");
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.expect("task");
+                }
+            })
+        })
+    });
+    g.bench_function("raw", |b| {
+        b.iter(|| {
+            std::thread::scope(|s| {
+                for w in 0..WRITERS {
+                    let (path, payload) = (&f.path, &payload);
+                    s.spawn(move || {
+                        let conn = raw(path, Durability::Full);
+                        for i in 0..WRITES_PER_WRITER {
+                            raw_set(&conn, &format!("w{w}-{i}"), payload);
+                        }
+                    });
+                }
+            })
+        })
+    });
+    g.finish();
+}
+
+/// Criterion's median estimate of `group/function`, in ns.
+fn median(group: &str, function: &str) -> Option<f64> {
+    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target").display().to_string()
+    });
+    let file =
+        Path::new(&dir).join("criterion").join(group).join(function).join("new/estimates.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
+    json["median"]["point_estimate"].as_f64()
+}
+
+fn print_ratios() {
+    println!("\ncachestore-sqlite / raw rusqlite, criterion medians (lower ratio is better)");
+    println!("{:<22} {:>14} {:>14} {:>8} {:>10}", "operation", "store", "raw", "ratio", "target");
+    let rows = [
+        ("get_hit", "<= 1.25"),
+        ("get_miss", "<= 1.25"),
+        ("set", "<= 1.15"),
+        ("set_many_100", "<= 1.10"),
+        ("purge_50k_of_100k", "<= 1.20"),
+    ];
+    for (group, target) in rows {
+        if let (Some(s), Some(r)) = (median(group, "store"), median(group, "raw")) {
+            println!(
+                "{group:<22} {:>12.1}µs {:>12.1}µs {:>7.2}x {target:>10}",
+                s / 1e3,
+                r / 1e3,
+                s / r
+            );
+        }
+    }
+    if let (Some(s), Some(r)) =
+        (median("writers_8_durable", "store"), median("writers_8_durable", "raw"))
+    {
+        let writes = (WRITERS * WRITES_PER_WRITER) as f64;
+        println!(
+            "{:<22} {:>10.0}w/s {:>10.0}w/s {:>7.2}x {:>10}",
+            "writers_8_durable",
+            writes / (s / 1e9),
+            writes / (r / 1e9),
+            r / s,
+            ">= 4 (thr.)"
+        );
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    single_ops(&mut c);
+    purge(&mut c);
+    concurrent_writers(&mut c);
+    c.final_summary();
+    print_ratios();
+}

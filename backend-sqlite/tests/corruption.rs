@@ -88,7 +88,7 @@ async fn exercise(
     let check = |key: &str, entry: &Entry| -> Result<(), String> {
         let payload =
             want.get(key).ok_or_else(|| format!("a row that was never written: {key:?}"))?;
-        if &entry.payload != payload || entry.headers.get("k").map(String::as_str) != Some(key) {
+        if entry.payload != payload || entry.headers.get("k").map(String::as_str) != Some(key) {
             return Err(format!("wrong bytes returned for {key}"));
         }
         Ok(())
