@@ -55,7 +55,8 @@ use rusqlite::{Connection, ErrorCode, Row as SqlRow, params};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 
 use crate::row::{checksum, corrupt_row, decode_headers};
-use crate::writer::{NewRow, Op, Reply, Writer};
+use crate::writer::{NewRow, Op, Reply, SqliteWriter};
+use cachestore_core::group::GroupWriter;
 
 /// The columns [`SqliteStore::decode`] reads, in its order, as a literal for `concat!`.
 macro_rules! select {
@@ -217,7 +218,7 @@ impl SqliteStoreBuilder {
         if self.check_integrity {
             quick_check(&conn, path)?;
         }
-        let writer = Writer::start(conn, path.clone())?;
+        let writer = GroupWriter::start(SqliteWriter { conn, path: path.clone() })?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.clone(),
@@ -253,7 +254,7 @@ struct Inner {
     max_payload: u64,
     max_idle_readers: usize,
     readers: Mutex<Vec<Connection>>,
-    writer: Writer,
+    writer: GroupWriter<SqliteWriter>,
     recovered_from: Option<PathBuf>,
 }
 
@@ -327,8 +328,9 @@ impl SqliteStore {
     /// Checkpoints the write-ahead log into the database file and truncates
     /// it, so the file alone holds every row (before copying it, say).
     pub fn checkpoint(&self) -> Result<()> {
-        self.inner.writer.with_conn(|conn| {
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        self.inner.writer.with_engine(|w| {
+            w.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
                 .map_err(|e| self.err("checkpointing", e))
         })
     }
@@ -403,16 +405,16 @@ impl SqliteStore {
 
     fn prepare_row(
         &self,
-        namespace: &str,
-        key: &str,
+        namespace: String,
+        key: String,
         payload: Bytes,
         options: &SetOptions,
     ) -> Result<NewRow> {
         let times = prepare_write(
             self.inner.clock.as_ref(),
             self.inner.max_payload,
-            namespace,
-            key,
+            &namespace,
+            &key,
             &payload,
             options,
         )?;
@@ -475,7 +477,9 @@ impl CacheStore for SqliteStore {
         payload: Bytes,
         options: SetOptions,
     ) -> Result<()> {
-        let row = self.prepare_row(namespace, key, payload, &options)?;
+        // Validate before allocating the owned identity.
+        check_identity(namespace, key)?;
+        let row = self.prepare_row(namespace.to_owned(), key.to_owned(), payload, &options)?;
         self.inner.writer.write(Op::Set(vec![row])).await.map(drop)
     }
 
@@ -526,7 +530,7 @@ impl CacheStore for SqliteStore {
     async fn set_many(&self, items: Vec<SetItem>) -> Result<()> {
         let mut rows = Vec::with_capacity(items.len());
         for item in items {
-            rows.push(self.prepare_row(&item.namespace, &item.key, item.payload, &item.options)?);
+            rows.push(self.prepare_row(item.namespace, item.key, item.payload, &item.options)?);
         }
         if rows.is_empty() {
             return Ok(());

@@ -1,28 +1,16 @@
-//! The one writer connection of a store, with group commit.
-//!
-//! A write first tries to take the connection: when no other write is
-//! running it executes inline, on the caller's thread, in its own
-//! `BEGIN IMMEDIATE` transaction, with no thread hop. When the connection is
-//! busy, the write goes to the writer thread's queue and the caller awaits
-//! its answer. The writer thread takes everything queued, runs each write in
-//! a savepoint of one transaction (so one failing write does not undo the
-//! others) and commits once: concurrent writers share one commit, and with
-//! `Durability::Full` one fsync. A caller is answered only after the
-//! transaction holding its write has committed.
+//! SQLite's write side for core's [`GroupWriter`](cachestore_core::group::GroupWriter):
+//! one connection; a write alone runs in its own `BEGIN IMMEDIATE`
+//! transaction, a group runs each write in a savepoint of one transaction
+//! (so one failing write does not undo the others) and commits once.
 
-use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, PoisonError, TryLockError};
+use std::path::{Path, PathBuf};
 
-use cachestore_core::{Error, Result, RowTimes};
+use cachestore_core::group::WriteEngine;
+use cachestore_core::{Bytes, Headers, Result, RowTimes};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use tokio::sync::oneshot;
 
 use crate::map_err;
 use crate::row::{checksum, encode_headers};
-
-/// The most writes one group commit takes.
-const MAX_GROUP: usize = 512;
 
 /// A row ready to write: validated, times resolved, headers encoded.
 pub(crate) struct NewRow {
@@ -30,24 +18,18 @@ pub(crate) struct NewRow {
     pub(crate) key: String,
     pub(crate) times: RowTimes,
     pub(crate) headers: Vec<u8>,
-    pub(crate) payload: cachestore_core::Bytes,
+    pub(crate) payload: Bytes,
 }
 
 impl NewRow {
     pub(crate) fn new(
-        namespace: &str,
-        key: &str,
+        namespace: String,
+        key: String,
         times: RowTimes,
-        headers: &cachestore_core::Headers,
-        payload: cachestore_core::Bytes,
+        headers: &Headers,
+        payload: Bytes,
     ) -> Self {
-        NewRow {
-            namespace: namespace.to_owned(),
-            key: key.to_owned(),
-            times,
-            headers: encode_headers(headers),
-            payload,
-        }
+        NewRow { namespace, key, times, headers: encode_headers(headers), payload }
     }
 }
 
@@ -70,124 +52,63 @@ pub(crate) enum Reply {
     Count(u64),
 }
 
-struct Job {
-    op: Op,
-    reply: oneshot::Sender<Result<Reply>>,
+/// The writer connection.
+pub(crate) struct SqliteWriter {
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
 }
 
-pub(crate) struct Writer {
-    conn: Arc<Mutex<Connection>>,
-    queue: Sender<Job>,
-    path: PathBuf,
-}
+impl WriteEngine for SqliteWriter {
+    type Op = Op;
+    type Reply = Reply;
+    const NAME: &'static str = "sqlite";
 
-impl Writer {
-    /// Starts the writer thread for `conn`.
-    pub(crate) fn start(conn: Connection, path: PathBuf) -> Result<Writer> {
-        let conn = Arc::new(Mutex::new(conn));
-        let (queue, jobs) = mpsc::channel();
-        let thread_conn = Arc::clone(&conn);
-        let thread_path = path.clone();
-        std::thread::Builder::new()
-            .name("cachestore-sqlite-writer".into())
-            .spawn(move || run_queue(&thread_conn, &thread_path, &jobs))
-            .map_err(|e| Error::io("starting the SQLite writer thread", e))?;
-        Ok(Writer { conn, queue, path })
+    fn run_one(&mut self, op: Op) -> Result<Reply> {
+        let path = &self.path;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| map_err(path, "starting a write transaction", e))?;
+        let reply = apply(&tx, path, op)?;
+        tx.commit().map_err(|e| map_err(path, "committing", e))?;
+        Ok(reply)
     }
 
-    /// Runs `op`, inline if the connection is free, else through the queue.
-    pub(crate) async fn write(&self, op: Op) -> Result<Reply> {
-        let op = match self.conn.try_lock() {
-            Ok(mut conn) => return execute_alone(&mut conn, &self.path, op),
-            Err(TryLockError::Poisoned(p)) => {
-                return execute_alone(&mut p.into_inner(), &self.path, op);
+    fn run_group(&mut self, ops: Vec<Op>) -> Vec<Result<Reply>> {
+        let path = &self.path;
+        let mut tx = match self.conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => {
+                return ops
+                    .iter()
+                    .map(|_| Err(map_err(path, "starting a write transaction", e_clone(&e))))
+                    .collect();
             }
-            Err(TryLockError::WouldBlock) => op,
         };
-        let (reply, answer) = oneshot::channel();
-        self.queue.send(Job { op, reply }).map_err(|_| writer_gone())?;
-        answer.await.map_err(|_| writer_gone())?
-    }
-
-    /// Runs `f` on the writer connection, waiting for it (for maintenance).
-    pub(crate) fn with_conn<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut conn)
-    }
-}
-
-fn writer_gone() -> Error {
-    Error::Backend {
-        backend: "sqlite",
-        operation: "writing".into(),
-        source: "the writer thread stopped (it panicked); reopen the store".into(),
-    }
-}
-
-fn run_queue(conn: &Mutex<Connection>, path: &std::path::Path, jobs: &Receiver<Job>) {
-    // Ends when the store is dropped and with it the queue's sender.
-    while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-        // Take what queued while waiting for the connection too.
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            results.push(match tx.savepoint() {
+                Ok(mut sp) => match apply(&sp, path, op) {
+                    Ok(reply) => sp
+                        .commit()
+                        .map(|()| reply)
+                        .map_err(|e| map_err(path, "releasing a savepoint", e)),
+                    Err(e) => {
+                        let _ = sp.rollback();
+                        Err(e)
+                    }
+                },
+                Err(e) => Err(map_err(path, "starting a savepoint", e)),
+            });
         }
-        execute_group(&mut conn, path, group);
-    }
-}
-
-/// One write in its own transaction.
-fn execute_alone(conn: &mut Connection, path: &std::path::Path, op: Op) -> Result<Reply> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| map_err(path, "starting a write transaction", e))?;
-    let reply = apply(&tx, path, op)?;
-    tx.commit().map_err(|e| map_err(path, "committing", e))?;
-    Ok(reply)
-}
-
-/// Many writes, each in a savepoint, under one commit.
-fn execute_group(conn: &mut Connection, path: &std::path::Path, group: Vec<Job>) {
-    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(e) => {
-            for job in group {
-                let _ =
-                    job.reply.send(Err(map_err(path, "starting a write transaction", e_clone(&e))));
-            }
-            return;
+        match tx.commit() {
+            Ok(()) => results,
+            // The commit failed: every write that had succeeded fails with it.
+            Err(e) => results
+                .into_iter()
+                .map(|r| r.and_then(|_| Err(map_err(path, "committing", e_clone(&e)))))
+                .collect(),
         }
-    };
-    let mut answers = Vec::with_capacity(group.len());
-    for job in group {
-        let result = match tx.savepoint() {
-            Ok(mut sp) => match apply(&sp, path, job.op) {
-                Ok(reply) => sp
-                    .commit()
-                    .map(|()| reply)
-                    .map_err(|e| map_err(path, "releasing a savepoint", e)),
-                Err(e) => {
-                    let _ = sp.rollback();
-                    Err(e)
-                }
-            },
-            Err(e) => Err(map_err(path, "starting a savepoint", e)),
-        };
-        answers.push((job.reply, result));
-    }
-    // Commit failed: every write that had succeeded fails with it.
-    let commit = tx.commit();
-    for (reply, result) in answers {
-        let result = match (&commit, result) {
-            (Ok(()), result) => result,
-            (Err(e), Ok(_)) => Err(map_err(path, "committing", e_clone(e))),
-            (Err(_), Err(e)) => Err(e),
-        };
-        let _ = reply.send(result);
     }
 }
 
@@ -205,7 +126,7 @@ fn e_clone(e: &rusqlite::Error) -> rusqlite::Error {
     }
 }
 
-fn apply(conn: &Connection, path: &std::path::Path, op: Op) -> Result<Reply> {
+fn apply(conn: &Connection, path: &Path, op: Op) -> Result<Reply> {
     let err = |op: &'static str| move |e| map_err(path, op, e);
     match op {
         Op::Set(rows) => {

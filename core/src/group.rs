@@ -1,0 +1,182 @@
+//! Group commit for backends with a single writer (SQLite, redb).
+//!
+//! A [`GroupWriter`] owns the engine's write side. A write first tries to
+//! take it: when no other write is running it runs inline, on the caller's
+//! thread, in its own transaction, with no thread hop. When the engine is
+//! busy, the write goes to a queue served by a writer thread, which takes
+//! everything queued and runs it as one group, one transaction and one
+//! commit (so with durable commits, one fsync for many writers). A caller is
+//! answered only after the transaction holding its write has committed.
+
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
+
+use tokio::sync::oneshot;
+
+use crate::error::{Error, Result};
+
+/// The most writes one group takes.
+pub const MAX_GROUP: usize = 512;
+
+/// A backend's write side, as a [`GroupWriter`] drives it.
+pub trait WriteEngine: Send + 'static {
+    /// One write.
+    type Op: Send + 'static;
+    /// Its answer.
+    type Reply: Send + 'static;
+
+    /// The backend's name, for errors.
+    const NAME: &'static str;
+
+    /// Runs one write in its own transaction and commits it.
+    fn run_one(&mut self, op: Self::Op) -> Result<Self::Reply>;
+
+    /// Runs several writes in one transaction and commits once; returns one
+    /// result per write, in order. A write that fails must not undo the
+    /// others; a failed commit fails every write that had succeeded.
+    fn run_group(&mut self, ops: Vec<Self::Op>) -> Vec<Result<Self::Reply>>;
+}
+
+struct Job<E: WriteEngine> {
+    op: E::Op,
+    reply: oneshot::Sender<Result<E::Reply>>,
+}
+
+/// Serialises writes to one engine, inline when uncontended, grouped when
+/// concurrent. Dropping it stops the writer thread once the queue is empty.
+pub struct GroupWriter<E: WriteEngine> {
+    engine: Arc<Mutex<E>>,
+    queue: Sender<Job<E>>,
+}
+
+impl<E: WriteEngine> std::fmt::Debug for GroupWriter<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupWriter").field("backend", &E::NAME).finish_non_exhaustive()
+    }
+}
+
+impl<E: WriteEngine> GroupWriter<E> {
+    /// Starts the writer thread for `engine`.
+    pub fn start(engine: E) -> Result<Self> {
+        let engine = Arc::new(Mutex::new(engine));
+        let (queue, jobs) = mpsc::channel();
+        let thread_engine = Arc::clone(&engine);
+        std::thread::Builder::new()
+            .name(format!("cachestore-{}-writer", E::NAME))
+            .spawn(move || serve(&thread_engine, &jobs))
+            .map_err(|e| Error::io(format!("starting the {} writer thread", E::NAME), e))?;
+        Ok(GroupWriter { engine, queue })
+    }
+
+    /// Runs `op`: inline if the engine is free, else in the next group.
+    pub async fn write(&self, op: E::Op) -> Result<E::Reply> {
+        match self.engine.try_lock() {
+            Ok(mut engine) => return engine.run_one(op),
+            // A panic in an earlier write cannot leave the engine half
+            // changed: its transaction was dropped, which rolls it back.
+            Err(TryLockError::Poisoned(p)) => return p.into_inner().run_one(op),
+            Err(TryLockError::WouldBlock) => {}
+        }
+        let (reply, answer) = oneshot::channel();
+        self.queue.send(Job { op, reply }).map_err(|_| gone::<E>())?;
+        answer.await.map_err(|_| gone::<E>())?
+    }
+
+    /// Runs `f` on the engine, waiting for any write in progress.
+    pub fn with_engine<R>(&self, f: impl FnOnce(&mut E) -> R) -> R {
+        let mut engine = self.engine.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut engine)
+    }
+}
+
+fn gone<E: WriteEngine>() -> Error {
+    Error::Backend {
+        backend: E::NAME,
+        operation: "writing".into(),
+        source: "the writer thread stopped (a write panicked); reopen the store".into(),
+    }
+}
+
+fn serve<E: WriteEngine>(engine: &Mutex<E>, jobs: &Receiver<Job<E>>) {
+    // Ends when the GroupWriter, and with it the queue's sender, is dropped.
+    while let Ok(first) = jobs.recv() {
+        let mut engine = engine.lock().unwrap_or_else(PoisonError::into_inner);
+        // Take what queued while waiting for the engine too.
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let (ops, replies): (Vec<_>, Vec<_>) = group.into_iter().map(|j| (j.op, j.reply)).unzip();
+        let results = if ops.len() == 1 {
+            ops.into_iter().map(|op| engine.run_one(op)).collect()
+        } else {
+            engine.run_group(ops)
+        };
+        for (reply, result) in replies.into_iter().zip(results) {
+            // The caller may have given up waiting (its future dropped).
+            let _ = reply.send(result);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records how writes were grouped.
+    #[derive(Default)]
+    struct Log {
+        groups: Vec<usize>,
+        singles: usize,
+    }
+
+    impl WriteEngine for Log {
+        type Op = u32;
+        type Reply = u32;
+        const NAME: &'static str = "test";
+
+        fn run_one(&mut self, op: u32) -> Result<u32> {
+            self.singles += 1;
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            Ok(op * 2)
+        }
+
+        fn run_group(&mut self, ops: Vec<u32>) -> Vec<Result<u32>> {
+            self.groups.push(ops.len());
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            ops.into_iter()
+                .map(
+                    |op| {
+                        if op == 13 { Err(Error::InvalidTtl { reason: "13" }) } else { Ok(op * 2) }
+                    },
+                )
+                .collect()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writes_are_grouped_and_answered_in_order() {
+        let writer = Arc::new(GroupWriter::start(Log::default()).expect("start"));
+        let tasks: Vec<_> = (0..64u32)
+            .map(|i| {
+                let w = Arc::clone(&writer);
+                tokio::spawn(async move { (i, w.write(i).await) })
+            })
+            .collect();
+        for t in tasks {
+            let (i, result) = t.await.expect("task");
+            match result {
+                Ok(v) => assert_eq!(v, i * 2),
+                Err(e) => assert_eq!(i, 13, "{e}"),
+            }
+        }
+        writer.with_engine(|log| {
+            let grouped: usize = log.groups.iter().sum();
+            assert_eq!(grouped + log.singles, 64, "every write ran once");
+            assert!(log.groups.iter().any(|&n| n > 1), "no write was grouped: {:?}", log.groups);
+        });
+    }
+}
