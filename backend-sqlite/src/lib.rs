@@ -197,7 +197,8 @@ impl SqliteStoreBuilder {
         match self.open_once() {
             Err(Error::Corrupt { .. }) if self.recreate_if_corrupt => {
                 let stamp = to_unix_millis(self.clock.now())?;
-                let moved = schema::move_aside(&self.path, stamp)?;
+                let moved =
+                    cachestore_core::files::move_aside(&self.path, stamp, &["-wal", "-shm"])?;
                 let mut store = self.open_once()?;
                 if let Some(inner) = Arc::get_mut(&mut store.inner) {
                     inner.recovered_from = Some(moved);
@@ -211,7 +212,7 @@ impl SqliteStoreBuilder {
     fn open_once(&self) -> Result<SqliteStore> {
         let path = &self.path;
         if schema::inspect(path)? == schema::FileState::New {
-            schema::create_file(path)?;
+            cachestore_core::files::create_private_file(path)?;
         }
         let mut conn = schema::connect(path, self.busy_timeout, false)?;
         schema::prepare(&mut conn, path, self.durability)?;
@@ -610,7 +611,7 @@ impl CacheStore for SqliteStore {
                 let e = |e| self.err("computing stats", e);
                 let ns: Vec<u8> = row.get(0).map_err(e)?;
                 let ns = String::from_utf8(ns).map_err(|_| {
-                    schema::corrupt(&self.inner.path, "a namespace is not UTF-8".into())
+                    schema::corrupt(&self.inner.path, "a namespace is not UTF-8")
                 })?;
                 let n = |i: usize| -> Result<u64> {
                     let v: Option<i64> = row.get(i).map_err(|e| self.err("computing stats", e))?;

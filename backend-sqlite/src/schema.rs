@@ -5,12 +5,15 @@
 //! version is `PRAGMA user_version`; [`SCHEMA_VERSION`] is the one this code
 //! writes, and every earlier one is migrated forward at open.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use cachestore_core::Error;
+use cachestore_core::files::{self, PathState};
+
+pub(crate) use cachestore_core::files::corrupt;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
@@ -70,33 +73,18 @@ pub(crate) enum FileState {
 /// with SQLite, so that a foreign or damaged file is refused before anything
 /// could write to it.
 pub(crate) fn inspect(path: &Path) -> Result<FileState, Error> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(FileState::New),
-        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
-    };
-    if meta.file_type().is_symlink() {
-        return Err(Error::Config {
-            message: format!(
-                "{} is a symbolic link; cachestore does not follow links to database files \
-                 (a link could point the cache at another file). Pass the link's target instead",
-                path.display()
-            ),
-        });
-    }
-    if !meta.is_file() {
-        return Err(Error::Incompatible { path: path.into(), detail: "not a regular file".into() });
-    }
-    if meta.len() == 0 {
+    if files::check_path(path)? == PathState::New {
         return Ok(FileState::New);
     }
+    let len =
+        fs::metadata(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?.len();
     let mut header = [0u8; 100];
     let mut file =
         File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
     let read = read_up_to(&mut file, &mut header)
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     if read < header.len() || &header[..16] != SQLITE_MAGIC {
-        return Err(corrupt(path, "not a SQLite database (no SQLite header)".into()));
+        return Err(corrupt(path, "not a SQLite database (no SQLite header)"));
     }
     let app_id = i32::from_be_bytes([header[68], header[69], header[70], header[71]]);
     if app_id != APPLICATION_ID {
@@ -117,12 +105,11 @@ pub(crate) fn inspect(path: &Path) -> Result<FileState, Error> {
     };
     let pages = u64::from(u32::from_be_bytes([header[28], header[29], header[30], header[31]]));
     let valid = header[24..28] == header[92..96];
-    if valid && !has_wal(path) && meta.len() < pages * page_size {
+    if valid && !has_wal(path) && len < pages * page_size {
         return Err(corrupt(
             path,
             format!(
-                "truncated: the header says {pages} pages of {page_size} bytes, the file has {} bytes",
-                meta.len()
+                "truncated: the header says {pages} pages of {page_size} bytes, the file has {len} bytes"
             ),
         ));
     }
@@ -141,59 +128,7 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 fn has_wal(path: &Path) -> bool {
-    fs::metadata(sidecar(path, "-wal")).is_ok_and(|m| m.len() > 0)
-}
-
-/// `path` with `suffix` appended: `-wal`, `-shm`, `-journal`.
-pub(crate) fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-pub(crate) fn corrupt(path: &Path, detail: String) -> Error {
-    Error::Corrupt { location: path.display().to_string(), detail, source: None }
-}
-
-/// Creates the file (mode 0600) and any missing parent directories (0700),
-/// so that SQLite, which copies the database file's mode to `-wal` and
-/// `-shm`, creates those private too.
-pub(crate) fn create_file(path: &Path) -> Result<(), Error> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-        && !parent.exists()
-    {
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder
-            .create(parent)
-            .map_err(|e| Error::io(format!("creating directory {}", parent.display()), e))?;
-    }
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-    Ok(())
-}
-
-/// Moves a damaged file and its `-wal`/`-shm` aside as
-/// `<path>.corrupt-<unix ms>`; returns the new path of the main file.
-pub(crate) fn move_aside(path: &Path, stamp: i64) -> Result<PathBuf, Error> {
-    let mut target = path.as_os_str().to_owned();
-    target.push(format!(".corrupt-{stamp}"));
-    let target = PathBuf::from(target);
-    for suffix in ["", "-wal", "-shm"] {
-        let from = sidecar(path, suffix);
-        if from.exists() {
-            let to = sidecar(&target, suffix);
-            fs::rename(&from, &to).map_err(|e| {
-                Error::io(format!("moving {} aside to {}", from.display(), to.display()), e)
-            })?;
-        }
-    }
-    Ok(target)
+    fs::metadata(files::sidecar(path, "-wal")).is_ok_and(|m| m.len() > 0)
 }
 
 /// Opens a connection with the settings every connection of a store shares.

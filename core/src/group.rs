@@ -46,7 +46,21 @@ struct Job<E: WriteEngine> {
 /// concurrent. Dropping it stops the writer thread once the queue is empty.
 pub struct GroupWriter<E: WriteEngine> {
     engine: Arc<Mutex<E>>,
-    queue: Sender<Job<E>>,
+    // `None` only while dropping.
+    queue: Option<Sender<Job<E>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl<E: WriteEngine> Drop for GroupWriter<E> {
+    /// Closes the queue and waits for the writer thread to finish what was
+    /// queued and exit, so that the engine (and any file lock it holds) is
+    /// released when the store is dropped, not some time later.
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl<E: WriteEngine> std::fmt::Debug for GroupWriter<E> {
@@ -61,11 +75,11 @@ impl<E: WriteEngine> GroupWriter<E> {
         let engine = Arc::new(Mutex::new(engine));
         let (queue, jobs) = mpsc::channel();
         let thread_engine = Arc::clone(&engine);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(format!("cachestore-{}-writer", E::NAME))
             .spawn(move || serve(&thread_engine, &jobs))
             .map_err(|e| Error::io(format!("starting the {} writer thread", E::NAME), e))?;
-        Ok(GroupWriter { engine, queue })
+        Ok(GroupWriter { engine, queue: Some(queue), thread: Some(thread) })
     }
 
     /// Runs `op`: inline if the engine is free, else in the next group.
@@ -78,7 +92,8 @@ impl<E: WriteEngine> GroupWriter<E> {
             Err(TryLockError::WouldBlock) => {}
         }
         let (reply, answer) = oneshot::channel();
-        self.queue.send(Job { op, reply }).map_err(|_| gone::<E>())?;
+        let queue = self.queue.as_ref().ok_or_else(gone::<E>)?;
+        queue.send(Job { op, reply }).map_err(|_| gone::<E>())?;
         answer.await.map_err(|_| gone::<E>())?
     }
 

@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod files;
 pub mod group;
 mod identity;
 mod store;

@@ -1,0 +1,791 @@
+//! # cachestore-redb
+//!
+//! A [`CacheStore`] in one [redb](https://docs.rs/redb) file: a pure-Rust,
+//! crash-safe embedded store for one process.
+//!
+//! - **Durable by default**: each commit is `redb::Durability::Immediate`, so
+//!   a `set` that returned `Ok` survives the process being killed at any
+//!   moment after. **Group commit** lets concurrent writers share one durable
+//!   commit (one fsync). [`Durability::Buffered`] trades that for speed.
+//! - **Rows** are keyed by redb's `(&str, &str)` tuple key: length-prefixed
+//!   elements compared one by one, so no two identities collide and the
+//!   table is already in scan order. Every value carries a format version
+//!   and a CRC-32 (see [`row`]): a damaged row is [`Error::Corrupt`], never
+//!   wrong bytes.
+//! - **Purge is O(dead rows)** and **stats read no payload**: one index,
+//!   keyed `(stale_until, namespace, key)` and holding `(expires_at,
+//!   payload_len)`, is kept in the same transaction as the rows.
+//! - **One process**: redb locks the file; a second process gets
+//!   [`Error::InUse`] at open, at once, with the path.
+//! - **Bad files**: a SQLite database or a redb file of another program is
+//!   [`Error::Incompatible`], random bytes [`Error::Corrupt`]; the file is
+//!   untouched. A panic inside redb (it can panic on a damaged file) is
+//!   caught at the boundary and returned as [`Error::Corrupt`]; this needs
+//!   the default `panic = "unwind"`.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> cachestore_core::Result<()> {
+//! # let dir = tempfile::tempdir().map_err(|e| cachestore_core::Error::io("tempdir", e))?;
+//! use std::time::Duration;
+//! use cachestore_core::{CacheStore, SetOptions};
+//! use cachestore_redb::RedbStore;
+//!
+//! let store = RedbStore::open(dir.path().join("cache.redb"))?;
+//! store.set("users", "42", "Ada".into(), SetOptions::for_duration(Duration::from_secs(60))).await?;
+//! assert_eq!(&store.get("users", "42").await?.expect("fresh").payload[..], b"Ada");
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod row;
+mod schema;
+
+use std::ops::Bound;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cachestore_core::group::{GroupWriter, WriteEngine};
+use cachestore_core::{
+    Bytes, CacheStore, Capabilities, Clock, Entry, Error, MIN_PAYLOAD_LIMIT, Page, Phase, Result,
+    RowTimes, ScanCursor, ScanItem, SetItem, SetOptions, SharedClock, Stats, SystemClock,
+    async_trait, check_identity, check_namespace, prepare_write, to_unix_millis,
+};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
+
+pub use row::{Bincode, HeaderCodec};
+pub use schema::SCHEMA_VERSION;
+
+use crate::schema::{EXPIRY, ROWS};
+
+/// The URL scheme of this backend: `redb://`.
+pub const SCHEME: &str = "redb";
+
+/// The default payload limit: 64 MiB.
+pub const DEFAULT_MAX_PAYLOAD: u64 = 64 * 1024 * 1024;
+
+/// The default page cache: 64 MiB (redb's own default is 1 GiB).
+pub const DEFAULT_CACHE_SIZE: usize = 64 * 1024 * 1024;
+
+/// How durable a committed write is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Every commit is durable (one fsync, shared by concurrent writers): a
+    /// `set` that returned `Ok` survives a crash or `kill -9`.
+    #[default]
+    Immediate,
+    /// Commits are not synced: much faster writes, but a crash or `kill -9`
+    /// loses every write since the last durable commit, which happens only
+    /// on [`RedbStore::flush`]. The file stays consistent either way. This
+    /// breaks the contract's durability promise on purpose; use it for
+    /// caches that are cheap to refill.
+    Buffered,
+}
+
+/// Builds a [`RedbStore`].
+#[derive(Clone, Debug)]
+pub struct RedbStoreBuilder {
+    path: PathBuf,
+    clock: SharedClock,
+    durability: Durability,
+    recreate_if_corrupt: bool,
+    check_integrity: bool,
+    max_payload: u64,
+    cache_size: usize,
+}
+
+impl RedbStoreBuilder {
+    /// The clock every phase is judged by. Default: [`SystemClock`].
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The clock, already shared.
+    pub fn shared_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Durability of a committed write. Default: [`Durability::Immediate`].
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// When the file is damaged, move it aside as `<path>.corrupt-<unix ms>`
+    /// and start an empty store; the file is never deleted. A foreign file or
+    /// a newer format is still refused. Default: off.
+    pub fn recreate_if_corrupt(mut self, on: bool) -> Self {
+        self.recreate_if_corrupt = on;
+        self
+    }
+
+    /// Verify every page's checksum and rebuild the allocator state at every
+    /// open (O(file size)), not only after an unclean shutdown, when redb
+    /// does it by itself. Default: off.
+    pub fn check_integrity_on_open(mut self, on: bool) -> Self {
+        self.check_integrity = on;
+        self
+    }
+
+    /// The largest payload accepted. Default: [`DEFAULT_MAX_PAYLOAD`]; between
+    /// 16 MiB and 1 GiB.
+    pub fn max_payload(mut self, bytes: u64) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// redb's page cache, in bytes. Default: [`DEFAULT_CACHE_SIZE`].
+    pub fn cache_size(mut self, bytes: usize) -> Self {
+        self.cache_size = bytes;
+        self
+    }
+
+    /// Opens the store, creating the file (and its directories) if missing.
+    /// Blocks for the open.
+    pub fn open(self) -> Result<RedbStore> {
+        if !(MIN_PAYLOAD_LIMIT..=1 << 30).contains(&self.max_payload) {
+            return Err(Error::Config {
+                message: format!(
+                    "max_payload is {} bytes; it must be between 16 MiB and 1 GiB",
+                    self.max_payload
+                ),
+            });
+        }
+        match self.open_once() {
+            Err(Error::Corrupt { .. }) if self.recreate_if_corrupt => {
+                let stamp = to_unix_millis(self.clock.now())?;
+                let moved = schema::move_aside(&self.path, stamp)?;
+                let mut store = self.open_once()?;
+                if let Some(inner) = Arc::get_mut(&mut store.inner) {
+                    inner.recovered_from = Some(moved);
+                }
+                Ok(store)
+            }
+            other => other,
+        }
+    }
+
+    fn open_once(&self) -> Result<RedbStore> {
+        let path = &self.path;
+        schema::inspect(path)?;
+        schema::create_file(path)?;
+        let db = guard(path, "opening", || {
+            let mut builder = Database::builder();
+            builder.set_cache_size(self.cache_size);
+            builder.set_check_integrity_on_open(self.check_integrity);
+            builder.create(path).map_err(|e| map_err(path, "opening", e))
+        })?;
+        let db = Arc::new(db);
+        guard(path, "preparing the schema", || schema::prepare(&db, path))?;
+        let location = path.display().to_string();
+        let writer = GroupWriter::start(RedbWriter {
+            db: Arc::clone(&db),
+            path: path.clone(),
+            durability: self.durability,
+        })?;
+        Ok(RedbStore {
+            inner: Arc::new(Inner {
+                db,
+                path: path.clone(),
+                location,
+                clock: self.clock.clone(),
+                max_payload: self.max_payload,
+                codec: Bincode,
+                writer,
+                recovered_from: None,
+            }),
+        })
+    }
+}
+
+struct Inner {
+    // Dropped after `writer`, whose thread holds the other reference.
+    writer: GroupWriter<RedbWriter>,
+    db: Arc<Database>,
+    path: PathBuf,
+    location: String,
+    clock: SharedClock,
+    max_payload: u64,
+    codec: Bincode,
+    recovered_from: Option<PathBuf>,
+}
+
+/// A store in one redb file. Cheap to clone: clones share the database.
+#[derive(Clone)]
+pub struct RedbStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore").field("path", &self.inner.path).finish_non_exhaustive()
+    }
+}
+
+/// Runs `f`, turning a panic inside redb into [`Error::Corrupt`]: redb can
+/// panic on a damaged file, and no panic may reach the caller.
+fn guard<R>(path: &Path, operation: &str, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("no message");
+            Err(Error::Corrupt {
+                location: path.display().to_string(),
+                detail: format!("redb panicked while {operation} ({message}); the file is damaged"),
+                source: None,
+            })
+        }
+    }
+}
+
+/// Maps a redb error to the contract's error, with the file and operation.
+pub(crate) fn map_err(path: &Path, operation: &str, e: impl Into<redb::Error>) -> Error {
+    let e: redb::Error = e.into();
+    let context = || format!("{operation} {}", path.display());
+    match e {
+        redb::Error::DatabaseAlreadyOpen | redb::Error::LockProtocolMismatch => {
+            Error::InUse { path: path.into(), source: Some(Box::new(e)) }
+        }
+        redb::Error::Corrupted(detail) => {
+            Error::Corrupt { location: path.display().to_string(), detail, source: None }
+        }
+        redb::Error::UpgradeRequired(version) => Error::Incompatible {
+            path: path.into(),
+            detail: format!(
+                "a redb file in an old format (version {version}) that needs an upgrade"
+            ),
+        },
+        redb::Error::Io(io) => Error::Io { context: context(), source: io },
+        redb::Error::PreviousIo => Error::Backend {
+            backend: "redb",
+            operation: context(),
+            source: "an earlier I/O error (disk full, say) stopped the database: drop every \
+                     handle of this store and open it again"
+                .into(),
+        },
+        other => Error::Backend { backend: "redb", operation: context(), source: Box::new(other) },
+    }
+}
+
+impl RedbStore {
+    /// Opens (or creates) the store at `path` with the default options.
+    pub fn open(path: impl Into<PathBuf>) -> Result<RedbStore> {
+        Self::builder(path).open()
+    }
+
+    /// A builder for the store at `path`.
+    pub fn builder(path: impl Into<PathBuf>) -> RedbStoreBuilder {
+        RedbStoreBuilder {
+            path: path.into(),
+            clock: Arc::new(SystemClock),
+            durability: Durability::Immediate,
+            recreate_if_corrupt: false,
+            check_integrity: false,
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            cache_size: DEFAULT_CACHE_SIZE,
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Where a damaged file was moved when [`RedbStoreBuilder::recreate_if_corrupt`]
+    /// had to recreate it; `None` when the file opened as it was.
+    pub fn recovered_from(&self) -> Option<&Path> {
+        self.inner.recovered_from.as_deref()
+    }
+
+    /// Makes every committed write durable: a no-op with
+    /// [`Durability::Immediate`], an fsync'd empty commit with
+    /// [`Durability::Buffered`].
+    pub async fn flush(&self) -> Result<()> {
+        self.inner.writer.write(Op::Flush).await.map(drop)
+    }
+
+    /// Reads every row and index entry: each value's checksum and format,
+    /// and that the index matches the rows. `Ok` when sound, else
+    /// [`Error::Corrupt`] naming the first problem.
+    pub async fn integrity_check(&self) -> Result<()> {
+        self.read_txn("checking integrity", |txn, this| {
+            let e = |e: redb::StorageError| map_err(&this.inner.path, "checking integrity", e);
+            let rows = txn.open_table(ROWS).map_err(|e| this.err("checking integrity", e))?;
+            let expiry = txn.open_table(EXPIRY).map_err(|e| this.err("checking integrity", e))?;
+            let mut live = 0u64;
+            for item in rows.iter().map_err(e)? {
+                let (k, v) = item.map_err(e)?;
+                let (ns, key) = k.value();
+                let times = this.decode(ns, key, v.value())?.0;
+                let index_key = schema::index_key(&times, ns, key);
+                if expiry.get(index_key).map_err(e)?.is_none() {
+                    return Err(this.corrupt(ns, key, "the row is missing from the expiry index"));
+                }
+                live += 1;
+            }
+            let indexed = expiry.len().map_err(e)?;
+            if indexed != live {
+                return Err(schema::corrupt(
+                    &this.inner.path,
+                    format!("the expiry index has {indexed} entries for {live} rows"),
+                ));
+            }
+            Ok(())
+        })
+    }
+
+    fn err(&self, operation: &str, e: impl Into<redb::Error>) -> Error {
+        map_err(&self.inner.path, operation, e)
+    }
+
+    fn corrupt(&self, ns: &str, key: &str, detail: impl Into<String>) -> Error {
+        Error::Corrupt {
+            location: format!("{}, row ({ns:?}, {key:?})", self.inner.location),
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    fn now(&self) -> Result<i64> {
+        to_unix_millis(self.inner.clock.now())
+    }
+
+    /// Decodes a value: times, headers and the payload copied out.
+    fn decode(&self, ns: &str, key: &str, value: &[u8]) -> Result<(RowTimes, Entry)> {
+        let (times, headers, payload) =
+            row::decode(&self.inner.codec, value).map_err(|d| self.corrupt(ns, key, d))?;
+        let entry = Entry::from_parts(Bytes::copy_from_slice(&value[payload]), headers, times)
+            .ok_or_else(|| self.corrupt(ns, key, "a time is out of range"))?;
+        Ok((times, entry))
+    }
+
+    /// Runs `f` in a read transaction, with panics caught.
+    fn read_txn<R>(
+        &self,
+        operation: &str,
+        f: impl FnOnce(&redb::ReadTransaction, &Self) -> Result<R>,
+    ) -> Result<R> {
+        guard(&self.inner.path, operation, || {
+            let txn = self.inner.db.begin_read().map_err(|e| self.err(operation, e))?;
+            f(&txn, self)
+        })
+    }
+
+    fn read(&self, namespace: &str, key: &str, stale_ok: bool) -> Result<Option<Entry>> {
+        check_identity(namespace, key)?;
+        let now = self.now()?;
+        self.read_txn("reading", |txn, this| {
+            let rows = txn.open_table(ROWS).map_err(|e| this.err("reading", e))?;
+            this.get_in(&rows, namespace, key, now, stale_ok)
+        })
+    }
+
+    fn get_in(
+        &self,
+        rows: &redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
+        namespace: &str,
+        key: &str,
+        now: i64,
+        stale_ok: bool,
+    ) -> Result<Option<Entry>> {
+        let Some(value) = rows.get((namespace, key)).map_err(|e| self.err("reading", e))? else {
+            return Ok(None);
+        };
+        let value = value.value();
+        // Judge the phase from the fixed header before copying the payload.
+        let fixed = row::fixed(value).map_err(|d| self.corrupt(namespace, key, d))?;
+        match fixed.times.phase(now) {
+            Phase::Fresh => {}
+            Phase::Stale if stale_ok => {}
+            _ => return Ok(None),
+        }
+        self.decode(namespace, key, value).map(|(_, entry)| Some(entry))
+    }
+
+    fn prepare_row(
+        &self,
+        namespace: String,
+        key: String,
+        payload: Bytes,
+        options: &SetOptions,
+    ) -> Result<NewRow> {
+        let times = prepare_write(
+            self.inner.clock.as_ref(),
+            self.inner.max_payload,
+            &namespace,
+            &key,
+            &payload,
+            options,
+        )?;
+        let value = row::encode(&self.inner.codec, &times, &options.headers, &payload).map_err(
+            |detail| Error::Backend {
+                backend: "redb",
+                operation: "encoding headers".into(),
+                source: detail.into(),
+            },
+        )?;
+        Ok(NewRow { namespace, key, times, payload_len: payload.len() as u64, value })
+    }
+
+    async fn count(&self, op: Op) -> Result<u64> {
+        match self.inner.writer.write(op).await? {
+            Reply::Count(n) => Ok(n),
+            _ => Err(internal("count")),
+        }
+    }
+}
+
+fn internal(what: &str) -> Error {
+    Error::Backend {
+        backend: "redb",
+        operation: what.to_owned(),
+        source: "the writer answered a different operation (a bug in cachestore-redb)".into(),
+    }
+}
+
+/// A row ready to write.
+struct NewRow {
+    namespace: String,
+    key: String,
+    times: RowTimes,
+    payload_len: u64,
+    value: Vec<u8>,
+}
+
+enum Op {
+    Set(Vec<NewRow>),
+    Delete { namespace: String, key: String, now: i64 },
+    Purge { now: i64 },
+    Clear { namespace: Option<String>, now: i64 },
+    Flush,
+}
+
+enum Reply {
+    Done,
+    Deleted(bool),
+    Count(u64),
+}
+
+/// The write side: the database and the durability of its commits.
+struct RedbWriter {
+    db: Arc<Database>,
+    path: PathBuf,
+    durability: Durability,
+}
+
+impl RedbWriter {
+    fn begin(&self, durability: Durability) -> Result<WriteTransaction> {
+        let mut txn =
+            self.db.begin_write().map_err(|e| map_err(&self.path, "starting a write", e))?;
+        let d = match durability {
+            Durability::Immediate => redb::Durability::Immediate,
+            Durability::Buffered => redb::Durability::None,
+        };
+        txn.set_durability(d).map_err(|e| Error::backend("redb", "setting durability", e))?;
+        Ok(txn)
+    }
+
+    fn commit(&self, txn: WriteTransaction) -> Result<()> {
+        txn.commit().map_err(|e| map_err(&self.path, "committing", e))
+    }
+}
+
+impl RedbWriter {
+    /// One write in its own transaction.
+    fn alone(&self, op: &Op) -> Result<Reply> {
+        guard(&self.path, "writing", || {
+            let durability =
+                if matches!(op, Op::Flush) { Durability::Immediate } else { self.durability };
+            let txn = self.begin(durability)?;
+            let reply = apply(&txn, &self.path, op)?;
+            self.commit(txn)?;
+            Ok(reply)
+        })
+    }
+}
+
+impl WriteEngine for RedbWriter {
+    type Op = Op;
+    type Reply = Reply;
+    const NAME: &'static str = "redb";
+
+    fn run_one(&mut self, op: Op) -> Result<Reply> {
+        self.alone(&op)
+    }
+
+    fn run_group(&mut self, ops: Vec<Op>) -> Vec<Result<Reply>> {
+        // redb has no cheap per-write savepoint; a write fails only when
+        // storage does. So: the whole group in one transaction and one
+        // commit; if anything fails, nothing was committed, and each write
+        // runs again alone, failing only itself.
+        let grouped = guard(&self.path, "writing", || {
+            let txn = self.begin(self.durability)?;
+            let replies =
+                ops.iter().map(|op| apply(&txn, &self.path, op)).collect::<Result<Vec<_>>>()?;
+            self.commit(txn)?;
+            Ok(replies)
+        });
+        match grouped {
+            Ok(replies) => replies.into_iter().map(Ok).collect(),
+            Err(_) => ops.iter().map(|op| self.alone(op)).collect(),
+        }
+    }
+}
+
+fn apply(txn: &WriteTransaction, path: &Path, op: &Op) -> Result<Reply> {
+    let e = |op: &'static str| move |e: redb::TableError| map_err(path, op, e);
+    let s = |op: &'static str| move |e: redb::StorageError| map_err(path, op, e);
+    let mut rows = txn.open_table(ROWS).map_err(e("opening rows"))?;
+    let mut expiry = txn.open_table(EXPIRY).map_err(e("opening the index"))?;
+    let old_times = |value: &[u8], ns: &str, key: &str| {
+        row::fixed(value).map(|f| f.times).map_err(|d| Error::Corrupt {
+            location: format!("{}, row ({ns:?}, {key:?})", path.display()),
+            detail: d,
+            source: None,
+        })
+    };
+    match op {
+        Op::Set(new_rows) => {
+            for r in new_rows {
+                let old = rows
+                    .insert((r.namespace.as_str(), r.key.as_str()), r.value.as_slice())
+                    .map_err(s("writing a row"))?
+                    .map(|old| old_times(old.value(), &r.namespace, &r.key))
+                    .transpose()?;
+                if let Some(old) = old {
+                    expiry
+                        .remove(schema::index_key(&old, &r.namespace, &r.key))
+                        .map_err(s("updating the index"))?;
+                }
+                let index_value = (r.times.expires_at.unwrap_or(i64::MAX), r.payload_len);
+                expiry
+                    .insert(schema::index_key(&r.times, &r.namespace, &r.key), index_value)
+                    .map_err(s("updating the index"))?;
+            }
+            Ok(Reply::Done)
+        }
+        &Op::Delete { ref namespace, ref key, now } => {
+            let old = rows
+                .remove((namespace.as_str(), key.as_str()))
+                .map_err(s("deleting a row"))?
+                .map(|old| old_times(old.value(), namespace, key))
+                .transpose()?;
+            let Some(old) = old else { return Ok(Reply::Deleted(false)) };
+            expiry
+                .remove(schema::index_key(&old, namespace, key))
+                .map_err(s("updating the index"))?;
+            Ok(Reply::Deleted(old.phase(now).is_live()))
+        }
+        &Op::Purge { now } => {
+            // Dead: stale_until <= now, i.e. index keys below (now + 1, "", "").
+            let end = (now.saturating_add(1), "", "");
+            let dead: Vec<(String, String)> = expiry
+                .range::<(i64, &str, &str)>(..end)
+                .map_err(s("purging"))?
+                .map(|item| {
+                    item.map(|(k, _)| {
+                        let (_, ns, key) = k.value();
+                        (ns.to_owned(), key.to_owned())
+                    })
+                })
+                .collect::<std::result::Result<_, _>>()
+                .map_err(s("purging"))?;
+            expiry.retain_in::<(i64, &str, &str), _>(..end, |_, _| false).map_err(s("purging"))?;
+            for (ns, key) in &dead {
+                rows.remove((ns.as_str(), key.as_str())).map_err(s("purging"))?;
+            }
+            Ok(Reply::Count(dead.len() as u64))
+        }
+        &Op::Clear { ref namespace, now } => {
+            let doomed: Vec<(String, String, RowTimes)> = match &namespace {
+                Some(ns) => {
+                    rows.range::<(&str, &str)>((ns.as_str(), "")..).map_err(s("clearing"))?
+                }
+                None => rows.iter().map_err(s("clearing"))?,
+            }
+            .map(|item| item.map_err(s("clearing")))
+            .take_while(|item| match (item, &namespace) {
+                (Ok((k, _)), Some(ns)) => k.value().0 == ns.as_str(),
+                _ => true,
+            })
+            .map(|item| {
+                let (k, v) = item?;
+                let (ns, key) = k.value();
+                Ok((ns.to_owned(), key.to_owned(), old_times(v.value(), ns, key)?))
+            })
+            .collect::<Result<_>>()?;
+            let mut live = 0;
+            for (ns, key, times) in &doomed {
+                rows.remove((ns.as_str(), key.as_str())).map_err(s("clearing"))?;
+                expiry.remove(schema::index_key(times, ns, key)).map_err(s("clearing"))?;
+                live += u64::from(times.phase(now).is_live());
+            }
+            Ok(Reply::Count(live))
+        }
+        Op::Flush => Ok(Reply::Done),
+    }
+}
+
+#[async_trait]
+impl CacheStore for RedbStore {
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        self.read(namespace, key, false)
+    }
+
+    async fn get_stale(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        self.read(namespace, key, true)
+    }
+
+    async fn set(
+        &self,
+        namespace: &str,
+        key: &str,
+        payload: Bytes,
+        options: SetOptions,
+    ) -> Result<()> {
+        check_identity(namespace, key)?;
+        let row = self.prepare_row(namespace.to_owned(), key.to_owned(), payload, &options)?;
+        self.inner.writer.write(Op::Set(vec![row])).await.map(drop)
+    }
+
+    async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
+        check_identity(namespace, key)?;
+        let op =
+            Op::Delete { namespace: namespace.to_owned(), key: key.to_owned(), now: self.now()? };
+        match self.inner.writer.write(op).await? {
+            Reply::Deleted(live) => Ok(live),
+            _ => Err(internal("delete")),
+        }
+    }
+
+    async fn purge_expired(&self) -> Result<u64> {
+        self.count(Op::Purge { now: self.now()? }).await
+    }
+
+    async fn clear_namespace(&self, namespace: &str) -> Result<u64> {
+        check_namespace(namespace)?;
+        self.count(Op::Clear { namespace: Some(namespace.to_owned()), now: self.now()? }).await
+    }
+
+    async fn clear_all(&self) -> Result<u64> {
+        self.count(Op::Clear { namespace: None, now: self.now()? }).await
+    }
+
+    async fn get_many(&self, ids: &[(&str, &str)]) -> Result<Vec<Option<Entry>>> {
+        for (namespace, key) in ids {
+            check_identity(namespace, key)?;
+        }
+        let now = self.now()?;
+        self.read_txn("reading", |txn, this| {
+            let rows = txn.open_table(ROWS).map_err(|e| this.err("reading", e))?;
+            ids.iter().map(|(ns, key)| this.get_in(&rows, ns, key, now, false)).collect()
+        })
+    }
+
+    async fn set_many(&self, items: Vec<SetItem>) -> Result<()> {
+        let mut rows = Vec::with_capacity(items.len());
+        for item in items {
+            check_identity(&item.namespace, &item.key)?;
+            rows.push(self.prepare_row(item.namespace, item.key, item.payload, &item.options)?);
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.inner.writer.write(Op::Set(rows)).await.map(drop)
+    }
+
+    async fn scan(
+        &self,
+        namespace: Option<&str>,
+        after: Option<&ScanCursor>,
+        limit: usize,
+    ) -> Result<Page> {
+        if let Some(ns) = namespace {
+            check_namespace(ns)?;
+        }
+        let limit = limit.max(1);
+        let now = self.now()?;
+        let start: Bound<(&str, &str)> = match (namespace, after) {
+            (_, Some(c)) if namespace.is_none_or(|ns| c.namespace.as_str() >= ns) => {
+                if namespace.is_some_and(|ns| c.namespace.as_str() > ns) {
+                    return Ok(Page::default());
+                }
+                Bound::Excluded((c.namespace.as_str(), c.key.as_str()))
+            }
+            (Some(ns), _) => Bound::Included((ns, "")),
+            (None, _) => Bound::Unbounded,
+        };
+        self.read_txn("scanning", |txn, this| {
+            let rows = txn.open_table(ROWS).map_err(|e| this.err("scanning", e))?;
+            let mut items = Vec::with_capacity(limit.min(1024));
+            let mut more = false;
+            for item in rows
+                .range::<(&str, &str)>((start, Bound::Unbounded))
+                .map_err(|e| this.err("scanning", e))?
+            {
+                let (k, v) = item.map_err(|e| this.err("scanning", e))?;
+                let (ns, key) = k.value();
+                if namespace.is_some_and(|want| want != ns) {
+                    break;
+                }
+                let fixed = row::fixed(v.value()).map_err(|d| this.corrupt(ns, key, d))?;
+                if !fixed.times.phase(now).is_live() {
+                    continue;
+                }
+                if items.len() == limit {
+                    more = true;
+                    break;
+                }
+                let entry = this.decode(ns, key, v.value())?.1;
+                items.push(ScanItem { namespace: ns.to_owned(), key: key.to_owned(), entry });
+            }
+            let next = match items.last() {
+                Some(last) if more => {
+                    Some(ScanCursor { namespace: last.namespace.clone(), key: last.key.clone() })
+                }
+                _ => None,
+            };
+            Ok(Page { items, next })
+        })
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        let now = self.now()?;
+        self.read_txn("computing stats", |txn, this| {
+            let expiry = txn.open_table(EXPIRY).map_err(|e| this.err("computing stats", e))?;
+            let mut stats = Stats::new(true);
+            // Live rows: stale_until > now (never-expiring rows sort last).
+            let live = expiry
+                .range::<(i64, &str, &str)>((now.saturating_add(1), "", "")..)
+                .map_err(|e| this.err("computing stats", e))?;
+            for item in live {
+                let (k, v) = item.map_err(|e| this.err("computing stats", e))?;
+                let (_, ns, _) = k.value();
+                let (expires_at, payload_len) = v.value();
+                let phase = if expires_at > now { Phase::Fresh } else { Phase::Stale };
+                stats.record(ns, phase, payload_len);
+            }
+            Ok(stats)
+        })
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new()
+            .with_persistent(true)
+            .with_atomic_batch(true)
+            .with_exact_stats(true)
+            .with_max_payload(self.inner.max_payload)
+    }
+
+    fn clock(&self) -> SharedClock {
+        self.inner.clock.clone()
+    }
+}

@@ -1,0 +1,135 @@
+//! The tables of a cachestore redb file, its format version, and the checks
+//! made before redb opens a file.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use cachestore_core::files::{self, PathState};
+use cachestore_core::{Error, Result, RowTimes};
+use redb::{Database, ReadableDatabase, TableDefinition, TableHandle};
+
+use crate::map_err;
+
+pub(crate) use cachestore_core::files::corrupt;
+
+/// The format version of the tables (the `format` entry of `cachestore_meta`).
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// `(namespace, key)` → the encoded row (see [`crate::row`]).
+pub(crate) const ROWS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("cachestore_rows");
+
+/// `(stale_until, namespace, key)` → `(expires_at, payload_len)`, one entry
+/// per row; rows that never expire use `i64::MAX` for both times, so they
+/// sort last. Purge reads the dead prefix; stats read the live suffix.
+pub(crate) const EXPIRY: TableDefinition<(i64, &str, &str), (i64, u64)> =
+    TableDefinition::new("cachestore_expiry");
+
+/// `format` → [`SCHEMA_VERSION`].
+const META: TableDefinition<&str, u64> = TableDefinition::new("cachestore_meta");
+
+const REDB_MAGIC: &[u8; 9] = &[b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// The expiry index key of a row.
+pub(crate) fn index_key<'a>(
+    times: &RowTimes,
+    ns: &'a str,
+    key: &'a str,
+) -> (i64, &'a str, &'a str) {
+    (times.stale_until.unwrap_or(i64::MAX), ns, key)
+}
+
+/// Refuses what is not a redb file before redb sees it, so that nothing can
+/// write to it.
+pub(crate) fn inspect(path: &Path) -> Result<()> {
+    if files::check_path(path)? == PathState::New {
+        return Ok(());
+    }
+    let mut head = [0u8; 16];
+    let mut file =
+        File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let mut read = 0;
+    while read < head.len() {
+        match file.read(&mut head[read..]) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+        }
+    }
+    if read == head.len() && &head == SQLITE_MAGIC {
+        return Err(Error::Incompatible {
+            path: path.into(),
+            detail: "a SQLite database, not a redb file; it was left untouched. Use another \
+                     path, or open it with the sqlite backend"
+                .into(),
+        });
+    }
+    if read < REDB_MAGIC.len() || &head[..REDB_MAGIC.len()] != REDB_MAGIC {
+        return Err(corrupt(path, "not a redb database (no redb header)"));
+    }
+    Ok(())
+}
+
+/// Creates the tables of a new file, or checks an existing one is ours and
+/// not newer than this code.
+pub(crate) fn prepare(db: &Database, path: &Path) -> Result<()> {
+    let err = |op: &'static str| move |e: redb::Error| map_err(path, op, e);
+    let tables: Vec<String> = {
+        let txn = db.begin_read().map_err(|e| err("reading the schema")(e.into()))?;
+        txn.list_tables()
+            .map_err(|e| err("reading the schema")(e.into()))?
+            .map(|t| t.name().to_owned())
+            .collect()
+    };
+    let ours = |name: &str| tables.iter().any(|t| t == name);
+    if tables.is_empty() {
+        let txn = db.begin_write().map_err(|e| err("creating the schema")(e.into()))?;
+        {
+            txn.open_table(ROWS).map_err(|e| err("creating the schema")(e.into()))?;
+            txn.open_table(EXPIRY).map_err(|e| err("creating the schema")(e.into()))?;
+            let mut meta =
+                txn.open_table(META).map_err(|e| err("creating the schema")(e.into()))?;
+            meta.insert("format", SCHEMA_VERSION)
+                .map_err(|e| err("creating the schema")(e.into()))?;
+        }
+        return txn.commit().map_err(|e| err("creating the schema")(e.into()));
+    }
+    if !ours("cachestore_meta") || !ours("cachestore_rows") || !ours("cachestore_expiry") {
+        return Err(Error::Incompatible {
+            path: path.into(),
+            detail: format!(
+                "a redb database of another program (tables: {}); it was left untouched",
+                tables.join(", ")
+            ),
+        });
+    }
+    let txn = db.begin_read().map_err(|e| err("reading the schema")(e.into()))?;
+    let meta = txn.open_table(META).map_err(|e| err("reading the schema")(e.into()))?;
+    let version = meta
+        .get("format")
+        .map_err(|e| err("reading the schema")(e.into()))?
+        .map(|v| v.value())
+        .ok_or_else(|| corrupt(path, "the format version is missing"))?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::Incompatible {
+            path: path.into(),
+            detail: format!(
+                "written by a newer cachestore (format {version}; this one reads up to \
+                 {SCHEMA_VERSION}). Upgrade cachestore-redb, or use another path"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Creates the file 0600 (directories 0700) before redb opens it.
+pub(crate) fn create_file(path: &Path) -> Result<()> {
+    files::create_private_file(path)
+}
+
+/// Moves a damaged file aside; redb keeps no companion files.
+pub(crate) fn move_aside(path: &Path, stamp: i64) -> Result<PathBuf> {
+    files::move_aside(path, stamp, &[])
+}

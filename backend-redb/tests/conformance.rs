@@ -1,0 +1,36 @@
+//! The shared conformance suite on redb, reopen included.
+
+use cachestore_conformance::{ManualClock, StoreFactory, async_trait, conformance_tests};
+use cachestore_core::Result;
+use cachestore_redb::RedbStore;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Each store gets its own file in one temporary directory, removed at exit.
+struct Redb {
+    dir: tempfile::TempDir,
+    next: AtomicU64,
+}
+
+impl Redb {
+    fn new() -> Self {
+        Redb { dir: tempfile::tempdir().expect("a temporary directory"), next: AtomicU64::new(0) }
+    }
+}
+
+#[async_trait]
+impl StoreFactory for Redb {
+    type Store = RedbStore;
+
+    async fn open(&self, clock: ManualClock) -> Result<RedbStore> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        RedbStore::builder(self.dir.path().join(format!("{n}.redb"))).clock(clock).open()
+    }
+
+    async fn reopen(&self, store: RedbStore, clock: ManualClock) -> Result<RedbStore> {
+        let path = store.path().to_owned();
+        drop(store);
+        RedbStore::builder(path).clock(clock).open()
+    }
+}
+
+conformance_tests!(Redb::new(), persistent);

@@ -1,0 +1,112 @@
+//! File handling shared by the file-based backends: private modes, no
+//! symlinks, and moving a damaged file aside instead of deleting it.
+
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// How a store's path looks before the engine opens it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathState {
+    /// Nothing there, or an empty file: a new store.
+    New,
+    /// A non-empty regular file.
+    Existing,
+}
+
+/// Looks at `path` without following links: a symbolic link is refused
+/// ([`Error::Config`]), anything but a regular file is
+/// [`Error::Incompatible`].
+pub fn check_path(path: &Path) -> Result<PathState> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(PathState::New),
+        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(Error::Config {
+            message: format!(
+                "{} is a symbolic link; cachestore does not follow links to database files \
+                 (a link could point the cache at another file). Pass the link's target instead",
+                path.display()
+            ),
+        });
+    }
+    if !meta.is_file() {
+        return Err(Error::Incompatible { path: path.into(), detail: "not a regular file".into() });
+    }
+    Ok(if meta.len() == 0 { PathState::New } else { PathState::Existing })
+}
+
+/// Creates `path` if missing, mode 0600 on Unix, and its missing parent
+/// directories, mode 0700. An existing file is left as it is.
+pub fn create_private_file(path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.exists()
+    {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(parent)
+            .map_err(|e| Error::io(format!("creating directory {}", parent.display()), e))?;
+    }
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    Ok(())
+}
+
+/// `path` with `suffix` appended (`-wal`, `.corrupt-1`, …).
+pub fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Moves a damaged file, and its companions named `path` + each of
+/// `companions`, aside as `<path>.corrupt-<stamp>`; returns the new path of
+/// the main file. Nothing is deleted.
+pub fn move_aside(path: &Path, stamp: i64, companions: &[&str]) -> Result<PathBuf> {
+    let target = sidecar(path, &format!(".corrupt-{stamp}"));
+    for suffix in std::iter::once(&"").chain(companions) {
+        let from = sidecar(path, suffix);
+        if from.exists() {
+            let to = sidecar(&target, suffix);
+            fs::rename(&from, &to).map_err(|e| {
+                Error::io(format!("moving {} aside to {}", from.display(), to.display()), e)
+            })?;
+        }
+    }
+    Ok(target)
+}
+
+/// An [`Error::Corrupt`] for a file.
+pub fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
+    Error::Corrupt { location: path.display().to_string(), detail: detail.into(), source: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn move_aside_keeps_every_byte() {
+        let dir = std::env::temp_dir().join(format!("cachestore-files-{}", std::process::id()));
+        let path = dir.join("a/b/db");
+        create_private_file(&path).expect("create");
+        fs::write(&path, b"damaged").expect("write");
+        fs::write(sidecar(&path, "-wal"), b"log").expect("write");
+        assert_eq!(check_path(&path).expect("check"), PathState::Existing);
+        let moved = move_aside(&path, 42, &["-wal", "-shm"]).expect("move");
+        assert_eq!(fs::read(&moved).expect("moved"), b"damaged");
+        assert_eq!(fs::read(sidecar(&moved, "-wal")).expect("moved wal"), b"log");
+        assert_eq!(check_path(&path).expect("check"), PathState::New);
+        fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}
