@@ -34,6 +34,7 @@
 
 pub mod behaviours;
 pub mod model;
+pub mod processes;
 mod support;
 
 use std::future::Future;
