@@ -69,21 +69,55 @@ pub(crate) fn inspect(path: &Path) -> Result<()> {
     if read < REDB_MAGIC.len() || &head[..REDB_MAGIC.len()] != REDB_MAGIC {
         return Err(corrupt(path, "not a redb database (no redb header)"));
     }
-    Ok(())
+    probe(path)
+}
+
+/// Looks at an existing redb file's tables through a read-only open, which
+/// never writes (a writable open marks the file in use, changing its bytes,
+/// before anything could refuse it). A file that needs recovery cannot be
+/// opened read-only; it is left to the writable open, which repairs it and
+/// checks the tables after.
+fn probe(path: &Path) -> Result<()> {
+    let db = match Database::builder().open_read_only(path) {
+        Ok(db) => db,
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+            return Err(Error::InUse { path: path.into(), source: None });
+        }
+        Err(_) => return Ok(()),
+    };
+    let tables = list_tables(&db, path)?;
+    check_tables(&tables, path)
+}
+
+fn list_tables(db: &impl ReadableDatabase, path: &Path) -> Result<Vec<String>> {
+    let err = |e: redb::Error| map_err(path, "reading the schema", e);
+    let txn = db.begin_read().map_err(|e| err(e.into()))?;
+    let tables = txn.list_tables().map_err(|e| err(e.into()))?;
+    Ok(tables.map(|t| t.name().to_owned()).collect())
+}
+
+/// A file with tables must have ours.
+fn check_tables(tables: &[String], path: &Path) -> Result<()> {
+    let ours = |name: &str| tables.iter().any(|t| t == name);
+    if tables.is_empty()
+        || (ours("cachestore_meta") && ours("cachestore_rows") && ours("cachestore_expiry"))
+    {
+        return Ok(());
+    }
+    Err(Error::Incompatible {
+        path: path.into(),
+        detail: format!(
+            "a redb database of another program (tables: {}); it was left untouched",
+            tables.join(", ")
+        ),
+    })
 }
 
 /// Creates the tables of a new file, or checks an existing one is ours and
 /// not newer than this code.
 pub(crate) fn prepare(db: &Database, path: &Path) -> Result<()> {
     let err = |op: &'static str| move |e: redb::Error| map_err(path, op, e);
-    let tables: Vec<String> = {
-        let txn = db.begin_read().map_err(|e| err("reading the schema")(e.into()))?;
-        txn.list_tables()
-            .map_err(|e| err("reading the schema")(e.into()))?
-            .map(|t| t.name().to_owned())
-            .collect()
-    };
-    let ours = |name: &str| tables.iter().any(|t| t == name);
+    let tables = list_tables(db, path)?;
     if tables.is_empty() {
         let txn = db.begin_write().map_err(|e| err("creating the schema")(e.into()))?;
         {
@@ -96,15 +130,7 @@ pub(crate) fn prepare(db: &Database, path: &Path) -> Result<()> {
         }
         return txn.commit().map_err(|e| err("creating the schema")(e.into()));
     }
-    if !ours("cachestore_meta") || !ours("cachestore_rows") || !ours("cachestore_expiry") {
-        return Err(Error::Incompatible {
-            path: path.into(),
-            detail: format!(
-                "a redb database of another program (tables: {}); it was left untouched",
-                tables.join(", ")
-            ),
-        });
-    }
+    check_tables(&tables, path)?;
     let txn = db.begin_read().map_err(|e| err("reading the schema")(e.into()))?;
     let meta = txn.open_table(META).map_err(|e| err("reading the schema")(e.into()))?;
     let version = meta

@@ -33,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod behaviours;
+pub mod corruption;
 pub mod model;
 pub mod processes;
 mod support;

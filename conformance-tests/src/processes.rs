@@ -14,6 +14,7 @@
 //!         file_name: "cache.mine",
 //!         open: |path| Ok(std::sync::Arc::new(MyStore::open(path)?)),
 //!         verify: |path| Ok(()), // a deep check of the file after each kill
+//!         settle: |path| Ok(()), // make the closed file hold every row
 //!     })
 //! }
 //! ```
@@ -41,6 +42,9 @@ pub struct Backend {
     /// A deep check of the file after each kill, beyond reading every
     /// acknowledged row: SQLite's `integrity_check`, say.
     pub verify: fn(&Path) -> Result<(), String>,
+    /// Makes the closed file hold every row by itself, before it is copied
+    /// or damaged (SQLite: checkpoint the write-ahead log); often a no-op.
+    pub settle: fn(&Path) -> Result<(), String>,
 }
 
 type Test = (&'static str, fn(&Backend) -> Result<(), String>);

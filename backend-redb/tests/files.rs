@@ -1,0 +1,180 @@
+//! What the redb store does with the files it creates and the files it is
+//! given: modes, foreign and damaged files, newer formats, links.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use cachestore_core::{Bytes, CacheStore, Error, SetOptions};
+use cachestore_redb::RedbStore;
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+}
+
+async fn store_with_rows(path: &Path, rows: usize) {
+    let store = RedbStore::open(path).expect("open");
+    for i in 0..rows {
+        let payload = Bytes::from(vec![i as u8; 3000]);
+        store.set("ns", &format!("k{i}"), payload, SetOptions::new()).await.expect("set");
+    }
+}
+
+#[tokio::test]
+async fn files_are_private_and_directories_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a/b/cache.redb");
+    store_with_rows(&path, 1).await;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&dir.path().join("a")), 0o700);
+    assert_eq!(mode(&dir.path().join("a/b")), 0o700);
+}
+
+#[tokio::test]
+async fn a_text_file_and_a_sqlite_database_are_refused_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = dir.path().join("notes.txt");
+    fs::write(&text, "dear diary\n").expect("write");
+    let err = RedbStore::open(&text).expect_err("text");
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    assert_eq!(fs::read(&text).expect("read"), b"dear diary\n");
+
+    let sqlite = dir.path().join("other.db");
+    {
+        let conn = rusqlite_free_sqlite_file(&sqlite);
+        drop(conn);
+    }
+    let before = fs::read(&sqlite).expect("read");
+    for recreate in [false, true] {
+        let err =
+            RedbStore::builder(&sqlite).recreate_if_corrupt(recreate).open().expect_err("sqlite");
+        assert!(matches!(err, Error::Incompatible { .. }), "{err:?}");
+        assert!(err.to_string().contains("SQLite"), "{err}");
+        assert!(fs::read(&sqlite).expect("read") == before, "a refused SQLite file changed");
+    }
+}
+
+/// A minimal valid SQLite header, as a SQLite database file starts.
+fn rusqlite_free_sqlite_file(path: &Path) {
+    let mut page = vec![0u8; 4096];
+    page[..16].copy_from_slice(b"SQLite format 3\0");
+    page[16..18].copy_from_slice(&4096u16.to_be_bytes());
+    fs::write(path, page).expect("write");
+}
+
+#[tokio::test]
+async fn random_bytes_are_corrupt_and_recreate_moves_them_aside() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.redb");
+    let junk: Vec<u8> =
+        (0..10_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    fs::write(&path, &junk).expect("write");
+    let err = RedbStore::open(&path).expect_err("junk");
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    assert!(fs::read(&path).expect("read") == junk, "a refused file changed");
+    let store = RedbStore::builder(&path).recreate_if_corrupt(true).open().expect("recreated");
+    let moved = store.recovered_from().expect("recovered_from").to_owned();
+    assert!(fs::read(moved).expect("moved") == junk, "the moved file differs");
+    store.set("ns", "k", Bytes::from_static(b"v"), SetOptions::new()).await.expect("writable");
+}
+
+#[tokio::test]
+async fn another_programs_redb_file_is_refused_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("other.redb");
+    {
+        let db = redb::Database::create(&path).expect("redb");
+        let txn = db.begin_write().expect("txn");
+        {
+            let def: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("accounts");
+            txn.open_table(def).expect("table").insert("alice", 10).expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+    let before = fs::read(&path).expect("read");
+    let err = RedbStore::builder(&path).recreate_if_corrupt(true).open().expect_err("foreign");
+    assert!(matches!(err, Error::Incompatible { .. }), "{err:?}");
+    assert!(err.to_string().contains("another program"), "{err}");
+    assert!(fs::read(&path).expect("read") == before, "a refused redb file changed");
+}
+
+#[tokio::test]
+async fn a_newer_format_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.redb");
+    store_with_rows(&path, 1).await;
+    {
+        let db = redb::Database::create(&path).expect("redb");
+        let txn = db.begin_write().expect("txn");
+        {
+            let meta: redb::TableDefinition<&str, u64> =
+                redb::TableDefinition::new("cachestore_meta");
+            txn.open_table(meta).expect("meta").insert("format", 99).expect("bump");
+        }
+        txn.commit().expect("commit");
+    }
+    let err = RedbStore::builder(&path).recreate_if_corrupt(true).open().expect_err("newer");
+    assert!(matches!(err, Error::Incompatible { .. }), "{err:?}");
+    assert!(err.to_string().contains("newer"), "{err}");
+}
+
+#[tokio::test]
+async fn a_damaged_row_is_corrupt_not_wrong_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.redb");
+    store_with_rows(&path, 10).await;
+    let mut bytes = fs::read(&path).expect("read");
+    let needle = vec![5u8; 3000];
+    let at = bytes.windows(3000).position(|w| w == &needle[..]).expect("payload on disk");
+    bytes[at + 1500] ^= 0x40;
+    fs::write(&path, &bytes).expect("write");
+    let store = RedbStore::open(&path).expect("the file still opens");
+    let err = store.get("ns", "k5").await.expect_err("damaged row");
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("checksum"), "{err}");
+    assert!(store.get("ns", "k4").await.expect("other rows").is_some());
+    assert!(matches!(store.integrity_check().await, Err(Error::Corrupt { .. })));
+}
+
+#[tokio::test]
+async fn a_symlinked_path_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let real = dir.path().join("real.redb");
+    store_with_rows(&real, 1).await;
+    let link = dir.path().join("link.redb");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    let err = RedbStore::open(&link).expect_err("symlink");
+    assert!(matches!(err, Error::Config { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn integrity_check_passes_on_a_sound_file_and_on_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.redb");
+    store_with_rows(&path, 20).await;
+    let store = RedbStore::builder(&path).check_integrity_on_open(true).open().expect("open");
+    store.integrity_check().await.expect("sound");
+}
+
+#[tokio::test]
+async fn buffered_durability_writes_and_flushes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.redb");
+    {
+        let store = RedbStore::builder(&path)
+            .durability(cachestore_redb::Durability::Buffered)
+            .open()
+            .expect("open");
+        store.set("ns", "k", Bytes::from_static(b"v"), SetOptions::new()).await.expect("set");
+        store.flush().await.expect("flush");
+    }
+    let store = RedbStore::open(&path).expect("reopen");
+    assert!(store.get("ns", "k").await.expect("get").is_some(), "a flushed row was lost");
+}
+
+#[test]
+fn builder_refuses_a_payload_limit_out_of_range() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = RedbStore::builder(dir.path().join("c")).max_payload(1024).open().expect_err("tiny");
+    assert!(matches!(err, Error::Config { .. }), "{err:?}");
+}

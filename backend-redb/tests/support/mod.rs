@@ -1,0 +1,24 @@
+//! The redb store as the shared reliability harnesses see it.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use cachestore_conformance::processes::Backend;
+use cachestore_redb::RedbStore;
+
+/// Every row's checksum and the index, after each kill.
+fn verify(path: &Path) -> Result<(), String> {
+    let store = RedbStore::open(path).map_err(|e| e.to_string())?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().build().map_err(|e| e.to_string())?;
+    runtime.block_on(store.integrity_check()).map_err(|e| e.to_string())
+}
+
+pub const BACKEND: Backend = Backend {
+    file_name: "cache.redb",
+    open: |path| Ok(Arc::new(RedbStore::open(path)?)),
+    verify,
+    // A closed redb file holds every committed row.
+    settle: |_| Ok(()),
+};

@@ -1,0 +1,27 @@
+//! The SQLite store as the shared reliability harnesses see it.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use cachestore_conformance::processes::Backend;
+use cachestore_sqlite::SqliteStore;
+
+fn verify(path: &Path) -> Result<(), String> {
+    let store = SqliteStore::open(path).map_err(|e| e.to_string())?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().build().map_err(|e| e.to_string())?;
+    runtime.block_on(store.integrity_check()).map_err(|e| e.to_string())
+}
+
+/// Checkpoints the write-ahead log into the file.
+fn settle(path: &Path) -> Result<(), String> {
+    SqliteStore::open(path).and_then(|s| s.checkpoint()).map_err(|e| e.to_string())
+}
+
+pub const BACKEND: Backend = Backend {
+    file_name: "cache.sqlite",
+    open: |path| Ok(Arc::new(SqliteStore::open(path)?)),
+    verify,
+    settle,
+};
