@@ -15,7 +15,7 @@ fn verify(path: &Path) -> Result<(), String> {
     runtime.block_on(store.integrity_check()).map_err(|e| e.to_string())
 }
 
-pub const BACKEND: Backend = Backend {
+pub(crate) const BACKEND: Backend = Backend {
     file_name: "cache.redb",
     open: |path| Ok(Arc::new(RedbStore::open(path)?)),
     verify,

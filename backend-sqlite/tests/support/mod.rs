@@ -19,7 +19,7 @@ fn settle(path: &Path) -> Result<(), String> {
     SqliteStore::open(path).and_then(|s| s.checkpoint()).map_err(|e| e.to_string())
 }
 
-pub const BACKEND: Backend = Backend {
+pub(crate) const BACKEND: Backend = Backend {
     file_name: "cache.sqlite",
     open: |path| Ok(Arc::new(SqliteStore::open(path)?)),
     verify,
