@@ -40,10 +40,7 @@ async fn a_text_file_and_a_sqlite_database_are_refused_untouched() {
     assert_eq!(fs::read(&text).expect("read"), b"dear diary\n");
 
     let sqlite = dir.path().join("other.db");
-    {
-        let conn = rusqlite_free_sqlite_file(&sqlite);
-        drop(conn);
-    }
+    sqlite_header_file(&sqlite);
     let before = fs::read(&sqlite).expect("read");
     for recreate in [false, true] {
         let err =
@@ -55,7 +52,7 @@ async fn a_text_file_and_a_sqlite_database_are_refused_untouched() {
 }
 
 /// A minimal valid SQLite header, as a SQLite database file starts.
-fn rusqlite_free_sqlite_file(path: &Path) {
+fn sqlite_header_file(path: &Path) {
     let mut page = vec![0u8; 4096];
     page[..16].copy_from_slice(b"SQLite format 3\0");
     page[16..18].copy_from_slice(&4096u16.to_be_bytes());
