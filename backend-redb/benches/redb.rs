@@ -1,2 +1,352 @@
-//! placeholder
-fn main() {}
+//! cachestore-redb against raw redb doing the same work, in one run.
+//!
+//! Raw is everyday redb use: a `(&str, &str) -> &[u8]` table whose values
+//! are `stale_until` (8 bytes) followed by the payload, durable commits
+//! (`Durability::Immediate`, as the store's default). Each side has its own
+//! file. Purge compares the store's expiry index with raw's full scan at
+//! 100k rows. At the end a table of median ratios is printed from
+//! criterion's own estimates.
+//!
+//! Run: `cargo bench -p cachestore-redb --bench redb`
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cachestore_core::{Bytes, CacheStore, SetItem, SetOptions, Ttl};
+use cachestore_redb::RedbStore;
+use criterion::{BatchSize, Criterion, SamplingMode};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+const ROWS: u64 = 10_000;
+const PAYLOAD: usize = 1024;
+const RAW: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("raw");
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn raw_value(stale_until: i64, payload: &[u8]) -> Vec<u8> {
+    let mut v = stale_until.to_le_bytes().to_vec();
+    v.extend_from_slice(payload);
+    v
+}
+
+fn raw_fill(db: &Database, rows: u64, payload_len: usize, dead_every: u64) {
+    let payload = vec![0x5au8; payload_len];
+    for chunk in (0..rows).collect::<Vec<_>>().chunks(5000) {
+        let txn = db.begin_write().expect("txn");
+        {
+            let mut t = txn.open_table(RAW).expect("table");
+            for i in chunk {
+                let stale =
+                    if dead_every > 0 && i % dead_every == 0 { 0 } else { now_ms() + 3_600_000 };
+                t.insert(
+                    ("bench", format!("k{i}").as_str()),
+                    raw_value(stale, &payload).as_slice(),
+                )
+                .expect("insert");
+            }
+        }
+        txn.commit().expect("commit");
+    }
+}
+
+fn raw_set(db: &Database, key: &str, payload: &[u8]) {
+    let txn = db.begin_write().expect("txn");
+    {
+        let mut t = txn.open_table(RAW).expect("table");
+        t.insert(("bench", key), raw_value(now_ms() + 3_600_000, payload).as_slice())
+            .expect("insert");
+    }
+    txn.commit().expect("commit");
+}
+
+fn raw_get(db: &Database, key: &str) -> Option<Vec<u8>> {
+    let txn = db.begin_read().expect("read");
+    let t = txn.open_table(RAW).expect("table");
+    let v = t.get(("bench", key)).expect("get")?;
+    let v = v.value();
+    let stale = i64::from_le_bytes(v[..8].try_into().expect("8 bytes"));
+    (stale > now_ms()).then(|| v[8..].to_vec())
+}
+
+struct Sides {
+    _dir: tempfile::TempDir,
+    store: RedbStore,
+    raw: Database,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn sides() -> Sides {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = RedbStore::open(dir.path().join("store.redb")).expect("open");
+    let raw = Database::create(dir.path().join("raw.redb")).expect("raw");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let payload = Bytes::from(vec![0x5au8; PAYLOAD]);
+    let options = SetOptions::for_duration(Duration::from_secs(3600));
+    runtime.block_on(async {
+        for chunk in (0..ROWS).collect::<Vec<_>>().chunks(5000) {
+            let items = chunk
+                .iter()
+                .map(|i| SetItem::new("bench", format!("k{i}"), payload.clone(), options.clone()));
+            store.set_many(items.collect()).await.expect("fill");
+        }
+    });
+    raw_fill(&raw, ROWS, PAYLOAD, 0);
+    Sides { _dir: dir, store, raw, runtime }
+}
+
+fn single_ops(c: &mut Criterion) {
+    let s = sides();
+    let payload = Bytes::from(vec![0xa5u8; PAYLOAD]);
+    let options = SetOptions::for_duration(Duration::from_secs(3600));
+    let mut i = 0u64;
+    let mut key = || {
+        i = (i + 7919) % ROWS;
+        format!("k{i}")
+    };
+
+    let mut g = c.benchmark_group("redb_get");
+    g.bench_function("store", |b| {
+        b.iter(|| assert!(s.runtime.block_on(s.store.get("bench", &key())).expect("get").is_some()))
+    });
+    g.bench_function("raw", |b| b.iter(|| assert!(raw_get(&s.raw, &key()).is_some())));
+    g.finish();
+
+    let mut g = c.benchmark_group("redb_set");
+    g.bench_function("store", |b| {
+        b.iter(|| {
+            s.runtime
+                .block_on(s.store.set("bench", &key(), payload.clone(), options.clone()))
+                .expect("set")
+        })
+    });
+    g.bench_function("raw", |b| b.iter(|| raw_set(&s.raw, &key(), &payload)));
+    g.finish();
+
+    let mut g = c.benchmark_group("redb_set_many_100");
+    g.bench_function("store", |b| {
+        b.iter_batched(
+            || {
+                (0..100)
+                    .map(|_| SetItem::new("bench", key(), payload.clone(), options.clone()))
+                    .collect::<Vec<_>>()
+            },
+            |items| s.runtime.block_on(s.store.set_many(items)).expect("set_many"),
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("raw", |b| {
+        b.iter_batched(
+            || (0..100).map(|_| key()).collect::<Vec<_>>(),
+            |keys| {
+                let txn = s.raw.begin_write().expect("txn");
+                {
+                    let mut t = txn.open_table(RAW).expect("table");
+                    let stale = now_ms() + 3_600_000;
+                    for k in &keys {
+                        t.insert(("bench", k.as_str()), raw_value(stale, &payload).as_slice())
+                            .expect("insert");
+                    }
+                }
+                txn.commit().expect("commit");
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+const WRITERS: usize = 8;
+const WRITES_PER_WRITER: usize = 25;
+
+/// 8 concurrent durable writers: the store's group commit against raw redb
+/// with one durable commit per write (redb serialises writers).
+fn concurrent_writers(c: &mut Criterion) {
+    let s = sides();
+    let store = Arc::new(s.store.clone());
+    let raw = Arc::new(s.raw);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+    let payload = Bytes::from(vec![0x33u8; PAYLOAD]);
+    let mut g = c.benchmark_group("redb_writers_8_durable");
+    g.sample_size(10).sampling_mode(SamplingMode::Flat);
+    g.bench_function("store", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let tasks: Vec<_> = (0..WRITERS)
+                    .map(|w| {
+                        let (store, payload) = (Arc::clone(&store), payload.clone());
+                        tokio::spawn(async move {
+                            for i in 0..WRITES_PER_WRITER {
+                                let options = SetOptions::for_duration(Duration::from_secs(60));
+                                store
+                                    .set("bench", &format!("w{w}-{i}"), payload.clone(), options)
+                                    .await
+                                    .expect("set");
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.expect("task");
+                }
+            })
+        })
+    });
+    g.bench_function("raw", |b| {
+        b.iter(|| {
+            std::thread::scope(|scope| {
+                for w in 0..WRITERS {
+                    let (raw, payload) = (&raw, &payload);
+                    scope.spawn(move || {
+                        for i in 0..WRITES_PER_WRITER {
+                            raw_set(raw, &format!("w{w}-{i}"), payload);
+                        }
+                    });
+                }
+            })
+        })
+    });
+    g.finish();
+}
+
+/// 100k rows of 100 bytes, half dead: the store's index against raw's full
+/// scan. Each iteration writes a fresh file (untimed), then times the purge.
+fn purge(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
+    let fresh = |name: &str| -> PathBuf {
+        let path = dir.path().join(name);
+        let _ = std::fs::remove_file(&path);
+        path
+    };
+    let mut g = c.benchmark_group("redb_purge_50k_of_100k");
+    g.sample_size(10).sampling_mode(SamplingMode::Flat).measurement_time(Duration::from_secs(10));
+    g.bench_function("store", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let store = RedbStore::builder(fresh("s.redb"))
+                    .durability(cachestore_redb::Durability::Buffered)
+                    .open()
+                    .expect("open");
+                rt.block_on(async {
+                    for chunk in (0..100_000u64).collect::<Vec<_>>().chunks(10_000) {
+                        let items = chunk.iter().map(|i| {
+                            let ttl = if i % 2 == 0 {
+                                Ttl::For(Duration::ZERO)
+                            } else {
+                                Ttl::For(Duration::from_secs(3600))
+                            };
+                            SetItem::new(
+                                "bench",
+                                format!("k{i}"),
+                                vec![1u8; 100],
+                                SetOptions::new().ttl(ttl),
+                            )
+                        });
+                        store.set_many(items.collect()).await.expect("fill");
+                    }
+                    store.flush().await.expect("flush");
+                });
+                let start = Instant::now();
+                let n = rt.block_on(store.purge_expired()).expect("purge");
+                total += start.elapsed();
+                assert_eq!(n, 50_000);
+            }
+            total
+        })
+    });
+    g.bench_function("raw", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let raw = Database::create(fresh("r.redb")).expect("raw");
+                raw_fill(&raw, 100_000, 100, 2);
+                let start = Instant::now();
+                let txn = raw.begin_write().expect("txn");
+                let n = {
+                    let mut t = txn.open_table(RAW).expect("table");
+                    let now = now_ms();
+                    let dead: Vec<String> = t
+                        .iter()
+                        .expect("iter")
+                        .filter_map(|item| {
+                            let (k, v) = item.expect("item");
+                            let stale = i64::from_le_bytes(v.value()[..8].try_into().expect("8"));
+                            (stale <= now).then(|| k.value().1.to_owned())
+                        })
+                        .collect();
+                    for key in &dead {
+                        t.remove(("bench", key.as_str())).expect("remove");
+                    }
+                    dead.len()
+                };
+                txn.commit().expect("commit");
+                total += start.elapsed();
+                assert_eq!(n, 50_000);
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+fn median(group: &str, function: &str) -> Option<f64> {
+    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target").display().to_string()
+    });
+    let file =
+        Path::new(&dir).join("criterion").join(group).join(function).join("new/estimates.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
+    json["median"]["point_estimate"].as_f64()
+}
+
+fn print_ratios() {
+    println!("\ncachestore-redb / raw redb, criterion medians (lower ratio is better)");
+    println!("{:<26} {:>14} {:>14} {:>8} {:>10}", "operation", "store", "raw", "ratio", "target");
+    for (group, target) in [
+        ("redb_get", "<= 1.25"),
+        ("redb_set", "<= 1.15"),
+        ("redb_set_many_100", "<= 1.10"),
+        ("redb_purge_50k_of_100k", "(index vs scan)"),
+    ] {
+        if let (Some(s), Some(r)) = (median(group, "store"), median(group, "raw")) {
+            println!(
+                "{group:<26} {:>12.1}µs {:>12.1}µs {:>7.2}x {target:>10}",
+                s / 1e3,
+                r / 1e3,
+                s / r
+            );
+        }
+    }
+    if let (Some(s), Some(r)) =
+        (median("redb_writers_8_durable", "store"), median("redb_writers_8_durable", "raw"))
+    {
+        let writes = (WRITERS * WRITES_PER_WRITER) as f64;
+        println!(
+            "{:<26} {:>10.0}w/s {:>10.0}w/s {:>7.2}x {:>10}",
+            "redb_writers_8_durable",
+            writes / (s / 1e9),
+            writes / (r / 1e9),
+            r / s,
+            ">= 5 (thr.)"
+        );
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    single_ops(&mut c);
+    concurrent_writers(&mut c);
+    purge(&mut c);
+    c.final_summary();
+    print_ratios();
+}
