@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use cachestore_core::files::{self, PathState};
-use cachestore_core::{Error, Result, RowTimes};
+use cachestore_core::{Error, Result};
 use redb::{Database, ReadableDatabase, TableDefinition, TableHandle};
 
 use crate::map_err;
@@ -20,26 +20,11 @@ pub const SCHEMA_VERSION: u64 = 1;
 pub(crate) const ROWS: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("cachestore_rows");
 
-/// `(stale_until, namespace, key)` → `(expires_at, payload_len)`, one entry
-/// per row; rows that never expire use `i64::MAX` for both times, so they
-/// sort last. Purge reads the dead prefix; stats read the live suffix.
-pub(crate) const EXPIRY: TableDefinition<(i64, &str, &str), (i64, u64)> =
-    TableDefinition::new("cachestore_expiry");
-
 /// `format` → [`SCHEMA_VERSION`].
 const META: TableDefinition<&str, u64> = TableDefinition::new("cachestore_meta");
 
 const REDB_MAGIC: &[u8; 9] = &[b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
-
-/// The expiry index key of a row.
-pub(crate) fn index_key<'a>(
-    times: &RowTimes,
-    ns: &'a str,
-    key: &'a str,
-) -> (i64, &'a str, &'a str) {
-    (times.stale_until.unwrap_or(i64::MAX), ns, key)
-}
 
 /// Refuses what is not a redb file before redb sees it, so that nothing can
 /// write to it.
@@ -99,9 +84,7 @@ fn list_tables(db: &impl ReadableDatabase, path: &Path) -> Result<Vec<String>> {
 /// A file with tables must have ours.
 fn check_tables(tables: &[String], path: &Path) -> Result<()> {
     let ours = |name: &str| tables.iter().any(|t| t == name);
-    if tables.is_empty()
-        || (ours("cachestore_meta") && ours("cachestore_rows") && ours("cachestore_expiry"))
-    {
+    if tables.is_empty() || (ours("cachestore_meta") && ours("cachestore_rows")) {
         return Ok(());
     }
     Err(Error::Incompatible {
@@ -122,7 +105,6 @@ pub(crate) fn prepare(db: &Database, path: &Path) -> Result<()> {
         let txn = db.begin_write().map_err(|e| err("creating the schema")(e.into()))?;
         {
             txn.open_table(ROWS).map_err(|e| err("creating the schema")(e.into()))?;
-            txn.open_table(EXPIRY).map_err(|e| err("creating the schema")(e.into()))?;
             let mut meta =
                 txn.open_table(META).map_err(|e| err("creating the schema")(e.into()))?;
             meta.insert("format", SCHEMA_VERSION)

@@ -46,6 +46,7 @@ struct Job<E: WriteEngine> {
 /// concurrent. Dropping it stops the writer thread once the queue is empty.
 pub struct GroupWriter<E: WriteEngine> {
     engine: Arc<Mutex<E>>,
+    inline: bool,
     // `None` only while dropping.
     queue: Option<Sender<Job<E>>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -70,8 +71,21 @@ impl<E: WriteEngine> std::fmt::Debug for GroupWriter<E> {
 }
 
 impl<E: WriteEngine> GroupWriter<E> {
-    /// Starts the writer thread for `engine`.
+    /// Starts the writer thread for `engine`; an uncontended write runs
+    /// inline on the caller's thread.
     pub fn start(engine: E) -> Result<Self> {
+        Self::start_with(engine, true)
+    }
+
+    /// Starts the writer thread for `engine`; every write goes through it.
+    /// For engines whose commit is slow (an fsync): the caller's thread
+    /// never blocks through a commit, and writes arriving during one share
+    /// the next.
+    pub fn start_queued(engine: E) -> Result<Self> {
+        Self::start_with(engine, false)
+    }
+
+    fn start_with(engine: E, inline: bool) -> Result<Self> {
         let engine = Arc::new(Mutex::new(engine));
         let (queue, jobs) = mpsc::channel();
         let thread_engine = Arc::clone(&engine);
@@ -79,17 +93,20 @@ impl<E: WriteEngine> GroupWriter<E> {
             .name(format!("cachestore-{}-writer", E::NAME))
             .spawn(move || serve(&thread_engine, &jobs))
             .map_err(|e| Error::io(format!("starting the {} writer thread", E::NAME), e))?;
-        Ok(GroupWriter { engine, queue: Some(queue), thread: Some(thread) })
+        Ok(GroupWriter { engine, inline, queue: Some(queue), thread: Some(thread) })
     }
 
-    /// Runs `op`: inline if the engine is free, else in the next group.
+    /// Runs `op`: inline if the engine is free (unless started queued), else
+    /// in the next group.
     pub async fn write(&self, op: E::Op) -> Result<E::Reply> {
-        match self.engine.try_lock() {
-            Ok(mut engine) => return engine.run_one(op),
-            // A panic in an earlier write cannot leave the engine half
-            // changed: its transaction was dropped, which rolls it back.
-            Err(TryLockError::Poisoned(p)) => return p.into_inner().run_one(op),
-            Err(TryLockError::WouldBlock) => {}
+        if self.inline {
+            match self.engine.try_lock() {
+                Ok(mut engine) => return engine.run_one(op),
+                // A panic in an earlier write cannot leave the engine half
+                // changed: its transaction was dropped, which rolls it back.
+                Err(TryLockError::Poisoned(p)) => return p.into_inner().run_one(op),
+                Err(TryLockError::WouldBlock) => {}
+            }
         }
         let (reply, answer) = oneshot::channel();
         let queue = self.queue.as_ref().ok_or_else(gone::<E>)?;
