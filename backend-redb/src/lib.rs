@@ -532,13 +532,7 @@ fn apply(txn: &WriteTransaction, path: &Path, op: &Op) -> Result<Reply> {
     let e = |op: &'static str| move |e: redb::TableError| map_err(path, op, e);
     let s = |op: &'static str| move |e: redb::StorageError| map_err(path, op, e);
     let mut rows = txn.open_table(ROWS).map_err(e("opening rows"))?;
-    let old_times = |value: &[u8], ns: &str, key: &str| {
-        row::fixed(value).map(|f| f.times).map_err(|d| Error::Corrupt {
-            location: format!("{}, row ({ns:?}, {key:?})", path.display()),
-            detail: d,
-            source: None,
-        })
-    };
+    let old_times = |value: &[u8], ns: &str, key: &str| times_of(path, value, ns, key);
     match op {
         Op::Set(new_rows) => {
             for r in new_rows {
@@ -556,14 +550,14 @@ fn apply(txn: &WriteTransaction, path: &Path, op: &Op) -> Result<Reply> {
             Ok(Reply::Deleted(old.is_some_and(|t| t.phase(now).is_live())))
         }
         &Op::Purge { now } => {
-            let dead = select(&rows, None, |t| !t.phase(now).is_live(), &old_times, &s("purging"))?;
+            let dead = select(&rows, path, None, |t| !t.phase(now).is_live(), &s("purging"))?;
             for (ns, key, _) in &dead {
                 rows.remove((ns.as_str(), key.as_str())).map_err(s("purging"))?;
             }
             Ok(Reply::Count(dead.len() as u64))
         }
         &Op::Clear { ref namespace, now } => {
-            let doomed = select(&rows, namespace.as_deref(), |_| true, &old_times, &s("clearing"))?;
+            let doomed = select(&rows, path, namespace.as_deref(), |_| true, &s("clearing"))?;
             let mut live = 0;
             for (ns, key, times) in &doomed {
                 rows.remove((ns.as_str(), key.as_str())).map_err(s("clearing"))?;
@@ -575,14 +569,23 @@ fn apply(txn: &WriteTransaction, path: &Path, op: &Op) -> Result<Reply> {
     }
 }
 
+/// The times of a stored value, from its fixed header.
+fn times_of(path: &Path, value: &[u8], ns: &str, key: &str) -> Result<RowTimes> {
+    row::fixed(value).map(|f| f.times).map_err(|detail| Error::Corrupt {
+        location: format!("{}, row ({ns:?}, {key:?})", path.display()),
+        detail,
+        source: None,
+    })
+}
+
 type Rows<'t> = redb::Table<'t, (&'static str, &'static str), &'static [u8]>;
 
 /// The rows of `namespace` (or all) whose times pass `keep`, with their times.
 fn select(
     rows: &Rows<'_>,
+    path: &Path,
     namespace: Option<&str>,
     keep: impl Fn(&RowTimes) -> bool,
-    times_of: &dyn Fn(&[u8], &str, &str) -> Result<RowTimes>,
     err: &dyn Fn(redb::StorageError) -> Error,
 ) -> Result<Vec<(String, String, RowTimes)>> {
     let range = match namespace {
@@ -596,7 +599,7 @@ fn select(
         if namespace.is_some_and(|want| want != ns) {
             break;
         }
-        let times = times_of(v.value(), ns, key)?;
+        let times = times_of(path, v.value(), ns, key)?;
         if keep(&times) {
             out.push((ns.to_owned(), key.to_owned(), times));
         }
