@@ -1,16 +1,17 @@
-//! Quickstart: an API client that caches an upstream's responses.
+//! Quickstart: an API client that caches an upstream's responses in SQLite.
 //!
 //! It shows a miss, a hit, an expiry, the stale fallback when the upstream
-//! is down, and the store's stats. Time is a `ManualClock`, so an hour passes
-//! in a moment.
+//! is down, and the store's stats. The cache is a SQLite file in a temporary
+//! directory (pass a path as the first argument to keep it); time is a
+//! `ManualClock`, so an hour passes in a moment.
 //!
-//! Run: `cargo run --example quickstart`
+//! Run: `cargo run --example quickstart --features sqlite`
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use cachestore::{Bytes, CacheStore, ManualClock, MemoryStore, SetOptions};
+use cachestore::{Bytes, CacheStore, ManualClock, SetOptions, SqliteStore};
 
 /// A slow, rate-limited API, simulated: it counts calls and can go down.
 #[derive(Default)]
@@ -63,7 +64,11 @@ async fn lookup(
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> cachestore::Result<()> {
     let clock = ManualClock::new();
-    let store: Arc<dyn CacheStore> = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let dir = tempfile_dir()?;
+    let path = std::env::args().nth(1).map_or_else(|| dir.join("quickstart.sqlite"), Into::into);
+    println!("cache file: {}", path.display());
+    let store: Arc<dyn CacheStore> =
+        Arc::new(SqliteStore::builder(&path).clock(clock.clone()).open()?);
     let upstream = Upstream::default();
 
     println!("1. first lookup:      {}", lookup(store.as_ref(), &upstream, "603").await?);
@@ -83,5 +88,15 @@ async fn main() -> cachestore::Result<()> {
         stats.payload_bytes,
         upstream.calls.load(Ordering::SeqCst)
     );
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// A fresh private directory under the system's temporary directory.
+fn tempfile_dir() -> cachestore::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("cachestore-quickstart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| cachestore::Error::io(format!("creating {}", dir.display()), e))?;
+    Ok(dir)
 }

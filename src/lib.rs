@@ -1,9 +1,16 @@
 //! # cachestore
 //!
 //! Persistent caches with per-row TTL and a stale window, on a backend you
-//! pick by feature flag. Every backend keeps one contract, the
+//! pick by feature flag or URL. Every backend keeps one contract, the
 //! [`CacheStore`] trait, and passes one shared conformance suite
 //! (`cachestore-conformance`).
+//!
+//! - [`open`] a store by URL (`memory://`, `sqlite:///path`, `redb:///path`),
+//!   or build one directly ([`MemoryStore`], `SqliteStore`, `RedbStore`);
+//! - wrap it in a [`Cache`] for typed values, `get_or_fetch` with
+//!   single-flight, stale-if-error, negative caching and
+//!   stale-while-revalidate, TTLs by category, header redaction, counters
+//!   and a background purger; or in a [`BlockingCache`] from sync code.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -21,12 +28,33 @@
 //! # Ok(()) }
 //! ```
 //!
-//! | feature | backend |
+//! | feature | adds |
 //! |---|---|
 //! | `memory` (default) | [`MemoryStore`], in memory on moka |
+//! | `sqlite` | `SqliteStore`: one SQLite file, several processes |
+//! | `redb` | `RedbStore`: one redb file, one process |
+//! | `bincode` | the `Bincode` value codec for [`Cache`] |
+//! | `full` | all of the above |
 #![deny(missing_docs)]
 
+mod blocking;
+mod cache;
+pub mod codec;
+mod keys;
+mod paths;
+mod url;
+
 pub use cachestore_core::*;
+
+pub use blocking::BlockingCache;
+pub use cache::{
+    CODEC_HEADER, Cache, CacheBuilder, Cached, Categories, Counters, FetchError, FetchPolicy,
+    NEGATIVE_HEADER, Purger, Redaction,
+};
+pub use codec::{Json, ValueCodec};
+pub use keys::signature;
+pub use paths::default_cache_path;
+pub use url::{open, open_with_clock};
 
 /// The in-memory backend (feature `memory`).
 #[cfg(feature = "memory")]
@@ -37,7 +65,25 @@ pub mod memory {
 #[cfg(feature = "memory")]
 pub use cachestore_memory::{MemoryStore, MemoryStoreBuilder};
 
+/// The SQLite backend (feature `sqlite`).
+#[cfg(feature = "sqlite")]
+pub mod sqlite {
+    pub use cachestore_sqlite::*;
+}
+
+#[cfg(feature = "sqlite")]
+pub use cachestore_sqlite::{SqliteStore, SqliteStoreBuilder};
+
+/// The redb backend (feature `redb`).
+#[cfg(feature = "redb")]
+pub mod redb {
+    pub use cachestore_redb::*;
+}
+
+#[cfg(feature = "redb")]
+pub use cachestore_redb::{RedbStore, RedbStoreBuilder};
+
 /// The README's Rust examples, compiled and run as doctests so they cannot rot.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "sqlite"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

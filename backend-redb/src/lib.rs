@@ -185,13 +185,9 @@ impl RedbStoreBuilder {
         let location = path.display().to_string();
         let engine =
             RedbWriter { db: Arc::clone(&db), path: path.clone(), durability: self.durability };
-        // A durable commit costs an fsync: writes always queue, so that a
-        // runtime worker never blocks through another write's fsync and
-        // concurrent writes share one. Buffered commits are cheap: inline.
-        let writer = match self.durability {
-            Durability::Immediate => GroupWriter::start_queued(engine)?,
-            Durability::Buffered => GroupWriter::start(engine)?,
-        };
+        // A lone write commits inline; concurrent ones are grouped, sharing
+        // one commit (one fsync when durable).
+        let writer = GroupWriter::start(engine)?;
         Ok(RedbStore {
             inner: Arc::new(Inner {
                 db,
