@@ -103,7 +103,7 @@ impl Redaction {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FetchPolicy {
     /// How long a fetched value is fresh.
-    pub ttl: Duration,
+    pub ttl: Ttl,
     /// How long after that it may still be served stale when a fetch fails.
     pub stale_for: Duration,
     /// Cache a failed fetch for this long (negative caching): calls within
@@ -118,6 +118,17 @@ pub struct FetchPolicy {
 impl FetchPolicy {
     /// Fresh for `ttl`, no stale window, no negative caching.
     pub fn new(ttl: Duration) -> Self {
+        Self::with_ttl(Ttl::For(ttl))
+    }
+
+    /// Fetched values never expire (failures still follow
+    /// [`FetchPolicy::negative_ttl`]).
+    pub fn forever() -> Self {
+        Self::with_ttl(Ttl::Never)
+    }
+
+    /// With any [`Ttl`].
+    pub fn with_ttl(ttl: Ttl) -> Self {
         FetchPolicy {
             ttl,
             stale_for: Duration::ZERO,
@@ -522,7 +533,7 @@ impl<C: ValueCodec> Cache<C> {
         policy: &FetchPolicy,
     ) -> Result<(Bytes, SetOptions)> {
         let options = SetOptions::new()
-            .ttl(Ttl::For(policy.ttl))
+            .ttl(policy.ttl)
             .stale_for(policy.stale_for)
             .headers(policy.headers.clone());
         self.encode(namespace, key, value, options)

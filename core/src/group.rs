@@ -11,9 +11,10 @@
 //!   writers). Concurrent writers never block a runtime worker through
 //!   another write's commit.
 //! - **Gathering.** Having taken a first write, the writer thread waits a
-//!   little for the others it expects (as many as in the previous group), at
-//!   most half the last commit's duration and never over 1 ms: writers woken
-//!   by one commit join the next instead of trickling into small groups.
+//!   little for the others it expects (as many as the write calls in progress,
+//!   or as the previous group, whichever is more), at most half the last
+//!   commit's duration and never over 1 ms: writers woken by one commit join
+//!   the next instead of trickling into small groups.
 //!
 //! A caller is answered only after the transaction holding its write has
 //! committed.
@@ -59,8 +60,8 @@ struct Job<E: WriteEngine> {
 pub struct GroupWriter<E: WriteEngine> {
     engine: Arc<Mutex<E>>,
     inline: bool,
-    /// Write calls in progress.
-    active: AtomicUsize,
+    /// Write calls in progress (shared with the writer thread).
+    active: Arc<AtomicUsize>,
     // `None` only while dropping.
     queue: Option<Sender<Job<E>>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -103,17 +104,13 @@ impl<E: WriteEngine> GroupWriter<E> {
         let engine = Arc::new(Mutex::new(engine));
         let (queue, jobs) = mpsc::channel();
         let thread_engine = Arc::clone(&engine);
+        let active = Arc::new(AtomicUsize::new(0));
+        let thread_active = Arc::clone(&active);
         let thread = std::thread::Builder::new()
             .name(format!("cachestore-{}-writer", E::NAME))
-            .spawn(move || serve(&thread_engine, &jobs))
+            .spawn(move || serve(&thread_engine, &jobs, &thread_active))
             .map_err(|e| Error::io(format!("starting the {} writer thread", E::NAME), e))?;
-        Ok(GroupWriter {
-            engine,
-            inline,
-            active: AtomicUsize::new(0),
-            queue: Some(queue),
-            thread: Some(thread),
-        })
+        Ok(GroupWriter { engine, inline, active, queue: Some(queue), thread: Some(thread) })
     }
 
     /// Runs `op`: inline when it is the only write in progress and the
@@ -169,13 +166,14 @@ fn gone<E: WriteEngine>() -> Error {
     }
 }
 
-fn serve<E: WriteEngine>(engine: &Mutex<E>, jobs: &Receiver<Job<E>>) {
-    let mut expected = 1;
+fn serve<E: WriteEngine>(engine: &Mutex<E>, jobs: &Receiver<Job<E>>, active: &AtomicUsize) {
+    let mut previous = 1;
     let mut last_commit = Duration::ZERO;
     // Ends when the GroupWriter, and with it the queue's sender, is dropped.
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         let deadline = Instant::now() + (last_commit / 2).min(MAX_GATHER);
+        let expected = previous.max(active.load(Ordering::Acquire));
         while group.len() < MAX_GROUP {
             match jobs.try_recv() {
                 Ok(job) => {
@@ -202,7 +200,7 @@ fn serve<E: WriteEngine>(engine: &Mutex<E>, jobs: &Receiver<Job<E>>) {
                 Err(_) => break,
             }
         }
-        expected = group.len();
+        previous = group.len();
         let (ops, replies): (Vec<_>, Vec<_>) = group.into_iter().map(|j| (j.op, j.reply)).unzip();
         let started = Instant::now();
         let results = if ops.len() == 1 {
