@@ -1,0 +1,238 @@
+//! The real `cachestore` binary against real SQLite and redb files.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn cachestore(store: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cachestore"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run cachestore");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).expect("write stdin");
+    }
+    drop(input);
+    child.wait_with_output().expect("wait")
+}
+
+fn ok(store: &str, args: &[&str], stdin: Option<&[u8]>) -> String {
+    let out = cachestore(store, args, stdin);
+    assert!(
+        out.status.success(),
+        "cachestore {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+fn fails(store: &str, args: &[&str], stdin: Option<&[u8]>, code: i32, says: &str) {
+    let out = cachestore(store, args, stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "cachestore {args:?}: {stderr}");
+    assert!(stderr.contains(says), "cachestore {args:?} said {stderr:?}, not {says:?}");
+    assert_eq!(stderr.trim().lines().count(), 1, "not a one-line error: {stderr:?}");
+}
+
+fn sqlite(dir: &Path, name: &str) -> String {
+    format!("sqlite://{}", dir.join(name).display())
+}
+
+fn redb(dir: &Path, name: &str) -> String {
+    format!("redb://{}", dir.join(name).display())
+}
+
+/// A store with fresh, stale, never-expiring, header-carrying, binary and
+/// empty rows, in several namespaces, and more than one scan page.
+fn fill(store: &str) {
+    ok(
+        store,
+        &[
+            "set",
+            "movies",
+            "603",
+            "--ttl",
+            "1h",
+            "--stale-for",
+            "1d",
+            "--header",
+            "etag=\"v1\"",
+            "--header",
+            "k=v=w",
+        ],
+        Some(br#"{"title":"The Matrix"}"#),
+    );
+    ok(store, &["set", "movies", "stale", "--ttl", "0s", "--stale-for", "2d"], Some(b"old"));
+    ok(store, &["set", "a:b", "c", "--ttl", "never"], Some(&[0, 159, 146, 150, 255]));
+    ok(store, &["set", "a", "b:c", "--ttl", "7d"], Some(b""));
+    let mut lines = String::new();
+    for i in 0..1_200 {
+        lines.push_str(&format!(
+            r#"{{"namespace":"bulk","key":"k{i:05}","payload_base64":"aGk=","headers":{{"n":"{i}"}},"stored_at_ms":1767225600000,"expires_at_ms":{},"stale_until_ms":{}}}"#,
+            4_000_000_000_000i64 + i,
+            4_000_000_000_000i64 + 2 * i
+        ));
+        lines.push('\n');
+    }
+    let file = tempfile::NamedTempFile::new().expect("tempfile");
+    std::fs::write(file.path(), lines).expect("write");
+    ok(store, &["import", &file.path().display().to_string()], None);
+}
+
+#[test]
+fn export_import_export_is_identical() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = sqlite(dir.path(), "a.sqlite");
+    fill(&a);
+    let first = ok(&a, &["export"], None);
+    assert_eq!(first.lines().count(), 1_204, "every live row is exported");
+    let file = dir.path().join("export.jsonl");
+    std::fs::write(&file, &first).expect("write");
+    let b = sqlite(dir.path(), "b.sqlite");
+    ok(&b, &["import", &file.display().to_string()], None);
+    assert_eq!(ok(&b, &["export"], None), first, "an import changed a row");
+    // The export file argument writes the same lines.
+    let to_file = dir.path().join("again.jsonl");
+    ok(&b, &["export", &to_file.display().to_string()], None);
+    assert_eq!(std::fs::read_to_string(to_file).expect("read"), first);
+}
+
+#[test]
+fn migrating_sqlite_to_redb_to_sqlite_keeps_every_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, r, b) = (
+        sqlite(dir.path(), "a.sqlite"),
+        redb(dir.path(), "r.redb"),
+        sqlite(dir.path(), "b.sqlite"),
+    );
+    fill(&a);
+    let state = dir.path().join("m.state").display().to_string();
+    ok(&a, &["migrate", &a, &r, "--state", &state], None);
+    ok(&a, &["migrate", &r, &b, "--state", &state], None);
+    assert_eq!(ok(&b, &["export"], None), ok(&a, &["export"], None));
+}
+
+#[test]
+fn an_interrupted_migration_resumes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (sqlite(dir.path(), "a.sqlite"), redb(dir.path(), "b.redb"));
+    fill(&a);
+    let state = dir.path().join("m.state");
+    let s = state.display().to_string();
+    let out = ok(&a, &["migrate", &a, &b, "--state", &s, "--max-pages", "1"], None);
+    assert!(out.contains("resume"), "{out}");
+    assert!(state.exists(), "no state file after an interrupted migration");
+    let partial = ok(&b, &["export"], None).lines().count();
+    assert!(partial > 0 && partial < 1_204, "{partial} rows after one page");
+    ok(&a, &["migrate", &a, &b, "--state", &s], None);
+    assert!(!state.exists(), "the state file outlived the migration");
+    assert_eq!(ok(&b, &["export"], None), ok(&a, &["export"], None));
+    // A state file of another migration is refused.
+    std::fs::write(
+        &state,
+        r#"{"from":"x","to":"y","after_namespace":"a","after_key":"b","copied":1}"#,
+    )
+    .expect("write");
+    fails(&a, &["migrate", &a, &b, "--state", &s], None, 5, "belongs to a migration");
+}
+
+#[test]
+fn bad_import_lines_are_reported_by_number_and_nothing_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = sqlite(dir.path(), "a.sqlite");
+    let good = r#"{"namespace":"n","key":"k","payload_base64":"aGk=","headers":{},"stored_at_ms":1,"expires_at_ms":null,"stale_until_ms":null}"#;
+    let lines = [
+        good,
+        "not json",
+        r#"{"namespace":"","key":"k","payload_base64":"","headers":{},"stored_at_ms":1,"expires_at_ms":null,"stale_until_ms":null}"#,
+        r#"{"namespace":"n","key":"k2","payload_base64":"!!!","headers":{},"stored_at_ms":1,"expires_at_ms":null,"stale_until_ms":null}"#,
+        r#"{"namespace":"n","key":"k3","payload_base64":"","headers":{},"stored_at_ms":1,"expires_at_ms":5,"stale_until_ms":4}"#,
+        good,
+    ];
+    let file = dir.path().join("bad.jsonl");
+    std::fs::write(&file, lines.join("\n")).expect("write");
+    let out = cachestore(&a, &["import", &file.display().to_string()], None);
+    assert_eq!(out.status.code(), Some(5));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for n in [2, 3, 4, 5] {
+        assert!(stderr.contains(&format!("line {n}:")), "line {n} not reported: {stderr}");
+    }
+    assert!(!stderr.contains("line 1:") && !stderr.contains("line 6:"), "{stderr}");
+    assert_eq!(ok(&a, &["export"], None), "", "a failed import wrote rows");
+}
+
+#[test]
+fn clear_refuses_without_yes_in_a_non_terminal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = sqlite(dir.path(), "a.sqlite");
+    fill(&a);
+    fails(&a, &["clear", "movies"], None, 4, "--yes");
+    fails(&a, &["clear", "--all"], None, 4, "--yes");
+    assert_eq!(ok(&a, &["export"], None).lines().count(), 1_204, "a refused clear removed rows");
+    assert!(ok(&a, &["clear", "movies", "--yes"], None).contains("cleared 2 rows"));
+    assert!(ok(&a, &["clear", "--all", "--yes"], None).contains("cleared 1202 rows"));
+}
+
+#[test]
+fn set_get_ls_stats_and_purge_work_together() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = redb(dir.path(), "a.redb");
+    fill(&a);
+    assert_eq!(ok(&a, &["get", "movies", "603"], None), r#"{"title":"The Matrix"}"#);
+    let out = cachestore(&a, &["get", "movies", "603", "--meta"], None);
+    let meta = String::from_utf8_lossy(&out.stderr);
+    assert!(meta.contains("header: etag: \"v1\"") && meta.contains("header: k: v=w"), "{meta}");
+    assert_eq!(ok(&a, &["get", "movies", "stale", "--stale"], None), "old");
+    let ls = ok(&a, &["ls", "movies"], None);
+    assert!(ls.contains("movies\t603\t22 B\tin 59m"), "{ls}");
+    assert!(ls.contains("stale since"), "{ls}");
+    assert_eq!(ok(&a, &["ls", "bulk", "--prefix", "k001"], None).lines().count(), 100);
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&a, &["stats", "--json"], None)).expect("json");
+    assert_eq!(stats["namespaces"]["bulk"]["fresh"], 1_200);
+    assert_eq!(stats["namespaces"]["movies"]["stale"], 1);
+    assert!(stats["file_size_bytes"].as_u64().is_some_and(|n| n > 0));
+    assert!(ok(&a, &["stats"], None).contains("file size"));
+    ok(&a, &["set", "tmp", "dead", "--ttl", "0s"], Some(b"x"));
+    assert!(ok(&a, &["purge", "--dry-run"], None).contains("1 dead rows"));
+    assert!(ok(&a, &["purge"], None).contains("purged 1 dead rows"));
+    assert!(ok(&a, &["purge", "--dry-run"], None).contains("0 dead rows"));
+    ok(&a, &["del", "movies", "603"], None);
+    fails(&a, &["get", "movies", "603"], None, 3, "no fresh row");
+    let bench = ok(&a, &["bench", "--ops", "50"], None);
+    assert!(bench.contains("get hit") && bench.contains("set_many x100"), "{bench}");
+}
+
+#[test]
+fn every_error_path_is_one_line_with_a_nonzero_exit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = sqlite(dir.path(), "a.sqlite");
+    fails(&a, &["get", "ns", "missing"], None, 3, "no fresh row");
+    fails(&a, &["del", "ns", "missing"], None, 3, "no row");
+    fails(&a, &["set", "ns", "k", "--ttl", "soon"], Some(b"x"), 5, "--ttl");
+    fails(&a, &["set", "ns", "k", "--ttl", "1h", "--header", "novalue"], Some(b"x"), 5, "K=V");
+    fails(&a, &["set", "", "k", "--ttl", "1h"], Some(b"x"), 1, "invalid namespace");
+    fails(&a, &["import", "/nonexistent/file.jsonl"], None, 1, "reading");
+    fails(&a, &["export", "/nonexistent/dir/out.jsonl"], None, 1, "creating");
+    fails("ftp://host", &["stats"], None, 1, "unknown scheme");
+    fails("sqlite://", &["ls"], None, 1, "no file path");
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello").expect("write");
+    let foreign = format!("sqlite://{}", text.display());
+    fails(&foreign, &["stats"], None, 1, "recreate_if_corrupt");
+    fails(&foreign, &["purge"], None, 1, "not a SQLite database");
+    fails(
+        &a,
+        &["migrate", &foreign, &a, "--state", &dir.path().join("s").display().to_string()],
+        None,
+        1,
+        "corrupt",
+    );
+    fails(&format!("redb://{}", text.display()), &["bench"], None, 1, "not a redb database");
+}
