@@ -10,6 +10,7 @@
 //! `cachestore-conformance` suite.
 #![deny(missing_docs)]
 
+pub mod encoding;
 mod error;
 pub mod files;
 pub mod group;
