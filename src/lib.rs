@@ -33,6 +33,7 @@
 //! | `memory` (default) | [`MemoryStore`], in memory on moka |
 //! | `sqlite` | `SqliteStore`: one SQLite file, several processes |
 //! | `redb` | `RedbStore`: one redb file, one process |
+//! | `redis` | `RedisStore`: Redis, single node or cluster, many machines |
 //! | `bincode` | the `Bincode` value codec for [`Cache`] |
 //! | `full` | all of the above |
 #![deny(missing_docs)]
@@ -82,6 +83,15 @@ pub mod redb {
 
 #[cfg(feature = "redb")]
 pub use cachestore_redb::{RedbStore, RedbStoreBuilder};
+
+/// The Redis backend (feature `redis`).
+#[cfg(feature = "redis")]
+pub mod redis {
+    pub use cachestore_redis::*;
+}
+
+#[cfg(feature = "redis")]
+pub use cachestore_redis::{RedisStore, RedisStoreBuilder};
 
 /// The README's Rust examples, compiled and run as doctests so they cannot rot.
 #[cfg(all(doctest, feature = "sqlite"))]

@@ -8,10 +8,14 @@
 //! | `memory://` | [`MemoryStore`](crate::MemoryStore); `?capacity_bytes=N` bounds it |
 //! | `sqlite:///abs/path.sqlite`, `sqlite://rel/path.sqlite` | `SqliteStore` (feature `sqlite`) |
 //! | `redb:///abs/path.redb`, `redb://rel/path.redb` | `RedbStore` (feature `redb`) |
+//! | `redis://[user:password@]host:port/db` | `RedisStore` (feature `redis`) |
 //!
 //! Query options (file backends): `durability=normal|full` (SQLite) or
 //! `durability=immediate|buffered` (redb), `recreate_if_corrupt=true`,
-//! `max_payload=BYTES`; SQLite also `busy_timeout_ms=MS`. Paths are
+//! `max_payload=BYTES`; SQLite also `busy_timeout_ms=MS`. Redis takes
+//! `prefix=`, `cluster=true`, `connect_timeout_ms=`, `response_timeout_ms=`,
+//! `expiry_grace_ms=` and `max_payload=`; the rest of the URL goes to the
+//! redis crate as it is. Paths are
 //! percent-decoded (`%20` for a space). An unknown option is an error, so a
 //! typo cannot silently fall back to a default.
 
@@ -42,10 +46,7 @@ pub fn open_with_clock(url: &str, clock: SharedClock) -> Result<Arc<dyn CacheSto
         "memory" => memory(&parsed, clock),
         "sqlite" => sqlite(&parsed, clock),
         "redb" => redb(&parsed, clock),
-        "redis" | "rediss" => Err(config(format!(
-            "{url}: the Redis backend is not part of this version of cachestore; \
-             use memory://, sqlite:// or redb://"
-        ))),
+        "redis" | "rediss" => redis(&parsed, clock),
         other => Err(config(format!(
             "{url}: unknown scheme {other:?}; cachestore opens memory://, sqlite:///path and \
              redb:///path"
@@ -223,6 +224,61 @@ fn redb(url: &StoreUrl, _: SharedClock) -> Result<Arc<dyn CacheStore>> {
     Err(feature_off(url, "redb"))
 }
 
+#[cfg(feature = "redis")]
+fn redis(url: &StoreUrl, clock: SharedClock) -> Result<Arc<dyn CacheStore>> {
+    use std::time::Duration;
+    let mut url = url.clone();
+    let mut builder_options = Vec::new();
+    let prefix = url.take("prefix");
+    let cluster = url.take_bool("cluster")?;
+    for (key, set) in
+        [("connect_timeout_ms", 0), ("response_timeout_ms", 1), ("expiry_grace_ms", 2)]
+    {
+        if let Some(ms) = url.take_u64(key)? {
+            builder_options.push((set, Duration::from_millis(ms)));
+        }
+    }
+    let max_payload = url.take_u64("max_payload")?;
+    // What is left of the query (`protocol=resp3`, say) is the redis crate's.
+    let rest: Vec<String> = url.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let base = url.url.split('?').next().unwrap_or(&url.url).to_owned();
+    let target = if rest.is_empty() { base } else { format!("{base}?{}", rest.join("&")) };
+    let mut builder = cachestore_redis::RedisStore::builder(target).shared_clock(clock);
+    if let Some(p) = prefix {
+        builder = builder.prefix(p);
+    }
+    if let Some(on) = cluster {
+        builder = builder.cluster(on);
+    }
+    for (which, d) in builder_options {
+        builder = match which {
+            0 => builder.connect_timeout(d),
+            1 => builder.response_timeout(d),
+            _ => builder.expiry_grace(d),
+        };
+    }
+    if let Some(bytes) = max_payload {
+        builder = builder.max_payload(bytes);
+    }
+    // open() is sync; connecting is async. Connect on a small runtime of our
+    // own when none is running, else on the caller's.
+    let open = builder.open();
+    let store = match tokio::runtime::Handle::try_current() {
+        Ok(handle) => tokio::task::block_in_place(|| handle.block_on(open)),
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("starting a runtime to connect to Redis", e))?
+            .block_on(open),
+    }?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis(url: &StoreUrl, _: SharedClock) -> Result<Arc<dyn CacheStore>> {
+    Err(feature_off(url, "redis"))
+}
+
 #[allow(dead_code)]
 fn feature_off(url: &StoreUrl, feature: &str) -> Error {
     config(format!(
@@ -259,10 +315,11 @@ mod tests {
         assert!(open("memory://?capacity_bytes=1000000").is_ok());
     }
 
+    #[cfg(not(feature = "redis"))]
     #[test]
-    fn redis_is_a_clear_error_not_a_panic() {
+    fn redis_without_its_feature_names_the_feature() {
         let err = open("redis://127.0.0.1/").map(drop).expect_err("redis");
-        assert!(matches!(err, Error::Config { .. }), "{err:?}");
+        assert!(err.to_string().contains("`redis` feature"), "{err}");
     }
 
     #[cfg(not(feature = "sqlite"))]

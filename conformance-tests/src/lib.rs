@@ -55,6 +55,14 @@ pub trait StoreFactory: Send + Sync + 'static {
     /// temporary file, a new key prefix, a new server database, …).
     async fn open(&self, clock: ManualClock) -> Result<Self::Store>;
 
+    /// Whether the store can be opened here at all: `Err` says why not (no
+    /// server to connect to, say). The suite then prints `SKIPPED: …` for
+    /// every behaviour, or fails them when `CACHESTORE_REQUIRE_SERVICES=1`
+    /// (as CI sets). The default: always available.
+    fn available(&self) -> std::result::Result<(), String> {
+        Ok(())
+    }
+
     /// Closes `store` and opens the same data again on `clock`: what a
     /// process restart does. Required for stores declared `persistent`; the
     /// default refuses.
@@ -65,6 +73,23 @@ pub trait StoreFactory: Send + Sync + 'static {
                       for a persistent store"
                 .into(),
         })
+    }
+}
+
+/// `true` when the behaviour should run: the factory is available, or
+/// not and CI requires services (then this panics with why). Otherwise it
+/// prints a loud `SKIPPED: …` line and returns `false`.
+pub fn should_run<F: StoreFactory>(factory: &F, behaviour: &str) -> bool {
+    match factory.available() {
+        Ok(()) => true,
+        Err(why) if std::env::var("CACHESTORE_REQUIRE_SERVICES").is_ok_and(|v| v == "1") => {
+            panic!("{behaviour}: {why}, and CACHESTORE_REQUIRE_SERVICES=1 requires it")
+        }
+        Err(why) => {
+            println!("SKIPPED: {behaviour}: {why}");
+            eprintln!("SKIPPED: {behaviour}: {why}");
+            false
+        }
     }
 }
 
@@ -146,7 +171,10 @@ macro_rules! __conformance_core {
         );
         #[test]
         fn model_matches_reference() {
-            $crate::model::run(&$factory);
+            let factory = $factory;
+            if $crate::should_run(&factory, "model_matches_reference") {
+                $crate::model::run(&factory);
+            }
         }
     };
 }
@@ -158,7 +186,10 @@ macro_rules! __conformance_each {
         $(
             #[test]
             fn $name() {
-                $crate::block_on($crate::behaviours::$name(&$factory));
+                let factory = $factory;
+                if $crate::should_run(&factory, stringify!($name)) {
+                    $crate::block_on($crate::behaviours::$name(&factory));
+                }
             }
         )*
     };

@@ -1,0 +1,193 @@
+//! Private redis-server instances on free loopback ports, for the tests.
+//!
+//! Each server runs under a watchdog shell whose stdin is a pipe from the
+//! test process: when the test process exits (however), the pipe closes and
+//! the shell kills the server. Nothing outlives the tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub fn have_redis_server() -> bool {
+    Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A redis-server owned by this test process.
+pub struct Server {
+    pub port: u16,
+    pub dir: PathBuf,
+    extra: Vec<String>,
+    watchdog: Option<Child>,
+}
+
+impl Server {
+    /// Starts a server with `extra` arguments; waits until it answers.
+    pub fn start(extra: &[&str]) -> Result<Server, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "cachestore-redis-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let mut server = Server {
+            port: free_port(),
+            dir,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            watchdog: None,
+        };
+        server.restart()?;
+        Ok(server)
+    }
+
+    /// Starts (again) on the same port.
+    pub fn restart(&mut self) -> Result<(), String> {
+        let args = format!(
+            "--port {} --bind 127.0.0.1 --save '' --appendonly no --dir {} {}",
+            self.port,
+            self.dir.display(),
+            self.extra.join(" ")
+        );
+        let script =
+            format!("redis-server {args} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill -9 $pid");
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        self.watchdog = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let pong = Command::new("redis-cli")
+                .args(["-p", &self.port.to_string()])
+                .args(self.auth())
+                .arg("PING")
+                .output();
+            if pong.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("PONG")) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!("redis-server on port {} did not start", self.port))
+    }
+
+    fn auth(&self) -> Vec<String> {
+        match self.extra.iter().position(|a| a == "--requirepass") {
+            Some(i) => vec!["-a".into(), self.extra[i + 1].clone(), "--no-auth-warning".into()],
+            None => Vec::new(),
+        }
+    }
+
+    /// Kills the server (SIGKILL) and waits until the port is closed.
+    pub fn kill(&mut self) {
+        if let Some(mut w) = self.watchdog.take() {
+            drop(w.stdin.take());
+            let _ = w.wait();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline
+            && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(self.auth())
+            .args(args)
+            .output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One server shared by a test binary: `REDIS_URL` if set, else a private
+/// redis-server; `Err` says why there is none.
+pub fn shared() -> Result<String, String> {
+    static SERVER: OnceLock<Result<(Option<Server>, String), String>> = OnceLock::new();
+    let result = SERVER.get_or_init(|| {
+        if let Ok(url) = std::env::var("REDIS_URL") {
+            return Ok((None, url));
+        }
+        if !have_redis_server() {
+            return Err("no redis-server on PATH and no REDIS_URL".into());
+        }
+        let server = Server::start(&[])?;
+        let url = server.url();
+        Ok((Some(server), url))
+    });
+    result.as_ref().map(|(_, url)| url.clone()).map_err(Clone::clone)
+}
+
+/// A 3-master Redis Cluster on loopback, shared by a test binary.
+pub fn cluster() -> Result<String, String> {
+    static CLUSTER: OnceLock<Result<(Vec<Server>, String), String>> = OnceLock::new();
+    let result = CLUSTER.get_or_init(|| {
+        if !have_redis_server() {
+            return Err("no redis-server on PATH".into());
+        }
+        let nodes: Vec<Server> = (0..3)
+            .map(|_| Server::start(&["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"]))
+            .collect::<Result<_, _>>()?;
+        let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::piped())
+            .output()
+            .map_err(|e| format!("redis-cli --cluster create: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "redis-cli --cluster create failed: {}",
+                String::from_utf8_lossy(&out.stdout)
+            ));
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if nodes.iter().all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok")) {
+                let url = nodes[0].url();
+                return Ok((nodes, url));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err("the cluster never reached cluster_state:ok".into())
+    });
+    result.as_ref().map(|(_, url)| url.clone()).map_err(Clone::clone)
+}
+
+/// A key prefix unique to this process and call, so stores sharing a server
+/// start empty.
+pub fn unique_prefix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("t{}-{}:", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
