@@ -55,13 +55,19 @@ fn bad_options_are_typed_errors() {
 fn redis_opens_by_url_with_options_and_is_unavailable_without_a_server() {
     // Nothing listens on this port: a typed, retriable error within the
     // connect timeout given in the URL, not a hang.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
     let started = std::time::Instant::now();
-    let err = cachestore::open(&format!("redis://127.0.0.1:{port}/?connect_timeout_ms=200&prefix=t:"))
-        .map(drop)
-        .expect_err("no server");
+    let err =
+        cachestore::open(&format!("redis://127.0.0.1:{port}/?connect_timeout_ms=200&prefix=t:"))
+            .map(drop)
+            .expect_err("no server");
     assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
-    let err = cachestore::open("redis://127.0.0.1:1/?colour=blue").map(drop).expect_err("a query option redis does not know");
+    let err = cachestore::open("redis://127.0.0.1:1/?colour=blue")
+        .map(drop)
+        .expect_err("a query option redis does not know");
     assert!(!err.to_string().is_empty());
 }
