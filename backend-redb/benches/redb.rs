@@ -9,7 +9,7 @@
 //!
 //! Run: `cargo bench -p cachestore-redb --bench redb`
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -299,47 +299,22 @@ fn purge(c: &mut Criterion) {
     g.finish();
 }
 
-fn median(group: &str, function: &str) -> Option<f64> {
-    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target").display().to_string()
-    });
-    let file =
-        Path::new(&dir).join("criterion").join(group).join(function).join("new/estimates.json");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
-    json["median"]["point_estimate"].as_f64()
-}
-
 fn print_ratios() {
-    println!("\ncachestore-redb / raw redb, criterion medians (lower ratio is better)");
-    println!("{:<26} {:>14} {:>14} {:>8} {:>10}", "operation", "store", "raw", "ratio", "target");
-    for (group, target) in [
-        ("redb_get", "<= 1.25"),
-        ("redb_set", "<= 1.15"),
-        ("redb_set_many_100", "<= 1.10"),
-        ("redb_purge_50k_of_100k", "(index vs scan)"),
-    ] {
-        if let (Some(s), Some(r)) = (median(group, "store"), median(group, "raw")) {
-            println!(
-                "{group:<26} {:>12.1}µs {:>12.1}µs {:>7.2}x {target:>10}",
-                s / 1e3,
-                r / 1e3,
-                s / r
-            );
-        }
-    }
-    if let (Some(s), Some(r)) =
-        (median("redb_writers_8_durable", "store"), median("redb_writers_8_durable", "raw"))
-    {
-        let writes = (WRITERS * WRITES_PER_WRITER) as f64;
-        println!(
-            "{:<26} {:>10.0}w/s {:>10.0}w/s {:>7.2}x {:>10}",
-            "redb_writers_8_durable",
-            writes / (s / 1e9),
-            writes / (r / 1e9),
-            r / s,
-            ">= 5 (thr.)"
-        );
-    }
+    use cachestore_conformance::bench::{print_ratio_table, print_throughput_row};
+    print_ratio_table(
+        "cachestore-redb / raw redb",
+        &[
+            ("redb_get", "<= 1.25"),
+            ("redb_set", "<= 1.15"),
+            ("redb_set_many_100", "<= 1.10"),
+            ("redb_purge_50k_of_100k", "(scan)"),
+        ],
+    );
+    print_throughput_row(
+        "redb_writers_8_durable",
+        (WRITERS * WRITES_PER_WRITER) as f64,
+        ">= 5 (thr.)",
+    );
 }
 
 fn main() {

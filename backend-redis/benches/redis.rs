@@ -11,7 +11,6 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use cachestore_core::{Bytes, CacheStore, SetItem, SetOptions};
@@ -201,32 +200,14 @@ fn main() {
     print_ratios();
 }
 
-fn median(group: &str, function: &str) -> Option<f64> {
-    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target").display().to_string()
-    });
-    let file =
-        Path::new(&dir).join("criterion").join(group).join(function).join("new/estimates.json");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
-    json["median"]["point_estimate"].as_f64()
-}
-
 fn print_ratios() {
-    println!("\ncachestore-redis / raw redis crate (same commands), criterion medians");
-    println!("{:<22} {:>12} {:>12} {:>8} {:>8}", "operation", "store", "raw", "ratio", "target");
-    for (group, target) in [
-        ("redis_get", "<= 1.3"),
-        ("redis_set", "<= 1.3"),
-        ("redis_get_many_100", "<= 1.2"),
-        ("redis_set_many_100", "<= 1.2"),
-    ] {
-        if let (Some(s), Some(r)) = (median(group, "store"), median(group, "raw")) {
-            println!(
-                "{group:<22} {:>10.1}µs {:>10.1}µs {:>7.2}x {target:>8}",
-                s / 1e3,
-                r / 1e3,
-                s / r
-            );
-        }
-    }
+    cachestore_conformance::bench::print_ratio_table(
+        "cachestore-redis / raw redis crate (same commands)",
+        &[
+            ("redis_get", "<= 1.3"),
+            ("redis_set", "<= 1.3"),
+            ("redis_get_many_100", "<= 1.2"),
+            ("redis_set_many_100", "<= 1.2"),
+        ],
+    );
 }

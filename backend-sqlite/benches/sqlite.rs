@@ -310,49 +310,19 @@ fn concurrent_writers(c: &mut Criterion) {
 }
 
 /// Criterion's median estimate of `group/function`, in ns.
-fn median(group: &str, function: &str) -> Option<f64> {
-    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target").display().to_string()
-    });
-    let file =
-        Path::new(&dir).join("criterion").join(group).join(function).join("new/estimates.json");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
-    json["median"]["point_estimate"].as_f64()
-}
-
 fn print_ratios() {
-    println!("\ncachestore-sqlite / raw rusqlite, criterion medians (lower ratio is better)");
-    println!("{:<22} {:>14} {:>14} {:>8} {:>10}", "operation", "store", "raw", "ratio", "target");
-    let rows = [
-        ("get_hit", "<= 1.25"),
-        ("get_miss", "<= 1.25"),
-        ("set", "<= 1.15"),
-        ("set_many_100", "<= 1.10"),
-        ("purge_50k_of_100k", "<= 1.20"),
-    ];
-    for (group, target) in rows {
-        if let (Some(s), Some(r)) = (median(group, "store"), median(group, "raw")) {
-            println!(
-                "{group:<22} {:>12.1}µs {:>12.1}µs {:>7.2}x {target:>10}",
-                s / 1e3,
-                r / 1e3,
-                s / r
-            );
-        }
-    }
-    if let (Some(s), Some(r)) =
-        (median("writers_8_durable", "store"), median("writers_8_durable", "raw"))
-    {
-        let writes = (WRITERS * WRITES_PER_WRITER) as f64;
-        println!(
-            "{:<22} {:>10.0}w/s {:>10.0}w/s {:>7.2}x {:>10}",
-            "writers_8_durable",
-            writes / (s / 1e9),
-            writes / (r / 1e9),
-            r / s,
-            ">= 4 (thr.)"
-        );
-    }
+    use cachestore_conformance::bench::{print_ratio_table, print_throughput_row};
+    print_ratio_table(
+        "cachestore-sqlite / raw rusqlite",
+        &[
+            ("get_hit", "<= 1.25"),
+            ("get_miss", "<= 1.25"),
+            ("set", "<= 1.15"),
+            ("set_many_100", "<= 1.10"),
+            ("purge_50k_of_100k", "<= 1.20"),
+        ],
+    );
+    print_throughput_row("writers_8_durable", (WRITERS * WRITES_PER_WRITER) as f64, ">= 4 (thr.)");
 }
 
 fn main() {

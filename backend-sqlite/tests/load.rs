@@ -9,66 +9,14 @@ use cachestore_core::{Bytes, CacheStore, SetOptions};
 use cachestore_sqlite::SqliteStore;
 
 /// 16 tasks × 5,000 operations on one handle (a multi-threaded runtime, so
-/// reads, inline writes and group commits really overlap): every row read is
-/// whole and every task's last write is what remains.
+/// reads, inline writes and group commits really overlap): the suite's
+/// concurrency check with five times the operations.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_tasks_times_five_thousand_operations() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(SqliteStore::open(dir.path().join("cache.sqlite")).expect("open"));
-    let mut tasks = Vec::new();
-    for task in 0..16u64 {
-        let store = Arc::clone(&store);
-        tasks.push(tokio::spawn(async move {
-            let mut last = None;
-            for op in 0..5_000u64 {
-                let value = format!("{task}:{op}");
-                match op % 4 {
-                    0 => {
-                        let options = SetOptions::new().header("v", value.clone());
-                        store
-                            .set(
-                                "shared",
-                                &format!("k{}", (op / 4) % 16),
-                                Bytes::from(value),
-                                options,
-                            )
-                            .await
-                            .expect("set");
-                    }
-                    1 => {
-                        let options = SetOptions::new().header("v", value.clone());
-                        store
-                            .set("own", &format!("t{task}"), Bytes::from(value.clone()), options)
-                            .await
-                            .expect("set");
-                        last = Some(value);
-                    }
-                    2 => {
-                        if let Some(row) =
-                            store.get("shared", &format!("k{}", (op / 4) % 16)).await.expect("get")
-                        {
-                            assert_eq!(row.payload, row.headers["v"].as_bytes(), "a torn row");
-                        }
-                    }
-                    _ => {
-                        let row = store.get("own", &format!("t{task}")).await.expect("get");
-                        assert_eq!(
-                            row.map(|r| r.payload),
-                            last.clone().map(Bytes::from),
-                            "lost own write"
-                        );
-                    }
-                }
-            }
-            last
-        }));
-    }
-    for (task, t) in tasks.into_iter().enumerate() {
-        let last = t.await.expect("task");
-        let row = store.get("own", &format!("t{task}")).await.expect("get");
-        assert_eq!(row.map(|r| r.payload), last.map(Bytes::from));
-    }
-    assert_eq!(store.stats().await.expect("stats").fresh, 32);
+    cachestore_conformance::behaviours::concurrent_tasks(Arc::clone(&store), 16, 5_000).await;
+    store.integrity_check().await.expect("sound after the load");
 }
 
 /// The bound the `-wal` file keeps under load: `journal_size_limit` (16 MiB)

@@ -33,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod behaviours;
+pub mod bench;
 pub mod corruption;
 pub mod model;
 pub mod processes;

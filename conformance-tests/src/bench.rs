@@ -1,0 +1,44 @@
+//! Helpers for backends' criterion benchmarks against their raw engines.
+
+use std::path::Path;
+
+/// Criterion's median estimate of `group/function` from the last run, in
+/// nanoseconds (read from `target/criterion`, or `$CARGO_TARGET_DIR`).
+pub fn median(group: &str, function: &str) -> Option<f64> {
+    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target").display().to_string()
+    });
+    let file =
+        Path::new(&dir).join("criterion").join(group).join(function).join("new/estimates.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
+    json["median"]["point_estimate"].as_f64()
+}
+
+/// Prints a table of `store` / `raw` median ratios, one row per group,
+/// with the target next to each.
+pub fn print_ratio_table(title: &str, rows: &[(&str, &str)]) {
+    println!("\n{title}, criterion medians (lower ratio is better)");
+    println!("{:<26} {:>14} {:>14} {:>8} {:>10}", "operation", "store", "raw", "ratio", "target");
+    for (group, target) in rows {
+        if let (Some(s), Some(r)) = (median(group, "store"), median(group, "raw")) {
+            println!(
+                "{group:<26} {:>12.1}µs {:>12.1}µs {:>7.2}x {target:>10}",
+                s / 1e3,
+                r / 1e3,
+                s / r
+            );
+        }
+    }
+}
+
+/// Prints a throughput row: `writes` per iteration, raw / store time.
+pub fn print_throughput_row(group: &str, writes: f64, target: &str) {
+    if let (Some(s), Some(r)) = (median(group, "store"), median(group, "raw")) {
+        println!(
+            "{group:<26} {:>10.0}w/s {:>10.0}w/s {:>7.2}x {target:>10}",
+            writes / (s / 1e9),
+            writes / (r / 1e9),
+            r / s
+        );
+    }
+}
