@@ -489,9 +489,9 @@ impl RedbWriter {
             let durability =
                 if matches!(op, Op::Flush) { Durability::Immediate } else { self.durability };
             let txn = self.begin(durability)?;
-            let reply = apply(&txn, &self.path, op)?;
+            let mut replies = apply_all(&txn, &self.path, [op])?;
             self.commit(txn)?;
-            Ok(reply)
+            replies.pop().ok_or_else(|| internal("write"))
         })
     }
 }
@@ -512,8 +512,7 @@ impl WriteEngine for RedbWriter {
         // runs again alone, failing only itself.
         let grouped = guard(&self.path, "writing", || {
             let txn = self.begin(self.durability)?;
-            let replies =
-                ops.iter().map(|op| apply(&txn, &self.path, op)).collect::<Result<Vec<_>>>()?;
+            let replies = apply_all(&txn, &self.path, &ops)?;
             self.commit(txn)?;
             Ok(replies)
         });
@@ -524,10 +523,20 @@ impl WriteEngine for RedbWriter {
     }
 }
 
-fn apply(txn: &WriteTransaction, path: &Path, op: &Op) -> Result<Reply> {
-    let e = |op: &'static str| move |e: redb::TableError| map_err(path, op, e);
+/// Applies `ops` in `txn`, opening the rows table once: in redb every
+/// open and close of a table in a write transaction updates the table tree,
+/// so a group pays it once, not once per write.
+fn apply_all<'o>(
+    txn: &WriteTransaction,
+    path: &Path,
+    ops: impl IntoIterator<Item = &'o Op>,
+) -> Result<Vec<Reply>> {
+    let mut rows = txn.open_table(ROWS).map_err(|e| map_err(path, "opening rows", e))?;
+    ops.into_iter().map(|op| apply(&mut rows, path, op)).collect()
+}
+
+fn apply(rows: &mut Rows<'_>, path: &Path, op: &Op) -> Result<Reply> {
     let s = |op: &'static str| move |e: redb::StorageError| map_err(path, op, e);
-    let mut rows = txn.open_table(ROWS).map_err(e("opening rows"))?;
     let old_times = |value: &[u8], ns: &str, key: &str| times_of(path, value, ns, key);
     match op {
         Op::Set(new_rows) => {
@@ -546,14 +555,14 @@ fn apply(txn: &WriteTransaction, path: &Path, op: &Op) -> Result<Reply> {
             Ok(Reply::Deleted(old.is_some_and(|t| t.phase(now).is_live())))
         }
         &Op::Purge { now } => {
-            let dead = select(&rows, path, None, |t| !t.phase(now).is_live(), &s("purging"))?;
+            let dead = select(rows, path, None, |t| !t.phase(now).is_live(), &s("purging"))?;
             for (ns, key, _) in &dead {
                 rows.remove((ns.as_str(), key.as_str())).map_err(s("purging"))?;
             }
             Ok(Reply::Count(dead.len() as u64))
         }
         &Op::Clear { ref namespace, now } => {
-            let doomed = select(&rows, path, namespace.as_deref(), |_| true, &s("clearing"))?;
+            let doomed = select(rows, path, namespace.as_deref(), |_| true, &s("clearing"))?;
             let mut live = 0;
             for (ns, key, times) in &doomed {
                 rows.remove((ns.as_str(), key.as_str())).map_err(s("clearing"))?;

@@ -35,6 +35,7 @@
 pub mod behaviours;
 pub mod bench;
 pub mod corruption;
+pub mod fixture;
 pub mod model;
 pub mod processes;
 mod support;
