@@ -1,6 +1,6 @@
 //! Golden files: a small store written by one release, committed, and
-//! opened by every later one. Backends call [`write`] once to make their
-//! fixture (never to make a test pass) and [`check`] in a test.
+//! opened by every later one. Backends call [`write()`] once to make their
+//! fixture (never to make a test pass) and [`check()`] in a test.
 
 use std::time::Duration;
 
