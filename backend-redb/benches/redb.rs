@@ -179,25 +179,13 @@ fn concurrent_writers(c: &mut Criterion) {
     g.sample_size(10).sampling_mode(SamplingMode::Flat);
     g.bench_function("store", |b| {
         b.iter(|| {
-            runtime.block_on(async {
-                let tasks: Vec<_> = (0..WRITERS)
-                    .map(|w| {
-                        let (store, payload) = (Arc::clone(&store), payload.clone());
-                        tokio::spawn(async move {
-                            for i in 0..WRITES_PER_WRITER {
-                                let options = SetOptions::for_duration(Duration::from_secs(60));
-                                store
-                                    .set("bench", &format!("w{w}-{i}"), payload.clone(), options)
-                                    .await
-                                    .expect("set");
-                            }
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.expect("task");
-                }
-            })
+            cachestore_conformance::bench::concurrent_sets(
+                &runtime,
+                &store,
+                WRITERS,
+                WRITES_PER_WRITER,
+                &payload,
+            )
         })
     });
     g.bench_function("raw", |b| {

@@ -42,3 +42,36 @@ pub fn print_throughput_row(group: &str, writes: f64, target: &str) {
         );
     }
 }
+
+/// One iteration of the concurrent-writers benchmark: `writers` tasks on
+/// `runtime`, each setting `per_writer` rows of `payload` (fresh for a
+/// minute) on `store`.
+pub fn concurrent_sets<S: cachestore_core::CacheStore>(
+    runtime: &tokio::runtime::Runtime,
+    store: &std::sync::Arc<S>,
+    writers: usize,
+    per_writer: usize,
+    payload: &cachestore_core::Bytes,
+) {
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..writers)
+            .map(|w| {
+                let (store, payload) = (std::sync::Arc::clone(store), payload.clone());
+                tokio::spawn(async move {
+                    for i in 0..per_writer {
+                        let options = cachestore_core::SetOptions::for_duration(
+                            std::time::Duration::from_secs(60),
+                        );
+                        store
+                            .set("bench", &format!("w{w}-{i}"), payload.clone(), options)
+                            .await
+                            .expect("set");
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("a writer task");
+        }
+    });
+}
