@@ -11,10 +11,12 @@
 //!   writers). Concurrent writers never block a runtime worker through
 //!   another write's commit.
 //! - **Gathering.** Having taken a first write, the writer thread waits a
-//!   little for the others it expects (as many as the write calls in progress,
-//!   or as the previous group, whichever is more), at most half the last
-//!   commit's duration and never over 1 ms: writers woken by one commit join
-//!   the next instead of trickling into small groups.
+//!   moment for the others it expects (as many as the write calls in
+//!   progress, or as the previous group, whichever is more): at most 1/64 of
+//!   the last commit's duration, never over 1 ms. Writers woken by one commit
+//!   then join the next instead of trickling into small groups. Measured with
+//!   8 durable redb writers: no wait 2.8–3.0× raw one-commit-per-write,
+//!   1/64 of a commit 3.9–4.3×, 1/8 4.1×, half a commit ~3.5×.
 //!
 //! A caller is answered only after the transaction holding its write has
 //! committed.
@@ -172,7 +174,7 @@ fn serve<E: WriteEngine>(engine: &Mutex<E>, jobs: &Receiver<Job<E>>, active: &At
     // Ends when the GroupWriter, and with it the queue's sender, is dropped.
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
-        let deadline = Instant::now() + (last_commit / 2).min(MAX_GATHER);
+        let deadline = Instant::now() + (last_commit / 64).min(MAX_GATHER);
         let expected = previous.max(active.load(Ordering::Acquire));
         while group.len() < MAX_GROUP {
             match jobs.try_recv() {
