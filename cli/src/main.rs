@@ -28,7 +28,14 @@ use serde::{Deserialize, Serialize};
 use crate::rows::{Line, write_rows};
 
 #[derive(Parser)]
-#[command(name = "cachestore", version, about = "Inspect, maintain and move cachestore caches.")]
+#[command(
+    name = "cachestore",
+    version,
+    about = "Inspect, maintain and move cachestore caches.",
+    after_help = "Exit codes: 0 success; 1 the store or a file failed; 2 bad usage; \
+                  3 row not found (get, del); 4 refused (clear without --yes where it cannot ask); \
+                  5 bad input (import lines, set options, another migration's state file)."
+)]
 struct Cli {
     /// The store: memory://, sqlite:///path or redb:///path (with ?options).
     /// Default: the platform cache path, as sqlite.

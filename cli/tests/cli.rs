@@ -236,3 +236,13 @@ fn every_error_path_is_one_line_with_a_nonzero_exit() {
     );
     fails(&format!("redb://{}", text.display()), &["bench"], None, 1, "not a redb database");
 }
+
+#[test]
+fn help_lists_the_exit_codes() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cachestore")).arg("--help").output().expect("run");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for code in ["0 success", "3 row not found", "4 refused", "5 bad input"] {
+        assert!(help.contains(code), "--help does not say {code:?}: {help}");
+    }
+}
