@@ -324,6 +324,16 @@ struct NewRow {
     payload: Bytes,
 }
 
+/// The last item for each identity, in their order: all that a sequence of
+/// sets leaves behind.
+fn last_per_identity(items: Vec<NewRow>) -> Vec<NewRow> {
+    let mut seen = std::collections::HashSet::new();
+    let mut last: Vec<NewRow> =
+        items.into_iter().rev().filter(|r| seen.insert((r.ns.clone(), r.key.clone()))).collect();
+    last.reverse();
+    last
+}
+
 /// What a row read back holds.
 struct Raw {
     stale: Option<Vec<u8>>,
@@ -569,9 +579,12 @@ impl RedisStore {
             }
             Conn::Cluster(_) => {
                 // Rows of different namespaces live on different nodes: one
-                // MULTI/EXEC per row, all in flight together.
+                // MULTI/EXEC per row, all in flight together. Writes in flight
+                // together may land in any order, so only the last item for
+                // each identity is written: that is all a sequence of sets
+                // leaves behind.
                 let mut tasks = tokio::task::JoinSet::new();
-                for row in items {
+                for row in last_per_identity(items) {
                     let store = self.clone();
                     tasks.spawn(async move {
                         let mut pipe = redis::pipe();
@@ -875,6 +888,31 @@ mod tests {
         assert_eq!(hex(b""), "");
         assert_eq!(hex(&[0, 0x0f, 0xa0, 0xff]), "000fa0ff");
         assert_eq!(hex("é".as_bytes()), "c3a9");
+    }
+
+    #[test]
+    fn only_the_last_item_per_identity_is_kept_in_order() {
+        let row = |ns: &str, key: &str, v: &'static str| NewRow {
+            ns: ns.into(),
+            key: key.into(),
+            times: RowTimes { stored_at: 0, expires_at: None, stale_until: None },
+            headers: Vec::new(),
+            payload: Bytes::from_static(v.as_bytes()),
+        };
+        let kept = last_per_identity(vec![
+            row("a", "k", "1"),
+            row("b", "k", "2"),
+            row("a", "k", "3"),
+            row("a", "j", "4"),
+            row("a:b", "k", "5"),
+            row("a", "k", "6"),
+        ]);
+        let got: Vec<(&str, &str, &[u8])> =
+            kept.iter().map(|r| (r.ns.as_str(), r.key.as_str(), &r.payload[..])).collect();
+        assert_eq!(
+            got,
+            vec![("b", "k", &b"2"[..]), ("a", "j", b"4"), ("a:b", "k", b"5"), ("a", "k", b"6")]
+        );
     }
 
     #[test]
