@@ -159,7 +159,8 @@ impl RedbStoreBuilder {
         match self.open_once() {
             Err(Error::Corrupt { .. }) if self.recreate_if_corrupt => {
                 let stamp = to_unix_millis(self.clock.now())?;
-                let moved = schema::move_aside(&self.path, stamp)?;
+                // redb keeps no companion files.
+                let moved = cachestore_core::files::move_aside(&self.path, stamp, &[])?;
                 let mut store = self.open_once()?;
                 if let Some(inner) = Arc::get_mut(&mut store.inner) {
                     inner.recovered_from = Some(moved);
@@ -173,7 +174,8 @@ impl RedbStoreBuilder {
     fn open_once(&self) -> Result<RedbStore> {
         let path = &self.path;
         schema::inspect(path)?;
-        schema::create_file(path)?;
+        // 0600 (directories 0700) before redb opens it.
+        cachestore_core::files::create_private_file(path)?;
         let db = guard(path, "opening", || {
             let mut builder = Database::builder();
             builder.set_cache_size(self.cache_size);

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cachestore_core::files::{self, PathState};
 use cachestore_core::{Error, Result};
@@ -130,14 +130,4 @@ pub(crate) fn prepare(db: &Database, path: &Path) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// Creates the file 0600 (directories 0700) before redb opens it.
-pub(crate) fn create_file(path: &Path) -> Result<()> {
-    files::create_private_file(path)
-}
-
-/// Moves a damaged file aside; redb keeps no companion files.
-pub(crate) fn move_aside(path: &Path, stamp: i64) -> Result<PathBuf> {
-    files::move_aside(path, stamp, &[])
 }

@@ -1,6 +1,8 @@
 //! What the redb store does with the files it creates and the files it is
 //! given: modes, foreign and damaged files, newer formats, links.
 
+mod support;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -115,22 +117,12 @@ async fn a_newer_format_is_refused() {
     assert!(err.to_string().contains("newer"), "{err}");
 }
 
-#[tokio::test]
-async fn a_damaged_row_is_corrupt_not_wrong_bytes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("cache.redb");
-    store_with_rows(&path, 10).await;
-    let mut bytes = fs::read(&path).expect("read");
-    let needle = vec![5u8; 3000];
-    let at = bytes.windows(3000).position(|w| w == &needle[..]).expect("payload on disk");
-    bytes[at + 1500] ^= 0x40;
-    fs::write(&path, &bytes).expect("write");
-    let store = RedbStore::open(&path).expect("the file still opens");
-    let err = store.get("ns", "k5").await.expect_err("damaged row");
-    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
-    assert!(err.to_string().contains("checksum"), "{err}");
-    assert!(store.get("ns", "k4").await.expect("other rows").is_some());
-    assert!(matches!(store.integrity_check().await, Err(Error::Corrupt { .. })));
+/// The shared check: a flipped payload byte is `Error::Corrupt`, never
+/// wrong bytes (`cachestore_conformance::corruption::flipped_payload_byte`).
+#[test]
+fn a_damaged_row_is_corrupt_not_wrong_bytes() {
+    cachestore_conformance::corruption::flipped_payload_byte(&support::BACKEND)
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[tokio::test]

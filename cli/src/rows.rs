@@ -110,8 +110,7 @@ async fn flush(
     Ok(())
 }
 
-/// An entry's row as a line (for comparisons in tests and `get --meta`).
-#[allow(dead_code)]
+/// An entry's row as a line (for `get --meta`).
 pub(crate) fn line_of(namespace: &str, key: &str, entry: &Entry) -> Result<Line, String> {
     Line::from_item(&ScanItem {
         namespace: namespace.into(),

@@ -167,3 +167,57 @@ pub fn random_corruptions(backend: &Backend, count: u64) -> Result<usize, String
     }
     Ok(good_rows)
 }
+
+/// One flipped byte in the middle of a stored payload (which the engine
+/// itself may not notice): the row reads as `Error::Corrupt` naming the
+/// checksum, never as wrong bytes; other rows still read; and the backend's
+/// deep check ([`Backend::verify`]) reports the file as damaged.
+pub fn flipped_payload_byte(backend: &Backend) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let path = dir.path().join(backend.file_name);
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let store = (backend.open)(&path).map_err(|e| e.to_string())?;
+        for i in 0..10u8 {
+            let payload = Bytes::from(vec![i; 3000]);
+            store
+                .set("ns", &format!("k{i}"), payload, SetOptions::new())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok::<(), String>(())
+    })?;
+    (backend.settle)(&path)?;
+    let mut bytes = fs::read(&path).map_err(|e| e.to_string())?;
+    let needle = vec![5u8; 3000];
+    let at =
+        bytes.windows(3000).position(|w| w == &needle[..]).ok_or("the payload is not on disk")?;
+    bytes[at + 1500] ^= 0x40;
+    fs::write(&path, &bytes).map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let store =
+            (backend.open)(&path).map_err(|e| format!("the damaged file does not open: {e}"))?;
+        match store.get("ns", "k5").await {
+            Err(cachestore_core::Error::Corrupt { detail, .. }) if detail.contains("checksum") => {}
+            other => {
+                return Err(format!(
+                    "a damaged row read as {:?}, not Error::Corrupt (checksum)",
+                    other.map(|e| e.map(|e| e.payload.len()))
+                ));
+            }
+        }
+        match store.get("ns", "k4").await {
+            Ok(Some(row)) if row.payload[..] == [4u8; 3000][..] => Ok(()),
+            other => Err(format!(
+                "an undamaged row read as {:?}",
+                other.map(|e| e.map(|e| e.payload.len()))
+            )),
+        }
+    })?;
+    // The deep check opens the file itself: every handle above is closed.
+    match (backend.verify)(&path) {
+        Err(_) => Ok(()),
+        Ok(()) => Err("the deep check passed a file with a damaged row".into()),
+    }
+}
