@@ -39,6 +39,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod log;
 pub mod row;
 mod schema;
 
@@ -56,9 +57,16 @@ use cachestore_core::{
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
 pub use row::{Bincode, HeaderCodec};
+
+use crate::log::Log;
 pub use schema::SCHEMA_VERSION;
 
 use crate::schema::ROWS;
+
+/// The write-ahead log of the store at `path` is `path` + this suffix
+/// (`cache.redb-wal`). It belongs with the database file: copy, move or
+/// delete the two together.
+pub const WAL_SUFFIX: &str = log::SUFFIX;
 
 /// The URL scheme of this backend: `redb://`.
 pub const SCHEME: &str = "redb";
@@ -159,8 +167,8 @@ impl RedbStoreBuilder {
         match self.open_once() {
             Err(Error::Corrupt { .. }) if self.recreate_if_corrupt => {
                 let stamp = to_unix_millis(self.clock.now())?;
-                // redb keeps no companion files.
-                let moved = cachestore_core::files::move_aside(&self.path, stamp, &[])?;
+                // The write-ahead log goes with the file it belongs to.
+                let moved = cachestore_core::files::move_aside(&self.path, stamp, &[log::SUFFIX])?;
                 let mut store = self.open_once()?;
                 if let Some(inner) = Arc::get_mut(&mut store.inner) {
                     inner.recovered_from = Some(moved);
@@ -185,8 +193,14 @@ impl RedbStoreBuilder {
         let db = Arc::new(db);
         guard(path, "preparing the schema", || schema::prepare(&db, path))?;
         let location = path.display().to_string();
-        let engine =
-            RedbWriter { db: Arc::clone(&db), path: path.clone(), durability: self.durability };
+        let mut engine = RedbWriter {
+            db: Arc::clone(&db),
+            path: path.clone(),
+            durability: self.durability,
+            log: None,
+            needs_checkpoint: false,
+        };
+        guard(path, "replaying the write-ahead log", || engine.recover())?;
         // A lone write commits inline; concurrent ones are grouped, sharing
         // one commit (one fsync when durable).
         let writer = GroupWriter::start(engine)?;
@@ -460,42 +474,113 @@ enum Reply {
     Count(u64),
 }
 
-/// The write side: the database and the durability of its commits.
+/// The write side: the database, its write-ahead log and the durability of
+/// its commits.
 struct RedbWriter {
     db: Arc<Database>,
     path: PathBuf,
     durability: Durability,
+    /// `None` with [`Durability::Buffered`], which logs nothing.
+    log: Option<Log>,
+    /// A log write (or the commit after one) did not complete: the next
+    /// commit is a checkpoint, so that the record can never be replayed.
+    needs_checkpoint: bool,
 }
 
 impl RedbWriter {
-    fn begin(&self, durability: Durability) -> Result<WriteTransaction> {
-        let mut txn =
-            self.db.begin_write().map_err(|e| map_err(&self.path, "starting a write", e))?;
-        let d = match durability {
-            Durability::Immediate => redb::Durability::Immediate,
-            Durability::Buffered => redb::Durability::None,
-        };
-        txn.set_durability(d).map_err(|e| Error::backend("redb", "setting durability", e))?;
-        Ok(txn)
+    fn begin(&self) -> Result<WriteTransaction> {
+        self.db.begin_write().map_err(|e| map_err(&self.path, "starting a write", e))
     }
 
-    fn commit(&self, txn: WriteTransaction) -> Result<()> {
-        txn.commit().map_err(|e| map_err(&self.path, "committing", e))
+    fn commit(&self, txn: WriteTransaction, durability: redb::Durability) -> Result<()> {
+        commit(&self.path, txn, durability)
     }
-}
 
-impl RedbWriter {
-    /// One write in its own transaction.
-    fn alone(&self, op: &Op) -> Result<Reply> {
-        guard(&self.path, "writing", || {
-            let durability =
-                if matches!(op, Op::Flush) { Durability::Immediate } else { self.durability };
-            let txn = self.begin(durability)?;
-            let mut replies = apply_all(&txn, &self.path, [op])?;
-            self.commit(txn)?;
-            replies.pop().ok_or_else(|| internal("write"))
+    /// Replays what the log holds past the committed state. Runs at open,
+    /// before any write. The replayed writes are committed without a sync:
+    /// the log keeps holding them, and writing on after them needs no free
+    /// space beyond theirs (a store reopened on a full disk still works).
+    fn recover(&mut self) -> Result<()> {
+        let (epoch, end) = schema::log_position(&self.db, &self.path)?;
+        let end = end.max(log::START);
+        let path = cachestore_core::files::sidecar(&self.path, log::SUFFIX);
+        if self.durability == Durability::Buffered && !path.exists() {
+            return Ok(());
+        }
+        let mut wal = Log::open(&self.path)?;
+        if epoch == 0 {
+            // A new file, or one written before the log existed: its first
+            // epoch must be durable before any record of it is written.
+            let txn = self.begin()?;
+            (wal.epoch, wal.end) = (log::new_epoch(), log::START);
+            schema::set_log_position(&txn, &self.path, wal.epoch, wal.end)?;
+            self.commit(txn, redb::Durability::Immediate)?;
+        } else {
+            let (ops, replayed_end) = wal.replay(epoch, end, log::LOG_LIMIT.saturating_sub(end))?;
+            if !ops.is_empty() {
+                let txn = self.begin()?;
+                apply_all(&txn, &self.path, &ops)?;
+                schema::set_log_position(&txn, &self.path, epoch, replayed_end)?;
+                self.commit(txn, redb::Durability::None)?;
+            }
+            // A torn record of this epoch must not be mistaken for part of
+            // the log once new records are written over its start.
+            wal.cut_torn_tail(epoch, replayed_end)?;
+            (wal.epoch, wal.end) = (epoch, replayed_end);
+        }
+        if self.durability == Durability::Immediate {
+            self.log = Some(wal);
+        }
+        Ok(())
+    }
+
+    /// Applies `ops` in one transaction and commits it: through the log
+    /// (see [`log`]), or as a checkpoint (a durable redb commit starting a
+    /// new epoch), or, buffered, without a sync.
+    fn commit_ops(&mut self, ops: &[&Op]) -> Result<Vec<Reply>> {
+        let path = self.path.clone();
+        guard(&path, "writing", || {
+            let txn = self.begin()?;
+            let replies = apply_all(&txn, &self.path, ops.iter().copied())?;
+            let flush = ops.iter().any(|op| matches!(op, Op::Flush));
+            let Some(wal) = self.log.as_mut() else {
+                let durability =
+                    if flush { redb::Durability::Immediate } else { redb::Durability::None };
+                commit(&self.path, txn, durability)?;
+                return Ok(replies);
+            };
+            let record = (!flush && !self.needs_checkpoint)
+                .then(|| log::record(wal.epoch, ops))
+                .flatten()
+                .filter(|r| wal.end + r.len() as u64 <= log::LOG_LIMIT);
+            match record {
+                Some(record) => {
+                    let end = wal.end + record.len() as u64;
+                    schema::set_log_position(&txn, &self.path, wal.epoch, end)?;
+                    // Until the commit below is done, the record may be in
+                    // the log without being answered.
+                    self.needs_checkpoint = true;
+                    wal.write(&record)?;
+                    wal.end = end;
+                    commit(&self.path, txn, redb::Durability::None)?;
+                    self.needs_checkpoint = false;
+                }
+                None => {
+                    let epoch = log::new_epoch();
+                    schema::set_log_position(&txn, &self.path, epoch, log::START)?;
+                    commit(&self.path, txn, redb::Durability::Immediate)?;
+                    (wal.epoch, wal.end) = (epoch, log::START);
+                    self.needs_checkpoint = false;
+                }
+            }
+            Ok(replies)
         })
     }
+}
+
+fn commit(path: &Path, mut txn: WriteTransaction, durability: redb::Durability) -> Result<()> {
+    txn.set_durability(durability).map_err(|e| Error::backend("redb", "setting durability", e))?;
+    txn.commit().map_err(|e| map_err(path, "committing", e))
 }
 
 impl WriteEngine for RedbWriter {
@@ -504,7 +589,7 @@ impl WriteEngine for RedbWriter {
     const NAME: &'static str = "redb";
 
     fn run_one(&mut self, op: Op) -> Result<Reply> {
-        self.alone(&op)
+        self.commit_ops(&[&op])?.pop().ok_or_else(|| internal("write"))
     }
 
     fn run_group(&mut self, ops: Vec<Op>) -> Vec<Result<Reply>> {
@@ -512,15 +597,13 @@ impl WriteEngine for RedbWriter {
         // storage does. So: the whole group in one transaction and one
         // commit; if anything fails, nothing was committed, and each write
         // runs again alone, failing only itself.
-        let grouped = guard(&self.path, "writing", || {
-            let txn = self.begin(self.durability)?;
-            let replies = apply_all(&txn, &self.path, &ops)?;
-            self.commit(txn)?;
-            Ok(replies)
-        });
-        match grouped {
+        let refs: Vec<&Op> = ops.iter().collect();
+        match self.commit_ops(&refs) {
             Ok(replies) => replies.into_iter().map(Ok).collect(),
-            Err(_) => ops.iter().map(|op| self.alone(op)).collect(),
+            Err(_) => ops
+                .iter()
+                .map(|op| self.commit_ops(&[op])?.pop().ok_or_else(|| internal("write")))
+                .collect(),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use cachestore_core::files::{self, PathState};
 use cachestore_core::{Error, Result};
-use redb::{Database, ReadableDatabase, TableDefinition, TableHandle};
+use redb::{Database, ReadableDatabase, TableDefinition, TableHandle, WriteTransaction};
 
 use crate::map_err;
 
@@ -20,8 +20,36 @@ pub const SCHEMA_VERSION: u64 = 1;
 pub(crate) const ROWS: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("cachestore_rows");
 
-/// `format` → [`SCHEMA_VERSION`].
+/// `format` → [`SCHEMA_VERSION`]; `log_epoch` and `log_end`: the epoch of
+/// the write-ahead log and how much of it this state holds (see
+/// [`crate::log`]). A file without them (written before the log existed)
+/// reads as epoch 0, which the log never uses.
 const META: TableDefinition<&str, u64> = TableDefinition::new("cachestore_meta");
+
+/// The log position recorded in the committed state: `(epoch, end)`.
+pub(crate) fn log_position(db: &Database, path: &Path) -> Result<(u64, u64)> {
+    let err = |e: redb::Error| map_err(path, "reading the log position", e);
+    let txn = db.begin_read().map_err(|e| err(e.into()))?;
+    let meta = txn.open_table(META).map_err(|e| err(e.into()))?;
+    let get = |name: &str| -> Result<Option<u64>> {
+        Ok(meta.get(name).map_err(|e| err(e.into()))?.map(|v| v.value()))
+    };
+    Ok((get("log_epoch")?.unwrap_or(0), get("log_end")?.unwrap_or(crate::log::START)))
+}
+
+/// Records the log position in `txn`.
+pub(crate) fn set_log_position(
+    txn: &WriteTransaction,
+    path: &Path,
+    epoch: u64,
+    end: u64,
+) -> Result<()> {
+    let err = |e: redb::Error| map_err(path, "recording the log position", e);
+    let mut meta = txn.open_table(META).map_err(|e| err(e.into()))?;
+    meta.insert("log_epoch", epoch).map_err(|e| err(e.into()))?;
+    meta.insert("log_end", end).map_err(|e| err(e.into()))?;
+    Ok(())
+}
 
 const REDB_MAGIC: &[u8; 9] = &[b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
