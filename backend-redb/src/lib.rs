@@ -454,12 +454,14 @@ fn internal(what: &str) -> Error {
 }
 
 /// A row ready to write.
+#[derive(Debug)]
 struct NewRow {
     namespace: String,
     key: String,
     value: Vec<u8>,
 }
 
+#[derive(Debug)]
 enum Op {
     Set(Vec<NewRow>),
     Delete { namespace: String, key: String, now: i64 },

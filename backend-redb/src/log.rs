@@ -25,7 +25,11 @@
 //! replayed in order and checkpointed. A record is `len: u32, crc32: u32,
 //! epoch: u64, body` (little-endian; the CRC covers epoch and body); the
 //! first record that is short, of another epoch or fails its CRC ends the
-//! log: it is the torn tail of a write that was never answered.
+//! log: it is the torn tail of a write that was never answered. Only the
+//! last record can be torn, each being synced before the next is written:
+//! when an intact record of the epoch follows a bad one, the log was
+//! damaged in the middle, and the open fails with `Error::Corrupt` rather
+//! than drop acknowledged writes without a word.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -116,15 +120,38 @@ impl Log {
         let mut ops = Vec::new();
         let mut at = 0usize;
         while let Some((body, next)) = record_at(&bytes, at, epoch) {
-            // A record that passed its CRC but does not decode was written by
-            // a different version of this code: stop there as well.
-            match decode_body(body) {
-                Some(mut group) => ops.append(&mut group),
-                None => break,
-            }
+            let mut group = decode_body(body).ok_or_else(|| {
+                self.damaged(from + at as u64, "a record passed its checksum but does not decode")
+            })?;
+            ops.append(&mut group);
             at = next;
         }
+        // Only the last record can be torn (each was synced before the next
+        // was written): an intact record of this epoch further on means the
+        // log was damaged in the middle, and replaying up to the damage
+        // would silently drop acknowledged writes.
+        let marker = epoch.to_le_bytes();
+        let later = (at + 1..bytes.len().saturating_sub(RECORD_HEAD))
+            .find(|&q| bytes[q + 8..q + 16] == marker && record_at(&bytes, q, epoch).is_some());
+        if let Some(q) = later {
+            return Err(self.damaged(
+                from + at as u64,
+                &format!("an intact record follows at byte {}", from + q as u64),
+            ));
+        }
         Ok((ops, from + at as u64))
+    }
+
+    fn damaged(&self, at: u64, why: &str) -> Error {
+        Error::Corrupt {
+            location: self.path.display().to_string(),
+            detail: format!(
+                "the write-ahead log is damaged at byte {at} ({why}); writes recorded after it \
+                 would be lost. Open with recreate_if_corrupt to move the database and its log \
+                 aside and start empty"
+            ),
+            source: None,
+        }
     }
 
     /// Cuts the file at `end` when what follows is the start of a record
@@ -385,7 +412,7 @@ mod tests {
     }
 
     #[test]
-    fn a_flipped_byte_ends_the_log_there() {
+    fn damage_to_the_last_record_ends_the_log_and_earlier_damage_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut log = log_in(dir.path());
         let ops = sample();
@@ -404,6 +431,16 @@ mod tests {
             let (replayed, end) = log_in(dir.path()).replay(3, START, u64::MAX).expect("replay");
             assert_eq!(describe(&replayed), describe(&ops), "flip at {at}");
             assert_eq!(end, second as u64);
+            bytes[at] ^= 0x40;
+        }
+        // The same damage to the first record is refused: the second, an
+        // acknowledged write, would be lost.
+        for at in [START as usize + 2, START as usize + RECORD_HEAD + 3] {
+            bytes[at] ^= 0x40;
+            std::fs::write(&path, &bytes).expect("write");
+            let err = log_in(dir.path()).replay(3, START, u64::MAX).expect_err("damaged");
+            assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+            assert!(err.to_string().contains("recreate_if_corrupt"), "{err}");
             bytes[at] ^= 0x40;
         }
     }
