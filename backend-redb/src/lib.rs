@@ -554,7 +554,9 @@ impl RedbWriter {
             let record = (!flush && !self.needs_checkpoint)
                 .then(|| log::record(wal.epoch, ops))
                 .flatten()
-                .filter(|r| wal.end + r.len() as u64 <= log::LOG_LIMIT);
+                .filter(|r| {
+                    wal.end + r.len() as u64 <= log::LOG_LIMIT && wal.records < log::RECORD_LIMIT
+                });
             match record {
                 Some(record) => {
                     let end = wal.end + record.len() as u64;
@@ -564,6 +566,7 @@ impl RedbWriter {
                     self.needs_checkpoint = true;
                     wal.write(&record)?;
                     wal.end = end;
+                    wal.records += 1;
                     commit(&self.path, txn, redb::Durability::None)?;
                     self.needs_checkpoint = false;
                 }
@@ -571,7 +574,7 @@ impl RedbWriter {
                     let epoch = log::new_epoch();
                     schema::set_log_position(&txn, &self.path, epoch, log::START)?;
                     commit(&self.path, txn, redb::Durability::Immediate)?;
-                    (wal.epoch, wal.end) = (epoch, log::START);
+                    (wal.epoch, wal.end, wal.records) = (epoch, log::START, 0);
                     self.needs_checkpoint = false;
                 }
             }
