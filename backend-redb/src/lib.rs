@@ -3,10 +3,17 @@
 //! A [`CacheStore`] in one [redb](https://docs.rs/redb) file: a pure-Rust,
 //! crash-safe embedded store for one process.
 //!
-//! - **Durable by default**: each commit is `redb::Durability::Immediate`, so
-//!   a `set` that returned `Ok` survives the process being killed at any
-//!   moment after. **Group commit** lets concurrent writers share one durable
-//!   commit (one fsync). [`Durability::Buffered`] trades that for speed.
+//! - **Durable by default**: a `set` that returned `Ok` survives the process
+//!   being killed at any moment after. A write is made durable by a
+//!   **write-ahead log** beside the file (`<path>-wal`, see [`WAL_SUFFIX`]):
+//!   one checksummed record and one `fdatasync`, then a redb commit without
+//!   a sync. That is cheaper than a durable redb commit, which syncs every
+//!   page it touched (measured: a single `set` 0.7–0.8× raw redb's durable
+//!   commit). Every 128 records (or 4 MiB) a checkpoint commits durably to
+//!   redb and the log starts over; an open replays what a crash left in it.
+//!   **Group commit** lets concurrent writers share one record and one sync
+//!   (8 writers: 5–6.5× raw redb's one durable commit per write).
+//!   [`Durability::Buffered`] trades durability for speed.
 //! - **Rows** are keyed by redb's `(&str, &str)` tuple key: length-prefixed
 //!   elements compared one by one, so no two identities collide and the
 //!   table is already in scan order. Every value carries a format version
@@ -17,7 +24,14 @@
 //!   write, and at 100k rows purged no faster than a scan (measured; see the
 //!   README), so writes won.
 //! - **One process**: redb locks the file; a second process gets
-//!   [`Error::InUse`] at open, at once, with the path.
+//!   [`Error::InUse`] at open, at once, with the path (before the log is
+//!   touched).
+//! - **The log** is 0600 like the file, at most 4 MiB, and belongs with the
+//!   file: copy, move or delete the two together. A file at `<path>-wal`
+//!   that is not a cachestore log is [`Error::Incompatible`], untouched. A
+//!   torn last record (a write that was never answered) is dropped at open;
+//!   damage before an intact record is [`Error::Corrupt`], since replaying
+//!   up to it would lose acknowledged writes.
 //! - **Bad files**: a SQLite database or a redb file of another program is
 //!   [`Error::Incompatible`], random bytes [`Error::Corrupt`]; the file is
 //!   untouched. A panic inside redb (it can panic on a damaged file) is
@@ -81,15 +95,18 @@ pub const DEFAULT_CACHE_SIZE: usize = 64 * 1024 * 1024;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Durability {
-    /// Every commit is durable (one fsync, shared by concurrent writers): a
-    /// `set` that returned `Ok` survives a crash or `kill -9`.
+    /// Every write is durable before it is answered (a log record and one
+    /// `fdatasync`, shared by concurrent writers): a `set` that returned
+    /// `Ok` survives a crash or `kill -9`.
     #[default]
     Immediate,
-    /// Commits are not synced: much faster writes, but a crash or `kill -9`
-    /// loses every write since the last durable commit, which happens only
-    /// on [`RedbStore::flush`]. The file stays consistent either way. This
-    /// breaks the contract's durability promise on purpose; use it for
-    /// caches that are cheap to refill.
+    /// Nothing is synced and nothing logged: faster writes, but a crash or
+    /// `kill -9` loses every write since the last durable commit, which
+    /// happens only on [`RedbStore::flush`] and when the store is dropped.
+    /// The file stays consistent either way. Pages freed between durable
+    /// commits are reused only after one, so flush now and then to keep the
+    /// file small. This breaks the contract's durability promise on purpose;
+    /// use it for caches that are cheap to refill.
     Buffered,
 }
 
@@ -124,9 +141,13 @@ impl RedbStoreBuilder {
         self
     }
 
-    /// When the file is damaged, move it aside as `<path>.corrupt-<unix ms>`
-    /// and start an empty store; the file is never deleted. A foreign file or
-    /// a newer format is still refused. Default: off.
+    /// When the file is damaged, move it (and its log) aside as
+    /// `<path>.corrupt-<unix ms>` and start an empty store. When only the
+    /// write-ahead log is damaged, move the log aside as
+    /// `<path>-wal.corrupt-<unix ms>` and open the database as of its last
+    /// checkpoint: the writes recorded in the log are lost, the rest kept.
+    /// Nothing is ever deleted. A foreign file or a newer format is still
+    /// refused. Default: off.
     pub fn recreate_if_corrupt(mut self, on: bool) -> Self {
         self.recreate_if_corrupt = on;
         self
@@ -200,9 +221,11 @@ impl RedbStoreBuilder {
             log: None,
             needs_checkpoint: false,
         };
-        guard(path, "replaying the write-ahead log", || engine.recover())?;
+        let stamp =
+            if self.recreate_if_corrupt { Some(to_unix_millis(self.clock.now())?) } else { None };
+        let moved_log = guard(path, "replaying the write-ahead log", || engine.recover(stamp))?;
         // A lone write commits inline; concurrent ones are grouped, sharing
-        // one commit (one fsync when durable).
+        // one transaction and one log record (one fsync when durable).
         let writer = GroupWriter::start(engine)?;
         Ok(RedbStore {
             inner: Arc::new(Inner {
@@ -213,7 +236,7 @@ impl RedbStoreBuilder {
                 max_payload: self.max_payload,
                 codec: Bincode,
                 writer,
-                recovered_from: None,
+                recovered_from: moved_log,
             }),
         })
     }
@@ -317,14 +340,16 @@ impl RedbStore {
     }
 
     /// Where a damaged file was moved when [`RedbStoreBuilder::recreate_if_corrupt`]
-    /// had to recreate it; `None` when the file opened as it was.
+    /// had to recreate it (the database file, or only its log when the log
+    /// alone was damaged); `None` when the files opened as they were.
     pub fn recovered_from(&self) -> Option<&Path> {
         self.inner.recovered_from.as_deref()
     }
 
-    /// Makes every committed write durable: a no-op with
-    /// [`Durability::Immediate`], an fsync'd empty commit with
-    /// [`Durability::Buffered`].
+    /// Commits everything durably to the redb file itself (a checkpoint): with
+    /// [`Durability::Immediate`] the writes were durable already (in the
+    /// log), and the log starts over; with [`Durability::Buffered`] this is
+    /// what makes them durable.
     pub async fn flush(&self) -> Result<()> {
         self.inner.writer.write(Op::Flush).await.map(drop)
     }
@@ -502,38 +527,58 @@ impl RedbWriter {
     /// before any write. The replayed writes are committed without a sync:
     /// the log keeps holding them, and writing on after them needs no free
     /// space beyond theirs (a store reopened on a full disk still works).
-    fn recover(&mut self) -> Result<()> {
+    fn recover(&mut self, recreate_stamp: Option<i64>) -> Result<Option<PathBuf>> {
         let (epoch, end) = schema::log_position(&self.db, &self.path)?;
         let end = end.max(log::START);
         let path = cachestore_core::files::sidecar(&self.path, log::SUFFIX);
         if self.durability == Durability::Buffered && !path.exists() {
-            return Ok(());
+            return Ok(None);
         }
-        let mut wal = Log::open(&self.path)?;
-        if epoch == 0 {
-            // A new file, or one written before the log existed: its first
-            // epoch must be durable before any record of it is written.
-            let txn = self.begin()?;
-            (wal.epoch, wal.end) = (log::new_epoch(), log::START);
-            schema::set_log_position(&txn, &self.path, wal.epoch, wal.end)?;
-            self.commit(txn, redb::Durability::Immediate)?;
-        } else {
-            let (ops, replayed_end) = wal.replay(epoch, end, log::LOG_LIMIT.saturating_sub(end))?;
-            if !ops.is_empty() {
-                let txn = self.begin()?;
-                apply_all(&txn, &self.path, &ops)?;
-                schema::set_log_position(&txn, &self.path, epoch, replayed_end)?;
-                self.commit(txn, redb::Durability::None)?;
+        let (mut wal, created) = Log::open(&self.path)?;
+        let mut moved = None;
+        let mut replayed = None;
+        // A new log with an epoch on file: the log was deleted, or the file
+        // copied without it; what it held is gone.
+        if epoch != 0 && !created {
+            match wal.replay(epoch, end, log::LOG_LIMIT.saturating_sub(end)) {
+                Ok(found) => replayed = Some(found),
+                // The database is sound as of its last checkpoint: move the
+                // damaged log aside and go on from there.
+                Err(Error::Corrupt { .. }) if recreate_stamp.is_some() => {
+                    drop(wal);
+                    let stamp = recreate_stamp.unwrap_or_default();
+                    moved = Some(cachestore_core::files::move_aside(&path, stamp, &[])?);
+                    wal = Log::open(&self.path)?.0;
+                }
+                Err(e) => return Err(e),
             }
-            // A torn record of this epoch must not be mistaken for part of
-            // the log once new records are written over its start.
-            wal.cut_torn_tail(epoch, replayed_end)?;
-            (wal.epoch, wal.end) = (epoch, replayed_end);
+        }
+        match replayed {
+            None => {
+                // Its first epoch must be durable before any record of it is
+                // written.
+                let txn = self.begin()?;
+                (wal.epoch, wal.end) = (log::new_epoch(), log::START);
+                schema::set_log_position(&txn, &self.path, wal.epoch, wal.end)?;
+                self.commit(txn, redb::Durability::Immediate)?;
+            }
+            Some((ops, replayed_end)) => {
+                if !ops.is_empty() {
+                    let txn = self.begin()?;
+                    apply_all(&txn, &self.path, &ops)?;
+                    schema::set_log_position(&txn, &self.path, epoch, replayed_end)?;
+                    self.commit(txn, redb::Durability::None)?;
+                }
+                // A torn record of this epoch must not be mistaken for part
+                // of the log once new records are written over its start.
+                wal.cut_torn_tail(epoch, replayed_end)?;
+                (wal.epoch, wal.end) = (epoch, replayed_end);
+            }
         }
         if self.durability == Durability::Immediate {
             self.log = Some(wal);
         }
-        Ok(())
+        Ok(moved)
     }
 
     /// Applies `ops` in one transaction and commits it: through the log

@@ -85,10 +85,11 @@ pub(crate) struct Log {
 }
 
 impl Log {
-    /// Opens (or creates, 0600) the log of the database at `db_path`. A file
-    /// there that is not a cachestore log is refused with
-    /// [`Error::Incompatible`] and left untouched.
-    pub(crate) fn open(db_path: &Path) -> Result<Log> {
+    /// Opens (or creates, 0600) the log of the database at `db_path`, and
+    /// says whether it was new (or empty). A file there that is not a
+    /// cachestore log is refused with [`Error::Incompatible`] and left
+    /// untouched.
+    pub(crate) fn open(db_path: &Path) -> Result<(Log, bool)> {
         let path = cachestore_core::files::sidecar(db_path, SUFFIX);
         cachestore_core::files::check_path(&path)?;
         cachestore_core::files::create_private_file(&path)?;
@@ -114,7 +115,7 @@ impl Log {
                 });
             }
         }
-        Ok(Log { file, path, end: START, epoch: 0, records: 0 })
+        Ok((Log { file, path, end: START, epoch: 0, records: 0 }, len == 0))
     }
 
     /// The writes of every intact record of `epoch` from `from` on, in order,
@@ -398,7 +399,7 @@ mod tests {
     }
 
     fn log_in(dir: &Path) -> Log {
-        Log::open(&dir.join("db")).expect("open log")
+        Log::open(&dir.join("db")).expect("open log").0
     }
 
     #[test]

@@ -218,7 +218,22 @@ async fn damaged_logs_give_a_typed_error_or_an_earlier_state() {
         fs::write(&target, &db).expect("write");
         fs::write(wal(&target), &damaged).expect("write log");
         match RedbStore::open(&target) {
-            Err(Error::Incompatible { .. } | Error::Corrupt { .. }) => refused += 1,
+            Err(Error::Incompatible { .. }) => refused += 1,
+            Err(Error::Corrupt { .. }) => {
+                refused += 1;
+                // Recreating moves only the log aside and keeps the last
+                // checkpoint (here the empty store).
+                let store = RedbStore::builder(&target)
+                    .recreate_if_corrupt(true)
+                    .open()
+                    .unwrap_or_else(|e| panic!("round {round}: recreate: {e}"));
+                let moved = store.recovered_from().expect("moved").to_owned();
+                assert_eq!(fs::read(&moved).expect("moved log"), damaged, "round {round}");
+                assert!(moved.display().to_string().contains("-wal.corrupt-"), "{moved:?}");
+                assert_eq!(rows_of(&store).await, states[0], "round {round}");
+                drop(store);
+                let _ = fs::remove_file(moved);
+            }
             Err(e) => panic!("round {round}: an untyped failure: {e:?}"),
             Ok(store) => {
                 let rows = rows_of(&store).await;
