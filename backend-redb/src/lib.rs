@@ -21,8 +21,8 @@
 //!   wrong bytes.
 //! - **Purge and stats scan the rows** (O(rows), reading each value): an
 //!   expiry index made purge O(dead rows) but cost 25–30% on every durable
-//!   write, and at 100k rows purged no faster than a scan (measured; see the
-//!   README), so writes won.
+//!   write, and at 100k rows purged no faster than a scan (measured before
+//!   the write-ahead log; see the README), so writes won.
 //! - **One process**: redb locks the file; a second process gets
 //!   [`Error::InUse`] at open, at once, with the path (before the log is
 //!   touched).

@@ -15,7 +15,8 @@
 //!   progress, or as the previous group, whichever is more): at most 1/64 of
 //!   the last commit's duration, never over 1 ms. Writers woken by one commit
 //!   then join the next instead of trickling into small groups. Measured with
-//!   8 durable redb writers: no wait 2.8–3.0× raw one-commit-per-write,
+//!   8 durable redb writers when each group was a durable redb commit (before
+//!   redb's write-ahead log): no wait 2.8–3.0× raw one-commit-per-write,
 //!   1/64 of a commit 3.9–4.3×, 1/8 4.1×, half a commit ~3.5×.
 //!
 //! A caller is answered only after the transaction holding its write has
