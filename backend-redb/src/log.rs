@@ -39,6 +39,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use cachestore_core::files::read_up_to;
 use cachestore_core::{Error, Result};
 
 use crate::{NewRow, Op};
@@ -191,17 +192,6 @@ impl Log {
         self.file.write_all(record).map_err(io)?;
         self.file.sync_data().map_err(io)
     }
-}
-
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut read = 0;
-    while read < buf.len() {
-        match file.read(&mut buf[read..])? {
-            0 => break,
-            n => read += n,
-        }
-    }
-    Ok(read)
 }
 
 /// The body of the intact record of `epoch` at `at`, and where the next

@@ -2,7 +2,6 @@
 //! made before redb opens a file.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
 use cachestore_core::files::{self, PathState};
@@ -63,14 +62,8 @@ pub(crate) fn inspect(path: &Path) -> Result<()> {
     let mut head = [0u8; 16];
     let mut file =
         File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-    let mut read = 0;
-    while read < head.len() {
-        match file.read(&mut head[read..]) {
-            Ok(0) => break,
-            Ok(n) => read += n,
-            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
-        }
-    }
+    let read = files::read_up_to(&mut file, &mut head)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     if read == head.len() && &head == SQLITE_MAGIC {
         return Err(Error::Incompatible {
             path: path.into(),

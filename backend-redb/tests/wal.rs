@@ -101,17 +101,24 @@ async fn write_history(store: &Arc<RedbStore>) -> Vec<Rows> {
     states
 }
 
+/// A store at `dir/cache.redb` after [`write_history`], its states, and a
+/// crash image of it at `dir/image.redb`.
+async fn history_image(dir: &Path) -> (Arc<RedbStore>, Vec<Rows>, PathBuf) {
+    let path = dir.join("cache.redb");
+    let store = Arc::new(RedbStore::open(&path).expect("open"));
+    let states = write_history(&store).await;
+    let image = dir.join("image.redb");
+    crash_image(&path, &image);
+    (store, states, image)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_image_reopens_with_every_acknowledged_write() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("cache.redb");
-    let store = Arc::new(RedbStore::open(&path).expect("open"));
-    let states = write_history(&store).await;
+    let (store, states, image) = history_image(dir.path()).await;
     let last = states.last().expect("states").clone();
     assert_eq!(rows_of(store.as_ref()).await, last);
-
-    let image = dir.path().join("image.redb");
-    crash_image(&path, &image);
     // Without its log the image holds only the last checkpoint (the empty
     // store): the log is what keeps the acknowledged writes.
     let bare = dir.path().join("bare.redb");
@@ -136,11 +143,7 @@ async fn a_crash_image_reopens_with_every_acknowledged_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buffered_opens_replay_a_crashed_log_too() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("cache.redb");
-    let store = Arc::new(RedbStore::open(&path).expect("open"));
-    let states = write_history(&store).await;
-    let image = dir.path().join("image.redb");
-    crash_image(&path, &image);
+    let (_store, states, image) = history_image(dir.path()).await;
     let buffered =
         RedbStore::builder(&image).durability(Durability::Buffered).open().expect("buffered");
     assert_eq!(&rows_of(&buffered).await, states.last().expect("states"));
@@ -177,11 +180,7 @@ impl Rng {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_logs_give_a_typed_error_or_an_earlier_state() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("cache.redb");
-    let store = Arc::new(RedbStore::open(&path).expect("open"));
-    let states = write_history(&store).await;
-    let image = dir.path().join("image.redb");
-    crash_image(&path, &image);
+    let (_store, states, image) = history_image(dir.path()).await;
     let db = fs::read(&image).expect("read");
     let log = fs::read(wal(&image)).expect("read log");
 

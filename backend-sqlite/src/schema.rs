@@ -6,7 +6,6 @@
 //! writes, and every earlier one is migrated forward at open.
 
 use std::fs::{self, File};
-use std::io::{self, Read};
 use std::path::Path;
 use std::time::Duration;
 
@@ -81,7 +80,7 @@ pub(crate) fn inspect(path: &Path) -> Result<FileState, Error> {
     let mut header = [0u8; 100];
     let mut file =
         File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-    let read = read_up_to(&mut file, &mut header)
+    let read = files::read_up_to(&mut file, &mut header)
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     if read < header.len() || &header[..16] != SQLITE_MAGIC {
         return Err(corrupt(path, "not a SQLite database (no SQLite header)"));
@@ -114,17 +113,6 @@ pub(crate) fn inspect(path: &Path) -> Result<FileState, Error> {
         ));
     }
     Ok(FileState::Ours)
-}
-
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut read = 0;
-    while read < buf.len() {
-        match file.read(&mut buf[read..])? {
-            0 => break,
-            n => read += n,
-        }
-    }
-    Ok(read)
 }
 
 fn has_wal(path: &Path) -> bool {

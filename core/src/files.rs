@@ -16,6 +16,22 @@ pub enum PathState {
     Existing,
 }
 
+/// Reads into `buf` until it is full or the input ends; returns how many
+/// bytes were read (fewer than `buf.len()` only at the end of the input).
+/// For reading a file's fixed header, which may be shorter than asked.
+pub fn read_up_to(input: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut read = 0;
+    while read < buf.len() {
+        match input.read(&mut buf[read..]) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(read)
+}
+
 /// Looks at `path` without following links: a symbolic link is refused
 /// ([`Error::Config`]), anything but a regular file is
 /// [`Error::Incompatible`].
