@@ -71,10 +71,9 @@ use cachestore_core::{
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
 pub use row::{Bincode, HeaderCodec};
-
-use crate::log::Log;
 pub use schema::SCHEMA_VERSION;
 
+use crate::log::Log;
 use crate::schema::ROWS;
 
 /// The write-ahead log of the store at `path` is `path` + this suffix
