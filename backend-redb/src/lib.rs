@@ -558,7 +558,7 @@ impl RedbWriter {
                 // written.
                 let txn = self.begin()?;
                 (wal.epoch, wal.end) = (log::new_epoch(), log::START);
-                schema::set_log_position(&txn, &self.path, wal.epoch, wal.end)?;
+                schema::start_epoch(&txn, &self.path, wal.epoch)?;
                 self.commit(txn, redb::Durability::Immediate)?;
             }
             Some((ops, replayed_end)) => {

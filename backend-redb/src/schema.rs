@@ -13,7 +13,15 @@ use crate::map_err;
 pub(crate) use cachestore_core::files::corrupt;
 
 /// The format version of the tables (the `format` entry of `cachestore_meta`).
-pub const SCHEMA_VERSION: u64 = 1;
+///
+/// - 1: the rows table and `format`.
+/// - 2: writes are made durable through the write-ahead log, whose position
+///   the meta table records (`log_epoch`, `log_end`). The tables are those of
+///   format 1; the number changed so that code from before the log, which
+///   would ignore the records a crash left in it, refuses the file instead of
+///   losing acknowledged writes. A format-1 file is upgraded at its first
+///   open.
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// `(namespace, key)` → the encoded row (see [`crate::row`]).
 pub(crate) const ROWS: TableDefinition<(&str, &str), &[u8]> =
@@ -34,6 +42,17 @@ pub(crate) fn log_position(db: &Database, path: &Path) -> Result<(u64, u64)> {
         Ok(meta.get(name).map_err(|e| err(e.into()))?.map(|v| v.value()))
     };
     Ok((get("log_epoch")?.unwrap_or(0), get("log_end")?.unwrap_or(crate::log::START)))
+}
+
+/// Starts a log epoch in `txn`: the position, and the format that has one
+/// (upgrading a format-1 file).
+pub(crate) fn start_epoch(txn: &WriteTransaction, path: &Path, epoch: u64) -> Result<()> {
+    let err = |e: redb::Error| map_err(path, "starting a log epoch", e);
+    txn.open_table(META)
+        .map_err(|e| err(e.into()))?
+        .insert("format", SCHEMA_VERSION)
+        .map_err(|e| err(e.into()))?;
+    set_log_position(txn, path, epoch, crate::log::START)
 }
 
 /// Records the log position in `txn`.
