@@ -62,7 +62,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cachestore_core::group::{GroupWriter, WriteEngine};
+use cachestore_core::group::{Answer, GroupWriter, Write, WriteEngine};
 use cachestore_core::{
     Bytes, CacheStore, Capabilities, Clock, Entry, Error, MIN_PAYLOAD_LIMIT, Page, Phase, Result,
     RowTimes, ScanCursor, ScanItem, SetItem, SetOptions, SharedClock, Stats, SystemClock,
@@ -350,7 +350,7 @@ impl RedbStore {
     /// log), and the log starts over; with [`Durability::Buffered`] this is
     /// what makes them durable.
     pub async fn flush(&self) -> Result<()> {
-        self.inner.writer.write(Op::Flush).await.map(drop)
+        self.inner.writer.with_engine(RedbWriter::flush)
     }
 
     /// Reads every row: each value's checksum and format. `Ok` when sound, else
@@ -460,20 +460,13 @@ impl RedbStore {
         )?;
         Ok(NewRow { namespace, key, value })
     }
-
-    async fn count(&self, op: Op) -> Result<u64> {
-        match self.inner.writer.write(op).await? {
-            Reply::Count(n) => Ok(n),
-            _ => Err(internal("count")),
-        }
-    }
 }
 
 fn internal(what: &str) -> Error {
     Error::Backend {
         backend: "redb",
         operation: what.to_owned(),
-        source: "the writer answered a different operation (a bug in cachestore-redb)".into(),
+        source: "the writer gave no answer (a bug in cachestore-redb)".into(),
     }
 }
 
@@ -485,20 +478,11 @@ struct NewRow {
     value: Vec<u8>,
 }
 
-#[derive(Debug)]
-enum Op {
-    Set(Vec<NewRow>),
-    Delete { namespace: String, key: String, now: i64 },
-    Purge { now: i64 },
-    Clear { namespace: Option<String>, now: i64 },
-    Flush,
-}
+/// One write.
+type Op = Write<NewRow>;
 
-enum Reply {
-    Done,
-    Deleted(bool),
-    Count(u64),
-}
+/// A write's answer.
+type Reply = Answer;
 
 /// The write side: the database, its write-ahead log and the durability of
 /// its commits.
@@ -588,14 +572,11 @@ impl RedbWriter {
         guard(&path, "writing", || {
             let txn = self.begin()?;
             let replies = apply_all(&txn, &self.path, ops.iter().copied())?;
-            let flush = ops.iter().any(|op| matches!(op, Op::Flush));
             let Some(wal) = self.log.as_mut() else {
-                let durability =
-                    if flush { redb::Durability::Immediate } else { redb::Durability::None };
-                commit(&self.path, txn, durability)?;
+                commit(&self.path, txn, redb::Durability::None)?;
                 return Ok(replies);
             };
-            let record = (!flush && !self.needs_checkpoint)
+            let record = (!self.needs_checkpoint)
                 .then(|| log::record(wal.epoch, ops))
                 .flatten()
                 .filter(|r| {
@@ -614,15 +595,38 @@ impl RedbWriter {
                     commit(&self.path, txn, redb::Durability::None)?;
                     self.needs_checkpoint = false;
                 }
-                None => {
-                    let epoch = log::new_epoch();
-                    schema::set_log_position(&txn, &self.path, epoch, log::START)?;
-                    commit(&self.path, txn, redb::Durability::Immediate)?;
-                    (wal.epoch, wal.end, wal.records) = (epoch, log::START, 0);
-                    self.needs_checkpoint = false;
-                }
+                None => self.checkpoint(txn)?,
             }
             Ok(replies)
+        })
+    }
+
+    /// One write in its own transaction.
+    fn commit_one(&mut self, op: &Op) -> Result<Reply> {
+        self.commit_ops(&[op])?.pop().ok_or_else(|| internal("write"))
+    }
+
+    /// Commits `txn` durably; with the log, as a checkpoint that starts a new
+    /// epoch (voiding every record before it).
+    fn checkpoint(&mut self, txn: WriteTransaction) -> Result<()> {
+        let Some(wal) = self.log.as_mut() else {
+            return commit(&self.path, txn, redb::Durability::Immediate);
+        };
+        let epoch = log::new_epoch();
+        schema::set_log_position(&txn, &self.path, epoch, log::START)?;
+        commit(&self.path, txn, redb::Durability::Immediate)?;
+        (wal.epoch, wal.end, wal.records) = (epoch, log::START, 0);
+        self.needs_checkpoint = false;
+        Ok(())
+    }
+
+    /// Makes every committed write durable in the file itself: an empty
+    /// checkpoint.
+    fn flush(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        guard(&path, "flushing", || {
+            let txn = self.begin()?;
+            self.checkpoint(txn)
         })
     }
 }
@@ -638,7 +642,7 @@ impl WriteEngine for RedbWriter {
     const NAME: &'static str = "redb";
 
     fn run_one(&mut self, op: Op) -> Result<Reply> {
-        self.commit_ops(&[&op])?.pop().ok_or_else(|| internal("write"))
+        self.commit_one(&op)
     }
 
     fn run_group(&mut self, ops: Vec<Op>) -> Vec<Result<Reply>> {
@@ -649,10 +653,7 @@ impl WriteEngine for RedbWriter {
         let refs: Vec<&Op> = ops.iter().collect();
         match self.commit_ops(&refs) {
             Ok(replies) => replies.into_iter().map(Ok).collect(),
-            Err(_) => ops
-                .iter()
-                .map(|op| self.commit_ops(&[op])?.pop().ok_or_else(|| internal("write")))
-                .collect(),
+            Err(_) => ops.iter().map(|op| self.commit_one(op)).collect(),
         }
     }
 }
@@ -704,7 +705,6 @@ fn apply(rows: &mut Rows<'_>, path: &Path, op: &Op) -> Result<Reply> {
             }
             Ok(Reply::Count(live))
         }
-        Op::Flush => Ok(Reply::Done),
     }
 }
 
@@ -765,30 +765,26 @@ impl CacheStore for RedbStore {
     ) -> Result<()> {
         check_identity(namespace, key)?;
         let row = self.prepare_row(namespace.to_owned(), key.to_owned(), payload, &options)?;
-        self.inner.writer.write(Op::Set(vec![row])).await.map(drop)
+        self.inner.writer.set(vec![row]).await
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
         check_identity(namespace, key)?;
-        let op =
-            Op::Delete { namespace: namespace.to_owned(), key: key.to_owned(), now: self.now()? };
-        match self.inner.writer.write(op).await? {
-            Reply::Deleted(live) => Ok(live),
-            _ => Err(internal("delete")),
-        }
+        self.inner.writer.delete(namespace, key, self.now()?).await
     }
 
     async fn purge_expired(&self) -> Result<u64> {
-        self.count(Op::Purge { now: self.now()? }).await
+        self.inner.writer.count(Op::Purge { now: self.now()? }).await
     }
 
     async fn clear_namespace(&self, namespace: &str) -> Result<u64> {
         check_namespace(namespace)?;
-        self.count(Op::Clear { namespace: Some(namespace.to_owned()), now: self.now()? }).await
+        let op = Op::Clear { namespace: Some(namespace.to_owned()), now: self.now()? };
+        self.inner.writer.count(op).await
     }
 
     async fn clear_all(&self) -> Result<u64> {
-        self.count(Op::Clear { namespace: None, now: self.now()? }).await
+        self.inner.writer.count(Op::Clear { namespace: None, now: self.now()? }).await
     }
 
     async fn get_many(&self, ids: &[(&str, &str)]) -> Result<Vec<Option<Entry>>> {
@@ -811,7 +807,7 @@ impl CacheStore for RedbStore {
         if rows.is_empty() {
             return Ok(());
         }
-        self.inner.writer.write(Op::Set(rows)).await.map(drop)
+        self.inner.writer.set(rows).await
     }
 
     async fn scan(

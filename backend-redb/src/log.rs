@@ -227,19 +227,15 @@ pub(crate) fn new_epoch() -> u64 {
 }
 
 /// The record of `ops` in `epoch`, or `None` when they are larger than
-/// [`DIRECT_LIMIT`] (or hold nothing to log).
+/// [`DIRECT_LIMIT`].
 pub(crate) fn record(epoch: u64, ops: &[&Op]) -> Option<Vec<u8>> {
     let mut out = vec![0u8; RECORD_HEAD];
     out[8..16].copy_from_slice(&epoch.to_le_bytes());
-    let mut any = false;
     for op in ops {
-        any |= encode_op(&mut out, op)?;
+        encode_op(&mut out, op)?;
         if out.len() > DIRECT_LIMIT + RECORD_HEAD {
             return None;
         }
-    }
-    if !any {
-        return None;
     }
     let len = u32::try_from(out.len() - RECORD_HEAD).ok()?;
     out[0..4].copy_from_slice(&len.to_le_bytes());
@@ -262,8 +258,8 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) -> Option<()> {
     Some(())
 }
 
-/// Appends `op`; `Some(false)` for an op with nothing to log (a flush).
-fn encode_op(out: &mut Vec<u8>, op: &Op) -> Option<bool> {
+/// Appends `op`; `None` when it is too large for a record.
+fn encode_op(out: &mut Vec<u8>, op: &Op) -> Option<()> {
     match op {
         Op::Set(rows) => {
             out.push(SET);
@@ -296,9 +292,8 @@ fn encode_op(out: &mut Vec<u8>, op: &Op) -> Option<bool> {
             out.push(CLEAR_ALL);
             out.extend_from_slice(&now.to_le_bytes());
         }
-        Op::Flush => return Some(false),
     }
-    Some(true)
+    Some(())
 }
 
 /// Reads a record body, bounds-checked: `None` when it is not a whole,
@@ -369,24 +364,11 @@ mod tests {
             Op::Purge { now: 42 },
             Op::Clear { namespace: Some("x".into()), now: 7 },
             Op::Clear { namespace: None, now: i64::MAX },
-            Op::Flush,
         ]
     }
 
     fn describe(ops: &[Op]) -> Vec<String> {
-        ops.iter()
-            .filter(|op| !matches!(op, Op::Flush))
-            .map(|op| match op {
-                Op::Set(rows) => format!(
-                    "set {:?}",
-                    rows.iter().map(|r| (&r.namespace, &r.key, &r.value)).collect::<Vec<_>>()
-                ),
-                Op::Delete { namespace, key, now } => format!("delete {namespace} {key} {now}"),
-                Op::Purge { now } => format!("purge {now}"),
-                Op::Clear { namespace, now } => format!("clear {namespace:?} {now}"),
-                Op::Flush => unreachable!("filtered"),
-            })
-            .collect()
+        ops.iter().map(|op| format!("{op:?}")).collect()
     }
 
     fn log_in(dir: &Path) -> Log {
@@ -484,14 +466,13 @@ mod tests {
     }
 
     #[test]
-    fn large_groups_and_flushes_get_no_record() {
+    fn large_groups_get_no_record() {
         let big = Op::Set(vec![NewRow {
             namespace: "n".into(),
             key: "k".into(),
             value: vec![0; DIRECT_LIMIT + 1],
         }]);
         assert!(record(1, &[&big]).is_none());
-        assert!(record(1, &[&Op::Flush]).is_none());
         assert_ne!(new_epoch(), new_epoch());
     }
 }

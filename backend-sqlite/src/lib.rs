@@ -55,7 +55,7 @@ use rusqlite::{Connection, ErrorCode, Row as SqlRow, params};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 
 use crate::row::{checksum, corrupt_row, decode_headers};
-use crate::writer::{NewRow, Op, Reply, SqliteWriter};
+use crate::writer::{NewRow, Op, SqliteWriter};
 use cachestore_core::group::GroupWriter;
 
 /// The columns [`SqliteStore::decode`] reads, in its order, as a literal for `concat!`.
@@ -421,21 +421,6 @@ impl SqliteStore {
         )?;
         Ok(NewRow::new(namespace, key, times, &options.headers, payload))
     }
-
-    async fn count(&self, op: Op) -> Result<u64> {
-        match self.inner.writer.write(op).await? {
-            Reply::Count(n) => Ok(n),
-            _ => Err(internal("count")),
-        }
-    }
-}
-
-fn internal(what: &str) -> Error {
-    Error::Backend {
-        backend: "sqlite",
-        operation: what.to_owned(),
-        source: "the writer answered a different operation (a bug in cachestore-sqlite)".into(),
-    }
 }
 
 /// Maps a SQLite error to the contract's error, with the file and operation.
@@ -481,30 +466,26 @@ impl CacheStore for SqliteStore {
         // Validate before allocating the owned identity.
         check_identity(namespace, key)?;
         let row = self.prepare_row(namespace.to_owned(), key.to_owned(), payload, &options)?;
-        self.inner.writer.write(Op::Set(vec![row])).await.map(drop)
+        self.inner.writer.set(vec![row]).await
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
         check_identity(namespace, key)?;
-        let op =
-            Op::Delete { namespace: namespace.to_owned(), key: key.to_owned(), now: self.now()? };
-        match self.inner.writer.write(op).await? {
-            Reply::Deleted(live) => Ok(live),
-            _ => Err(internal("delete")),
-        }
+        self.inner.writer.delete(namespace, key, self.now()?).await
     }
 
     async fn purge_expired(&self) -> Result<u64> {
-        self.count(Op::Purge { now: self.now()? }).await
+        self.inner.writer.count(Op::Purge { now: self.now()? }).await
     }
 
     async fn clear_namespace(&self, namespace: &str) -> Result<u64> {
         check_namespace(namespace)?;
-        self.count(Op::Clear { namespace: Some(namespace.to_owned()), now: self.now()? }).await
+        let op = Op::Clear { namespace: Some(namespace.to_owned()), now: self.now()? };
+        self.inner.writer.count(op).await
     }
 
     async fn clear_all(&self) -> Result<u64> {
-        self.count(Op::Clear { namespace: None, now: self.now()? }).await
+        self.inner.writer.count(Op::Clear { namespace: None, now: self.now()? }).await
     }
 
     async fn get_many(&self, ids: &[(&str, &str)]) -> Result<Vec<Option<Entry>>> {
@@ -536,7 +517,7 @@ impl CacheStore for SqliteStore {
         if rows.is_empty() {
             return Ok(());
         }
-        self.inner.writer.write(Op::Set(rows)).await.map(drop)
+        self.inner.writer.set(rows).await
     }
 
     async fn scan(

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cachestore_core::group::WriteEngine;
+use cachestore_core::group::{Answer, Write, WriteEngine};
 use cachestore_core::{Bytes, Headers, Result, RowTimes};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -34,23 +34,10 @@ impl NewRow {
 }
 
 /// One write.
-pub(crate) enum Op {
-    /// Insert or overwrite rows, all or none.
-    Set(Vec<NewRow>),
-    /// Delete one row; answers whether it was live at `now`.
-    Delete { namespace: String, key: String, now: i64 },
-    /// Delete the dead rows; answers how many.
-    Purge { now: i64 },
-    /// Delete a namespace's rows, or all; answers how many were live.
-    Clear { namespace: Option<String>, now: i64 },
-}
+pub(crate) type Op = Write<NewRow>;
 
 /// A write's answer.
-pub(crate) enum Reply {
-    Done,
-    Deleted(bool),
-    Count(u64),
-}
+pub(crate) type Reply = Answer;
 
 /// The writer connection.
 pub(crate) struct SqliteWriter {

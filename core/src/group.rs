@@ -158,6 +158,92 @@ impl Drop for Active<'_> {
     }
 }
 
+/// A write of a store whose engine has one writer (SQLite, redb), as its
+/// [`GroupWriter`] queues them; `R` is the backend's prepared row.
+#[derive(Debug)]
+pub enum Write<R> {
+    /// Insert or overwrite rows, all or none. Answers [`Answer::Done`].
+    Set(Vec<R>),
+    /// Delete one row. Answers [`Answer::Deleted`]: whether it was live at
+    /// `now`.
+    Delete {
+        /// The row's namespace.
+        namespace: String,
+        /// The row's key.
+        key: String,
+        /// The time its phase is judged at (ms since the Unix epoch).
+        now: i64,
+    },
+    /// Delete the rows dead at `now`. Answers [`Answer::Count`]: how many.
+    Purge {
+        /// The time (ms since the Unix epoch).
+        now: i64,
+    },
+    /// Delete a namespace's rows, or all. Answers [`Answer::Count`]: how
+    /// many were live at `now`.
+    Clear {
+        /// The namespace; `None` for every row.
+        namespace: Option<String>,
+        /// The time (ms since the Unix epoch).
+        now: i64,
+    },
+}
+
+/// The answer to a [`Write`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Rows written.
+    Done,
+    /// Whether a live row was deleted.
+    Deleted(bool),
+    /// How many rows.
+    Count(u64),
+}
+
+impl<R, E> GroupWriter<E>
+where
+    R: Send + 'static,
+    E: WriteEngine<Op = Write<R>, Reply = Answer>,
+{
+    /// Writes `rows`, all or none.
+    pub async fn set(&self, rows: Vec<R>) -> Result<()> {
+        match self.write(Write::Set(rows)).await? {
+            Answer::Done => Ok(()),
+            _ => Err(mismatch::<E>("set")),
+        }
+    }
+
+    /// Deletes one row; whether a live one was there.
+    pub async fn delete(&self, namespace: &str, key: &str, now: i64) -> Result<bool> {
+        let op = Write::Delete { namespace: namespace.to_owned(), key: key.to_owned(), now };
+        match self.write(op).await? {
+            Answer::Deleted(live) => Ok(live),
+            _ => Err(mismatch::<E>("delete")),
+        }
+    }
+
+    /// Runs a write answered with a count (a purge or a clear).
+    pub async fn count(&self, op: Write<R>) -> Result<u64> {
+        match self.write(op).await? {
+            Answer::Count(n) => Ok(n),
+            _ => Err(mismatch::<E>("count")),
+        }
+    }
+}
+
+/// An engine answered a write with another write's kind of answer.
+fn mismatch<E: WriteEngine>(what: &str) -> Error {
+    Error::Backend {
+        backend: E::NAME,
+        operation: what.to_owned(),
+        source: format!(
+            "the writer answered a different operation (a bug in the {} backend)",
+            E::NAME
+        )
+        .into(),
+    }
+}
+
 /// The longest the writer thread waits to gather a group.
 const MAX_GATHER: Duration = Duration::from_millis(1);
 
