@@ -198,16 +198,12 @@ fn concurrent_writers(c: &mut Criterion) {
     });
     g.bench_function("raw", |b| {
         b.iter(|| {
-            std::thread::scope(|scope| {
-                for w in 0..WRITERS {
-                    let (raw, payload) = (&raw, &payload);
-                    scope.spawn(move || {
-                        for i in 0..WRITES_PER_WRITER {
-                            raw_set(raw, &format!("w{w}-{i}"), payload);
-                        }
-                    });
-                }
-            })
+            cachestore_conformance::bench::concurrent_raw_sets(
+                WRITERS,
+                WRITES_PER_WRITER,
+                || (),
+                |(), key| raw_set(&raw, key, &payload),
+            )
         })
     });
     g.finish();

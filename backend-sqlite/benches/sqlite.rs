@@ -286,17 +286,12 @@ fn concurrent_writers(c: &mut Criterion) {
     });
     g.bench_function("raw", |b| {
         b.iter(|| {
-            std::thread::scope(|s| {
-                for w in 0..WRITERS {
-                    let (path, payload) = (&raw_file.path, &payload);
-                    s.spawn(move || {
-                        let conn = raw(path, Durability::Full);
-                        for i in 0..WRITES_PER_WRITER {
-                            raw_set(&conn, &format!("w{w}-{i}"), payload);
-                        }
-                    });
-                }
-            })
+            cachestore_conformance::bench::concurrent_raw_sets(
+                WRITERS,
+                WRITES_PER_WRITER,
+                || raw(&raw_file.path, Durability::Full),
+                |conn, key| raw_set(conn, key, &payload),
+            )
         })
     });
     g.finish();

@@ -75,3 +75,24 @@ pub fn concurrent_sets<S: cachestore_core::CacheStore>(
         }
     });
 }
+
+/// The raw side of [`concurrent_sets`]: `writers` threads, each opening its
+/// own handle with `open` and writing the same keys through `write`.
+pub fn concurrent_raw_sets<H>(
+    writers: usize,
+    per_writer: usize,
+    open: impl Fn() -> H + Sync,
+    write: impl Fn(&H, &str) + Sync,
+) {
+    std::thread::scope(|scope| {
+        for w in 0..writers {
+            let (open, write) = (&open, &write);
+            scope.spawn(move || {
+                let handle = open();
+                for i in 0..per_writer {
+                    write(&handle, &format!("w{w}-{i}"));
+                }
+            });
+        }
+    });
+}
