@@ -434,6 +434,24 @@ mod tests {
     }
 
     #[test]
+    fn a_record_that_passes_its_crc_but_does_not_decode_is_corrupt() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = log_in(dir.path());
+        // A well-formed record around a body of an unknown kind of write.
+        let body = [99u8, 1, 2, 3];
+        let mut record = vec![0u8; RECORD_HEAD];
+        record[0..4].copy_from_slice(&(body.len() as u32).to_le_bytes());
+        record[8..16].copy_from_slice(&5u64.to_le_bytes());
+        record.extend_from_slice(&body);
+        let crc = crc32fast::hash(&record[8..]);
+        record[4..8].copy_from_slice(&crc.to_le_bytes());
+        log.write(&record).expect("write");
+        let err = log_in(dir.path()).replay(5, START, u64::MAX).expect_err("undecodable");
+        assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains("does not decode"), "{err}");
+    }
+
+    #[test]
     fn a_foreign_file_is_refused_untouched() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("db-wal");
