@@ -17,8 +17,9 @@
 //! - **Rows** are keyed by redb's `(&str, &str)` tuple key: length-prefixed
 //!   elements compared one by one, so no two identities collide and the
 //!   table is already in scan order. Every value carries a format version
-//!   and a CRC-32 (see [`row`]): a damaged row is [`Error::Corrupt`], never
-//!   wrong bytes.
+//!   and a CRC-32 over the value and its identity (see [`row`]): a damaged
+//!   row, or one whose stored key was damaged into another, is
+//!   [`Error::Corrupt`], never wrong bytes or another key's row.
 //! - **Purge and stats scan the rows** (O(rows), reading each value): an
 //!   expiry index made purge O(dead rows) but cost 25–30% on every durable
 //!   write, and at 100k rows purged no faster than a scan (measured before
@@ -33,10 +34,19 @@
 //!   damage before an intact record is [`Error::Corrupt`], since replaying
 //!   up to it would lose acknowledged writes.
 //! - **Bad files**: a SQLite database or a redb file of another program is
-//!   [`Error::Incompatible`], random bytes [`Error::Corrupt`]; the file is
-//!   untouched. A panic inside redb (it can panic on a damaged file) is
-//!   caught at the boundary and returned as [`Error::Corrupt`]; this needs
-//!   the default `panic = "unwind"`.
+//!   [`Error::Incompatible`], random bytes [`Error::Corrupt`]. A refused open
+//!   changes no byte of the files it refused: redb marks a file in use and
+//!   repairs it after a crash as it opens it, so every write of an open goes
+//!   to a stage in memory and reaches the file only once the open has passed
+//!   every check (the tables, the format, the log). A panic inside redb (it
+//!   can panic on a damaged file), at open, on any call or when the store is
+//!   closed, is caught and returned as [`Error::Corrupt`] (or, on close,
+//!   swallowed); this needs the default `panic = "unwind"`.
+//! - **Creation is atomic**: a new file is made under a temporary name
+//!   beside the path, with its tables, synced and then linked into place, so
+//!   a crash while a store is created leaves no file or a whole one, and
+//!   processes racing to create one file open the same store (one of them;
+//!   the others get [`Error::InUse`]).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -56,7 +66,9 @@
 mod log;
 pub mod row;
 mod schema;
+mod storage;
 
+use std::fs::{File, OpenOptions};
 use std::ops::Bound;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -75,6 +87,8 @@ pub use schema::SCHEMA_VERSION;
 
 use crate::log::Log;
 use crate::schema::ROWS;
+use crate::storage::Storage;
+use cachestore_core::files::PathState;
 
 /// The write-ahead log of the store at `path` is `path` + this suffix
 /// (`cache.redb-wal`). It belongs with the database file: copy, move or
@@ -140,11 +154,11 @@ impl RedbStoreBuilder {
         self
     }
 
-    /// When the file is damaged, move it (and its log) aside as
-    /// `<path>.corrupt-<unix ms>` and start an empty store. When only the
-    /// write-ahead log is damaged, move the log aside as
-    /// `<path>-wal.corrupt-<unix ms>` and open the database as of its last
-    /// checkpoint: the writes recorded in the log are lost, the rest kept.
+    /// When the store is damaged (the database or its write-ahead log), move
+    /// both aside as `<path>.corrupt-<unix ms>` and
+    /// `<path>.corrupt-<unix ms>-wal`, byte for byte, and start an empty
+    /// store. The files are moved only while this process holds them in
+    /// redb's lock, so a file another process has open is never moved.
     /// Nothing is ever deleted. A foreign file or a newer format is still
     /// refused. Default: off.
     pub fn recreate_if_corrupt(mut self, on: bool) -> Self {
@@ -175,6 +189,11 @@ impl RedbStoreBuilder {
 
     /// Opens the store, creating the file (and its directories) if missing.
     /// Blocks for the open.
+    ///
+    /// An open that is refused (a foreign or newer file, damage, a damaged
+    /// log) changes no byte of the files it refused: redb's repair and every
+    /// other write of the open are staged in memory until the whole open has
+    /// succeeded (see the crate docs).
     pub fn open(self) -> Result<RedbStore> {
         if !(MIN_PAYLOAD_LIMIT..=1 << 30).contains(&self.max_payload) {
             return Err(Error::Config {
@@ -187,8 +206,7 @@ impl RedbStoreBuilder {
         match self.open_once() {
             Err(Error::Corrupt { .. }) if self.recreate_if_corrupt => {
                 let stamp = to_unix_millis(self.clock.now())?;
-                // The write-ahead log goes with the file it belongs to.
-                let moved = cachestore_core::files::move_aside(&self.path, stamp, &[log::SUFFIX])?;
+                let moved = move_aside_held(&self.path, stamp)?;
                 let mut store = self.open_once()?;
                 if let Some(inner) = Arc::get_mut(&mut store.inner) {
                     inner.recovered_from = Some(moved);
@@ -200,19 +218,64 @@ impl RedbStoreBuilder {
     }
 
     fn open_once(&self) -> Result<RedbStore> {
+        // Each retry follows a change made by this or another process (a
+        // file created, or replaced while it was opened): a few suffice.
+        for _ in 0..OPEN_ATTEMPTS {
+            if let Some(store) = self.try_open()? {
+                return Ok(store);
+            }
+        }
+        Err(Error::InUse {
+            path: self.path.clone(),
+            source: Some(
+                "the file kept being replaced by other processes while it was opened".into(),
+            ),
+        })
+    }
+
+    /// One attempt at opening; `None` when the file at the path changed
+    /// meanwhile (so the attempt must be made again).
+    fn try_open(&self) -> Result<Option<RedbStore>> {
         let path = &self.path;
-        schema::inspect(path)?;
-        // 0600 (directories 0700) before redb opens it.
-        cachestore_core::files::create_private_file(path)?;
+        // A foreign file where the log goes: refused before anything is made.
+        Log::check(path)?;
+        let state = cachestore_core::files::check_path(path)?;
+        let missing = state == PathState::New && std::fs::symlink_metadata(path).is_err();
+        if missing {
+            schema::create(path, false)?;
+            return Ok(None);
+        }
+        if state == PathState::Existing {
+            schema::inspect(path)?;
+        }
+        let file = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
+        };
+        let held = file.try_clone().map_err(|e| Error::io("duplicating a file handle", e))?;
+        let storage = Storage::staged(file)
+            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        // redb takes its lock first (a holder elsewhere: `InUse`, at once),
+        // then reads and, after a crash, repairs the file: in the stage.
         let db = guard(path, "opening", || {
             let mut builder = Database::builder();
             builder.set_cache_size(self.cache_size);
             builder.set_check_integrity_on_open(self.check_integrity);
-            builder.create(path).map_err(|e| map_err(path, "opening", e))
+            builder.create_with_backend(storage.clone()).map_err(|e| map_err(path, "opening", e))
         })?;
-        let db = Arc::new(db);
-        guard(path, "preparing the schema", || schema::prepare(&db, path))?;
-        let location = path.display().to_string();
+        let db = Arc::new(Db(Some(db)));
+        // Locked: is it still the file at the path? (It may have been moved
+        // aside or replaced before the lock was taken.)
+        if !cachestore_core::files::is_same_file(&held, path)? {
+            return Ok(None);
+        }
+        if storage.file_len() == 0 {
+            // An empty file (another program's, or left by an older version):
+            // a whole new store replaces it while it is held.
+            schema::create(path, true)?;
+            return Ok(None);
+        }
         let mut engine = RedbWriter {
             db: Arc::clone(&db),
             path: path.clone(),
@@ -220,13 +283,24 @@ impl RedbStoreBuilder {
             log: None,
             needs_checkpoint: false,
         };
-        let stamp =
-            if self.recreate_if_corrupt { Some(to_unix_millis(self.clock.now())?) } else { None };
-        let moved_log = guard(path, "replaying the write-ahead log", || engine.recover(stamp))?;
+        let torn = guard(path, "opening", || {
+            let format = schema::prepare(&db, path)?;
+            let torn = engine.recover()?;
+            if format < SCHEMA_VERSION {
+                engine.upgrade()?;
+            }
+            Ok(torn)
+        })?;
+        // Every check passed: the open's writes reach the file.
+        storage.persist().map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        if let (Some(wal), Some((epoch, end))) = (engine.log.as_mut(), torn) {
+            wal.cut_torn_tail(epoch, end)?;
+        }
+        let location = path.display().to_string();
         // A lone write commits inline; concurrent ones are grouped, sharing
         // one transaction and one log record (one fsync when durable).
         let writer = GroupWriter::start(engine)?;
-        Ok(RedbStore {
+        Ok(Some(RedbStore {
             inner: Arc::new(Inner {
                 db,
                 path: path.clone(),
@@ -235,16 +309,75 @@ impl RedbStoreBuilder {
                 max_payload: self.max_payload,
                 codec: Bincode,
                 writer,
-                recovered_from: moved_log,
+                recovered_from: None,
             }),
-        })
+        }))
+    }
+}
+
+/// How many times an open is attempted while other processes create or
+/// replace the file.
+const OPEN_ATTEMPTS: usize = 16;
+
+/// Moves a damaged store (the database and its log) aside while holding it
+/// in redb's locking protocol, so that a file another process has open is
+/// never moved; returns where the database went.
+fn move_aside_held(path: &Path, stamp: i64) -> Result<PathBuf> {
+    for _ in 0..OPEN_ATTEMPTS {
+        // Write access: an exclusive lock needs it.
+        let file = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(file) => file,
+            // No database: only its log was there to be judged.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return cachestore_core::files::move_aside(path, stamp, &[log::SUFFIX]);
+            }
+            Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
+        };
+        let held = file.try_clone().map_err(|e| Error::io("duplicating a file handle", e))?;
+        let hold = storage::Hold::try_take(file)
+            .map_err(|e| Error::io(format!("locking {}", path.display()), e))?
+            .ok_or_else(|| Error::InUse { path: path.into(), source: None })?;
+        if !cachestore_core::files::is_same_file(&held, path)? {
+            continue;
+        }
+        let moved = cachestore_core::files::move_aside(path, stamp, &[log::SUFFIX])?;
+        drop(hold);
+        return Ok(moved);
+    }
+    Err(Error::InUse {
+        path: path.into(),
+        source: Some("the file kept being replaced by other processes".into()),
+    })
+}
+
+/// The database, closed inside a panic guard: redb commits when it closes,
+/// and on a damaged file that commit can panic, which must not reach the
+/// caller (nor abort the process when the store is dropped while a panic
+/// unwinds).
+struct Db(Option<Database>);
+
+impl std::ops::Deref for Db {
+    type Target = Database;
+
+    fn deref(&self) -> &Database {
+        self.0.as_ref().expect("the database is present until the store is dropped")
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Some(db) = self.0.take() {
+            // A panic here was redb's, on a damaged file; the file is then
+            // judged at the next open.
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(db)));
+        }
     }
 }
 
 struct Inner {
     // Dropped after `writer`, whose thread holds the other reference.
     writer: GroupWriter<RedbWriter>,
-    db: Arc<Database>,
+    db: Arc<Db>,
     path: PathBuf,
     location: String,
     clock: SharedClock,
@@ -302,6 +435,12 @@ pub(crate) fn map_err(path: &Path, operation: &str, e: impl Into<redb::Error>) -
                 "a redb file in an old format (version {version}) that needs an upgrade"
             ),
         },
+        // A read past the end: the file was cut.
+        redb::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => Error::Corrupt {
+            location: path.display().to_string(),
+            detail: format!("the file is shorter than its contents say ({operation})"),
+            source: Some(Box::new(io)),
+        },
         redb::Error::Io(io) => Error::Io { context: context(), source: io },
         redb::Error::PreviousIo => Error::Backend {
             backend: "redb",
@@ -338,9 +477,9 @@ impl RedbStore {
         &self.inner.path
     }
 
-    /// Where a damaged file was moved when [`RedbStoreBuilder::recreate_if_corrupt`]
-    /// had to recreate it (the database file, or only its log when the log
-    /// alone was damaged); `None` when the files opened as they were.
+    /// Where the damaged database was moved (its log beside it, with the
+    /// `-wal` suffix) when [`RedbStoreBuilder::recreate_if_corrupt`] had to
+    /// recreate the store; `None` when the files opened as they were.
     pub fn recovered_from(&self) -> Option<&Path> {
         self.inner.recovered_from.as_deref()
     }
@@ -386,8 +525,8 @@ impl RedbStore {
 
     /// Decodes a value: times, headers and the payload copied out.
     fn decode(&self, ns: &str, key: &str, value: &[u8]) -> Result<(RowTimes, Entry)> {
-        let (times, headers, payload) =
-            row::decode(&self.inner.codec, value).map_err(|d| self.corrupt(ns, key, d))?;
+        let (times, headers, payload) = row::decode(&self.inner.codec, (ns, key), value)
+            .map_err(|d| self.corrupt(ns, key, d))?;
         let entry = Entry::from_parts(Bytes::copy_from_slice(&value[payload]), headers, times)
             .ok_or_else(|| self.corrupt(ns, key, "a time is out of range"))?;
         Ok((times, entry))
@@ -451,13 +590,13 @@ impl RedbStore {
             &payload,
             options,
         )?;
-        let value = row::encode(&self.inner.codec, &times, &options.headers, &payload).map_err(
-            |detail| Error::Backend {
+        let identity = (namespace.as_str(), key.as_str());
+        let value = row::encode(&self.inner.codec, identity, &times, &options.headers, &payload)
+            .map_err(|detail| Error::Backend {
                 backend: "redb",
                 operation: "encoding headers".into(),
                 source: detail.into(),
-            },
-        )?;
+            })?;
         Ok(NewRow { namespace, key, value })
     }
 }
@@ -487,7 +626,7 @@ type Reply = Answer;
 /// The write side: the database, its write-ahead log and the durability of
 /// its commits.
 struct RedbWriter {
-    db: Arc<Database>,
+    db: Arc<Db>,
     path: PathBuf,
     durability: Durability,
     /// `None` with [`Durability::Buffered`], which logs nothing.
@@ -510,7 +649,9 @@ impl RedbWriter {
     /// before any write. The replayed writes are committed without a sync:
     /// the log keeps holding them, and writing on after them needs no free
     /// space beyond theirs (a store reopened on a full disk still works).
-    fn recover(&mut self, recreate_stamp: Option<i64>) -> Result<Option<PathBuf>> {
+    /// Returns the epoch and end of a replayed log, whose torn tail (if any)
+    /// is cut once the open is accepted.
+    fn recover(&mut self) -> Result<Option<(u64, u64)>> {
         let (epoch, end) = schema::log_position(&self.db, &self.path)?;
         let end = end.max(log::START);
         let path = cachestore_core::files::sidecar(&self.path, log::SUFFIX);
@@ -518,32 +659,22 @@ impl RedbWriter {
             return Ok(None);
         }
         let (mut wal, created) = Log::open(&self.path)?;
-        let mut moved = None;
-        let mut replayed = None;
         // A new log with an epoch on file: the log was deleted, or the file
         // copied without it; what it held is gone.
-        if epoch != 0 && !created {
-            match wal.replay(epoch, end, log::LOG_LIMIT.saturating_sub(end)) {
-                Ok(found) => replayed = Some(found),
-                // The database is sound as of its last checkpoint: move the
-                // damaged log aside and go on from there.
-                Err(Error::Corrupt { .. }) if recreate_stamp.is_some() => {
-                    drop(wal);
-                    let stamp = recreate_stamp.unwrap_or_default();
-                    moved = Some(cachestore_core::files::move_aside(&path, stamp, &[])?);
-                    wal = Log::open(&self.path)?.0;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        match replayed {
+        let replayed = if epoch != 0 && !created {
+            Some(wal.replay(epoch, end, log::LOG_LIMIT.saturating_sub(end))?)
+        } else {
+            None
+        };
+        let torn = match replayed {
             None => {
                 // Its first epoch must be durable before any record of it is
                 // written.
                 let txn = self.begin()?;
                 (wal.epoch, wal.end) = (log::new_epoch(), log::START);
-                schema::start_epoch(&txn, &self.path, wal.epoch)?;
+                schema::set_log_position(&txn, &self.path, wal.epoch, log::START)?;
                 self.commit(txn, redb::Durability::Immediate)?;
+                None
             }
             Some((ops, replayed_end)) => {
                 if !ops.is_empty() {
@@ -552,16 +683,23 @@ impl RedbWriter {
                     schema::set_log_position(&txn, &self.path, epoch, replayed_end)?;
                     self.commit(txn, redb::Durability::None)?;
                 }
-                // A torn record of this epoch must not be mistaken for part
-                // of the log once new records are written over its start.
-                wal.cut_torn_tail(epoch, replayed_end)?;
                 (wal.epoch, wal.end) = (epoch, replayed_end);
+                Some((epoch, replayed_end))
             }
-        }
+        };
         if self.durability == Durability::Immediate {
             self.log = Some(wal);
         }
-        Ok(moved)
+        Ok(torn)
+    }
+
+    /// Upgrades a file of an earlier format (see [`SCHEMA_VERSION`]) in one
+    /// checkpoint, after the log was replayed: the log's records, written in
+    /// the old format, are voided by the new epoch in the same commit.
+    fn upgrade(&mut self) -> Result<()> {
+        let txn = self.begin()?;
+        schema::upgrade(&txn, &self.path, &Bincode)?;
+        self.checkpoint(txn)
     }
 
     /// Applies `ops` in one transaction and commits it: through the log

@@ -39,7 +39,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use cachestore_core::files::read_up_to;
+use cachestore_core::files::{PathState, read_up_to};
 use cachestore_core::{Error, Result};
 
 use crate::{NewRow, Op};
@@ -87,10 +87,24 @@ pub(crate) struct Log {
 }
 
 impl Log {
+    /// Refuses a file at the log's path that is not a cachestore log, before
+    /// anything is created or changed: [`Error::Incompatible`], left
+    /// untouched. A log of ours whose first bytes were damaged is
+    /// [`Error::Corrupt`].
+    pub(crate) fn check(db_path: &Path) -> Result<()> {
+        let path = cachestore_core::files::sidecar(db_path, SUFFIX);
+        if cachestore_core::files::check_path(&path)? == PathState::New {
+            return Ok(());
+        }
+        let mut file = File::open(&path)
+            .map_err(|e| Error::io(format!("opening the write-ahead log {}", path.display()), e))?;
+        head_of(&path, &mut file).map(drop)
+    }
+
     /// Opens (or creates, 0600) the log of the database at `db_path`, and
-    /// says whether it was new (or empty). A file there that is not a
-    /// cachestore log is refused with [`Error::Incompatible`] and left
-    /// untouched.
+    /// says whether it was new (or empty, or cut inside its first bytes by a
+    /// crash while it was created). A file there that is not a cachestore
+    /// log is refused with [`Error::Incompatible`] and left untouched.
     pub(crate) fn open(db_path: &Path) -> Result<(Log, bool)> {
         let path = cachestore_core::files::sidecar(db_path, SUFFIX);
         cachestore_core::files::check_path(&path)?;
@@ -101,23 +115,14 @@ impl Log {
             .write(true)
             .open(&path)
             .map_err(|e| io("opening the write-ahead log", e))?;
-        let len = file.metadata().map_err(|e| io("reading the size of", e))?.len();
-        if len == 0 {
+        let new = head_of(&path, &mut file)? == Head::New;
+        if new {
+            file.set_len(0).map_err(|e| io("emptying", e))?;
+            file.seek(SeekFrom::Start(0)).map_err(|e| io("seeking in", e))?;
             file.write_all(MAGIC).map_err(|e| io("writing", e))?;
             file.sync_all().map_err(|e| io("syncing", e))?;
-        } else {
-            let mut head = [0u8; MAGIC.len()];
-            let read = read_up_to(&mut file, &mut head).map_err(|e| io("reading", e))?;
-            if read < head.len() || &head != MAGIC {
-                return Err(Error::Incompatible {
-                    path,
-                    detail: "not a cachestore write-ahead log, yet named like the log of this \
-                             database; it was left untouched. Move it away, or use another path"
-                        .into(),
-                });
-            }
         }
-        Ok((Log { file, path, end: START, epoch: 0, records: 0 }, len == 0))
+        Ok((Log { file, path, end: START, epoch: 0, records: 0 }, new))
     }
 
     /// The writes of every intact record of `epoch` from `from` on, in order,
@@ -193,6 +198,51 @@ impl Log {
         self.file.write_all(record).map_err(io)?;
         self.file.sync_data().map_err(io)
     }
+}
+
+/// What a log file's first bytes say.
+#[derive(Debug, PartialEq, Eq)]
+enum Head {
+    /// Empty, or a prefix of [`MAGIC`]: a log whose creation a crash cut
+    /// short, which holds no record.
+    New,
+    /// A cachestore log.
+    Ours,
+}
+
+/// Reads the first bytes of the log at `path`: a log of ours, a new one, or
+/// an error (a damaged header of ours is [`Error::Corrupt`], anything else
+/// [`Error::Incompatible`]).
+fn head_of(path: &Path, file: &mut File) -> Result<Head> {
+    let mut head = [0u8; MAGIC.len()];
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| Error::io(format!("seeking in {}", path.display()), e))?;
+    let read = read_up_to(file, &mut head)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    if head[..read] == MAGIC[..read] {
+        return Ok(if read == MAGIC.len() { Head::Ours } else { Head::New });
+    }
+    // A few damaged bytes in a full header: ours, damaged. Anything further
+    // from it is another program's file.
+    let differing = head.iter().zip(MAGIC).filter(|(a, b)| a != b).count();
+    if read == MAGIC.len() && differing <= 4 {
+        return Err(Error::Corrupt {
+            location: path.display().to_string(),
+            detail: format!(
+                "the write-ahead log's header is damaged ({differing} of its {} bytes). Open \
+                 with recreate_if_corrupt to move the database and its log aside and start \
+                 empty",
+                MAGIC.len()
+            ),
+            source: None,
+        });
+    }
+    Err(Error::Incompatible {
+        path: path.into(),
+        detail: "not a cachestore write-ahead log, yet named like the log of this database; it \
+                 was left untouched. Move it away, or use another path"
+            .into(),
+    })
 }
 
 /// The body of the intact record of `epoch` at `at`, and where the next

@@ -4,9 +4,11 @@
 use std::fs::File;
 use std::path::Path;
 
-use cachestore_core::files::{self, PathState};
+use cachestore_core::files;
 use cachestore_core::{Error, Result};
-use redb::{Database, ReadableDatabase, TableDefinition, TableHandle, WriteTransaction};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction,
+};
 
 use crate::map_err;
 
@@ -19,9 +21,14 @@ pub(crate) use cachestore_core::files::corrupt;
 ///   the meta table records (`log_epoch`, `log_end`). The tables are those of
 ///   format 1; the number changed so that code from before the log, which
 ///   would ignore the records a crash left in it, refuses the file instead of
-///   losing acknowledged writes. A format-1 file is upgraded at its first
-///   open.
-pub const SCHEMA_VERSION: u64 = 2;
+///   losing acknowledged writes.
+/// - 3: every value's checksum covers its identity (value format 2, see
+///   [`crate::row`]), so that a damaged key cannot serve another row.
+///
+/// A file of an earlier format is upgraded at its first open, in one durable
+/// commit that rewrites every value and the format together (after the log
+/// was replayed): a crash before it leaves the old format, after it the new.
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// `(namespace, key)` → the encoded row (see [`crate::row`]).
 pub(crate) const ROWS: TableDefinition<(&str, &str), &[u8]> =
@@ -44,17 +51,6 @@ pub(crate) fn log_position(db: &Database, path: &Path) -> Result<(u64, u64)> {
     Ok((get("log_epoch")?.unwrap_or(0), get("log_end")?.unwrap_or(crate::log::START)))
 }
 
-/// Starts a log epoch in `txn`: the position, and the format that has one
-/// (upgrading a format-1 file).
-pub(crate) fn start_epoch(txn: &WriteTransaction, path: &Path, epoch: u64) -> Result<()> {
-    let err = |e: redb::Error| map_err(path, "starting a log epoch", e);
-    txn.open_table(META)
-        .map_err(|e| err(e.into()))?
-        .insert("format", SCHEMA_VERSION)
-        .map_err(|e| err(e.into()))?;
-    set_log_position(txn, path, epoch, crate::log::START)
-}
-
 /// Records the log position in `txn`.
 pub(crate) fn set_log_position(
     txn: &WriteTransaction,
@@ -72,12 +68,13 @@ pub(crate) fn set_log_position(
 const REDB_MAGIC: &[u8; 9] = &[b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
-/// Refuses what is not a redb file before redb sees it, so that nothing can
-/// write to it.
+/// redb's file header: a file shorter than this was cut.
+const REDB_HEADER_LEN: u64 = 320;
+
+/// Refuses what is not a redb file before redb sees it. Only reads: files
+/// are created aside and linked into place whole (see [`create`]), so what
+/// is at the path is never half-made.
 pub(crate) fn inspect(path: &Path) -> Result<()> {
-    if files::check_path(path)? == PathState::New {
-        return Ok(());
-    }
     let mut head = [0u8; 16];
     let mut file =
         File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
@@ -94,24 +91,14 @@ pub(crate) fn inspect(path: &Path) -> Result<()> {
     if read < REDB_MAGIC.len() || &head[..REDB_MAGIC.len()] != REDB_MAGIC {
         return Err(corrupt(path, "not a redb database (no redb header)"));
     }
-    probe(path)
-}
-
-/// Looks at an existing redb file's tables through a read-only open, which
-/// never writes (a writable open marks the file in use, changing its bytes,
-/// before anything could refuse it). A file that needs recovery cannot be
-/// opened read-only; it is left to the writable open, which repairs it and
-/// checks the tables after.
-fn probe(path: &Path) -> Result<()> {
-    let db = match Database::builder().open_read_only(path) {
-        Ok(db) => db,
-        Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-            return Err(Error::InUse { path: path.into(), source: None });
-        }
-        Err(_) => return Ok(()),
-    };
-    let tables = list_tables(&db, path)?;
-    check_tables(&tables, path)
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io(format!("reading the size of {}", path.display()), e))?
+        .len();
+    if len < REDB_HEADER_LEN {
+        return Err(corrupt(path, format!("a redb file cut to {len} bytes, inside its header")));
+    }
+    Ok(())
 }
 
 fn list_tables(db: &impl ReadableDatabase, path: &Path) -> Result<Vec<String>> {
@@ -136,21 +123,89 @@ fn check_tables(tables: &[String], path: &Path) -> Result<()> {
     })
 }
 
-/// Creates the tables of a new file, or checks an existing one is ours and
-/// not newer than this code.
-pub(crate) fn prepare(db: &Database, path: &Path) -> Result<()> {
+/// Creates the tables of a database with none, at the current format.
+fn create_tables(db: &Database, path: &Path) -> Result<()> {
+    let err = |e: redb::Error| map_err(path, "creating the schema", e);
+    let txn = db.begin_write().map_err(|e| err(e.into()))?;
+    {
+        txn.open_table(ROWS).map_err(|e| err(e.into()))?;
+        let mut meta = txn.open_table(META).map_err(|e| err(e.into()))?;
+        meta.insert("format", SCHEMA_VERSION).map_err(|e| err(e.into()))?;
+    }
+    txn.commit().map_err(|e| err(e.into()))
+}
+
+/// Creates a new store at `path` whole: the database is made under a
+/// temporary name beside it, with its tables, synced, and then linked into
+/// place, which fails if another process linked its own first (that one is
+/// then opened). With `replace`, it is renamed over the empty file at
+/// `path`, which the caller holds locked. A crash at any moment leaves
+/// either no file (or the empty one) at `path` or a complete one; a
+/// temporary file left by a crash is removed by a later creation once it is
+/// a minute old.
+pub(crate) fn create(path: &Path, replace: bool) -> Result<()> {
+    let tmp =
+        files::sidecar(path, &format!(".creating-{}-{}", std::process::id(), creation_counter()));
+    remove_stale_temporaries(path);
+    files::create_private_file(&tmp)?;
+    let made = (|| {
+        let db = Database::builder().create(&tmp).map_err(|e| map_err(&tmp, "creating", e))?;
+        create_tables(&db, &tmp)?;
+        drop(db);
+        File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io(format!("syncing {}", tmp.display()), e))?;
+        let placed =
+            if replace { std::fs::rename(&tmp, path) } else { std::fs::hard_link(&tmp, path) };
+        match placed {
+            Ok(()) => files::sync_parent(path),
+            // Another process created it first: open that one.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(Error::io(format!("linking the new store to {}", path.display()), e)),
+        }
+    })();
+    let removed = match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    };
+    made?;
+    removed.map_err(|e| Error::io(format!("removing {}", tmp.display()), e))
+}
+
+fn creation_counter() -> u64 {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Removes `<name>.creating-*` files beside `path` older than a minute: a
+/// creation takes milliseconds, so such a file was left by a crash.
+fn remove_stale_temporaries(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let mut prefix = name.to_owned();
+    prefix.push(".creating-");
+    let prefix = prefix.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let stale = entry.file_name().to_string_lossy().starts_with(&prefix)
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 60));
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Checks that an opened database is ours and not newer than this code,
+/// creating the tables of one that has none; returns its format.
+pub(crate) fn prepare(db: &Database, path: &Path) -> Result<u64> {
     let err = |op: &'static str| move |e: redb::Error| map_err(path, op, e);
     let tables = list_tables(db, path)?;
     if tables.is_empty() {
-        let txn = db.begin_write().map_err(|e| err("creating the schema")(e.into()))?;
-        {
-            txn.open_table(ROWS).map_err(|e| err("creating the schema")(e.into()))?;
-            let mut meta =
-                txn.open_table(META).map_err(|e| err("creating the schema")(e.into()))?;
-            meta.insert("format", SCHEMA_VERSION)
-                .map_err(|e| err("creating the schema")(e.into()))?;
-        }
-        return txn.commit().map_err(|e| err("creating the schema")(e.into()));
+        create_tables(db, path)?;
+        return Ok(SCHEMA_VERSION);
     }
     check_tables(&tables, path)?;
     let txn = db.begin_read().map_err(|e| err("reading the schema")(e.into()))?;
@@ -165,9 +220,46 @@ pub(crate) fn prepare(db: &Database, path: &Path) -> Result<()> {
             path: path.into(),
             detail: format!(
                 "written by a newer cachestore (format {version}; this one reads up to \
-                 {SCHEMA_VERSION}). Upgrade cachestore-redb, or use another path"
+                 {SCHEMA_VERSION}). It was left untouched. Upgrade cachestore-redb, or use \
+                 another path"
             ),
         });
     }
+    if version == 0 {
+        return Err(corrupt(path, "the format version is 0"));
+    }
+    Ok(version)
+}
+
+/// Upgrades the values of a file of format 1 or 2 in `txn` (which must
+/// commit durably): every value is rewritten with its identity under the
+/// checksum, and the format set to [`SCHEMA_VERSION`]. A value that fails
+/// its old checksum is [`Error::Corrupt`] and nothing is changed.
+pub(crate) fn upgrade(
+    txn: &WriteTransaction,
+    path: &Path,
+    codec: &dyn crate::row::HeaderCodec,
+) -> Result<()> {
+    let err = |e: redb::Error| map_err(path, "upgrading the format", e);
+    let mut rows = txn.open_table(ROWS).map_err(|e| err(e.into()))?;
+    let mut upgraded = Vec::new();
+    for item in rows.iter().map_err(|e| err(e.into()))? {
+        let (k, v) = item.map_err(|e| err(e.into()))?;
+        let (ns, key) = k.value();
+        let value = v.value();
+        let (times, headers, payload) = crate::row::decode_v1(codec, value).map_err(|d| {
+            corrupt(path, format!("row ({ns:?}, {key:?}) during the format upgrade: {d}"))
+        })?;
+        let new = crate::row::encode(codec, (ns, key), &times, &headers, &value[payload])
+            .map_err(|d| corrupt(path, format!("re-encoding row ({ns:?}, {key:?}): {d}")))?;
+        upgraded.push((ns.to_owned(), key.to_owned(), new));
+    }
+    for (ns, key, value) in &upgraded {
+        rows.insert((ns.as_str(), key.as_str()), value.as_slice()).map_err(|e| err(e.into()))?;
+    }
+    txn.open_table(META)
+        .map_err(|e| err(e.into()))?
+        .insert("format", SCHEMA_VERSION)
+        .map_err(|e| err(e.into()))?;
     Ok(())
 }

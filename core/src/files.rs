@@ -78,6 +78,42 @@ pub fn create_private_file(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Syncs the directory holding `path`, so that a file just created, linked or
+/// renamed there survives a power loss. A no-op where directories cannot be
+/// opened (not Unix).
+pub fn sync_parent(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        fs::File::open(parent)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|e| Error::io(format!("syncing directory {}", parent.display()), e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Whether `file` (an open handle) is the file at `path` now: not replaced
+/// or moved since it was opened. On other systems than Unix, always true.
+pub fn is_same_file(file: &fs::File, path: &Path) -> Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let held = file.metadata().map_err(|e| Error::io("reading an open file", e))?;
+        match fs::symlink_metadata(path) {
+            Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        Ok(true)
+    }
+}
+
 /// `path` with `suffix` appended (`-wal`, `.corrupt-1`, …).
 pub fn sidecar(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
