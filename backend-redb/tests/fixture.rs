@@ -1,44 +1,85 @@
-//! Every released format keeps opening: a golden file written at format 1
-//! (`tests/fixtures/v1.redb`, before the write-ahead log) is opened, checked
-//! row by row, and upgraded to the current format.
+//! Every released format keeps opening and is upgraded in place:
 //!
-//! Regenerate (only with code of format 1, never to make a test pass):
-//! `CACHESTORE_WRITE_FIXTURE=1 cargo test -p cachestore-redb --test fixture`
+//! - `tests/fixtures/v1.redb`: format 1 (before the write-ahead log);
+//! - `tests/fixtures/v2.redb`: format 2 (the log; values whose checksum
+//!   does not cover their identity), closed cleanly;
+//! - `tests/fixtures/v2-crash.redb` and its `-wal`: format 2 as a `kill -9`
+//!   leaves it, the rows still only in the log.
+//!
+//! Each is opened, checked row by row, and found upgraded to the current
+//! format. The files were written by the code of their format, never to make
+//! a test pass: format 1 with `CACHESTORE_WRITE_FIXTURE=1` at that format,
+//! format 2 by `fixture::write` on a store of format 2 (the crash image
+//! copied while the store was open).
 
 use std::path::{Path, PathBuf};
 
 use cachestore_conformance::{ManualClock, fixture};
-use cachestore_redb::{RedbStore, SCHEMA_VERSION};
+use cachestore_redb::{RedbStore, SCHEMA_VERSION, WAL_SUFFIX};
 
-fn fixture_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1.redb")
+fn fixture_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn wal(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(WAL_SUFFIX);
+    PathBuf::from(s)
+}
+
+fn format_of(path: &Path) -> Option<u64> {
+    let db = redb::Database::open(path).expect("raw open");
+    let txn = redb::ReadableDatabase::begin_read(&db).expect("read");
+    let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("cachestore_meta");
+    let meta = txn.open_table(meta).expect("meta");
+    assert!(meta.get("log_epoch").expect("get").is_some_and(|v| v.value() != 0));
+    meta.get("format").expect("get").map(|v| v.value())
+}
+
+/// Opens a copy of the fixture `name` (and its log, if it has one), checks
+/// every row, and that the file was upgraded.
+async fn opens_upgraded(name: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join(name);
+    std::fs::copy(fixture_path(name), &copy).expect("the fixture exists");
+    if wal(&fixture_path(name)).exists() {
+        std::fs::copy(wal(&fixture_path(name)), wal(&copy)).expect("copy the log");
+    }
+    let clock = ManualClock::new();
+    let store = RedbStore::builder(&copy).clock(clock.clone()).open().expect("an old file opens");
+    store.integrity_check().await.expect("the upgraded file is sound");
+    fixture::check(&store).await;
+    drop(store);
+    assert_eq!(format_of(&copy), Some(SCHEMA_VERSION), "{name} was not upgraded");
+    assert!(wal(&copy).exists(), "no write-ahead log beside the upgraded file");
+    // And it opens again, as the current format, with the rows (the check
+    // above purged the dead one and wrote one).
+    let store = RedbStore::builder(&copy).clock(clock).open().expect("reopen");
+    store.integrity_check().await.expect("sound after reopening");
+    let stats = cachestore_core::CacheStore::stats(&store).await.expect("stats");
+    assert_eq!((stats.fresh, stats.stale), (fixture::rows().len() as u64 - 2 + 1, 1));
 }
 
 #[tokio::test]
 async fn the_format_1_fixture_opens_with_every_row() {
     const { assert!(SCHEMA_VERSION >= 2) };
-    let clock = ManualClock::new();
-    if std::env::var("CACHESTORE_WRITE_FIXTURE").is_ok_and(|v| v == "1") {
-        let _ = std::fs::remove_file(fixture_path());
-        let store = RedbStore::builder(fixture_path()).clock(clock.clone()).open().expect("open");
-        fixture::write(&store).await;
-    }
+    opens_upgraded("v1.redb").await;
+}
+
+#[tokio::test]
+async fn the_format_2_fixture_opens_with_every_row() {
+    const { assert!(SCHEMA_VERSION >= 3) };
+    opens_upgraded("v2.redb").await;
+}
+
+#[tokio::test]
+async fn a_format_2_crash_image_replays_its_log_then_upgrades() {
+    // The rows are in the log only: without the replay the store is empty.
     let dir = tempfile::tempdir().expect("tempdir");
-    let copy = dir.path().join("v1.redb");
-    std::fs::copy(fixture_path(), &copy)
-        .expect("the fixture exists; see this file's header to write it");
-    let store = RedbStore::builder(&copy).clock(clock).open().expect("a format-1 file opens");
-    store.integrity_check().await.expect("the fixture is sound");
-    fixture::check(&store).await;
+    let bare = dir.path().join("bare.redb");
+    std::fs::copy(fixture_path("v2-crash.redb"), &bare).expect("copy");
+    let store = RedbStore::open(&bare).expect("open without its log");
+    assert_eq!(cachestore_core::CacheStore::stats(&store).await.expect("stats").fresh, 0);
     drop(store);
-    // Upgraded: the current format, with its log beside it.
-    let db = redb::Database::open(&copy).expect("raw open");
-    let txn = redb::ReadableDatabase::begin_read(&db).expect("read");
-    let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("cachestore_meta");
-    let meta = txn.open_table(meta).expect("meta");
-    assert_eq!(meta.get("format").expect("get").map(|v| v.value()), Some(SCHEMA_VERSION));
-    assert!(meta.get("log_epoch").expect("get").is_some_and(|v| v.value() != 0));
-    let mut wal = copy.into_os_string();
-    wal.push(cachestore_redb::WAL_SUFFIX);
-    assert!(Path::new(&wal).exists(), "no write-ahead log beside the upgraded file");
+    opens_upgraded("v2-crash.redb").await;
 }
