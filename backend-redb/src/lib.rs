@@ -68,7 +68,7 @@ pub mod row;
 mod schema;
 mod storage;
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::ops::Bound;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};

@@ -229,7 +229,7 @@ impl StorageBackend for Storage {
 
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
         if self.shared.staging.load(Ordering::Acquire) {
-            return Ok(lock(&self.shared.stage).read(&self.shared.file, offset, out)?);
+            return lock(&self.shared.stage).read(&self.shared.file, offset, out);
         }
         self.shared.file.read(offset, out)
     }
@@ -251,7 +251,7 @@ impl StorageBackend for Storage {
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
         if self.shared.staging.load(Ordering::Acquire) {
-            return Ok(lock(&self.shared.stage).write(&self.shared.file, offset, data)?);
+            return lock(&self.shared.stage).write(&self.shared.file, offset, data);
         }
         self.shared.file.write(offset, data)
     }

@@ -12,12 +12,21 @@
 //! fn main() -> std::process::ExitCode {
 //!     cachestore_conformance::processes::main(&cachestore_conformance::processes::Backend {
 //!         file_name: "cache.mine",
+//!         companions: &["-wal"], // files beside it that belong to the store
 //!         open: |path| Ok(std::sync::Arc::new(MyStore::open(path)?)),
+//!         recreate: |path| MyStore::recreating(path), // the store, and where a damaged one went
 //!         verify: |path| Ok(()), // a deep check of the file after each kill
 //!         settle: |path| Ok(()), // make the closed file hold every row
 //!     })
 //! }
 //! ```
+//!
+//! The tests: SIGKILL mid-write; SIGKILL at creation and during the open of a
+//! crashed store; eight processes racing to open one new file (with and
+//! without recreating a damaged one); a corruption campaign (1,000 damaged
+//! copies by default, `CACHESTORE_CORRUPTIONS` for more), each opened in a
+//! child process so that a panic, an abort or a hang is counted; a full
+//! disk; several processes on one file, or a second process refused.
 //!
 //! The disk-full test mounts a 1 MiB tmpfs in a private user and mount
 //! namespace (`unshare`, from util-linux); where that is impossible it
@@ -37,8 +46,16 @@ use cachestore_core::{Bytes, CacheStore, Error, SetItem, SetOptions};
 pub struct Backend {
     /// The store's file name inside a temporary directory.
     pub file_name: &'static str,
+    /// The suffixes of the files beside it that belong to the store (its
+    /// log, say): copied with it into crash images, damaged too, and kept
+    /// when it is moved aside.
+    pub companions: &'static [&'static str],
     /// Opens (creating if needed) the store at a path.
     pub open: fn(&Path) -> cachestore_core::Result<Arc<dyn CacheStore>>,
+    /// Opens the store at a path, recreating it if it is damaged; returns it
+    /// and where the damaged file was moved (`None`: it opened as it was).
+    #[allow(clippy::type_complexity)]
+    pub recreate: fn(&Path) -> cachestore_core::Result<(Arc<dyn CacheStore>, Option<PathBuf>)>,
     /// A deep check of the file after each kill, beyond reading every
     /// acknowledged row: SQLite's `integrity_check`, say.
     pub verify: fn(&Path) -> Result<(), String>,
@@ -65,6 +82,9 @@ pub fn main(backend: &Backend) -> ExitCode {
     };
     let mut tests: Vec<Test> = vec![
         ("kill_9_mid_write_loses_no_acknowledged_row", kill_9_loop),
+        ("kill_9_at_creation_and_recovery_always_reopens", kill_9_at_open),
+        ("eight_processes_race_to_open_a_new_file", racing_opens),
+        ("a_corruption_campaign_gives_typed_errors_or_true_rows", crate::corruption::campaign),
         ("disk_full_is_a_typed_error_and_keeps_earlier_rows", disk_full),
     ];
     if caps.multi_process {
@@ -144,6 +164,9 @@ fn run_child(backend: &Backend, mode: &str, args: &[String]) -> Result<(), Strin
         "child-mixed" => runtime.block_on(child_mixed(backend, path, n(1)?)),
         "child-disk-full" => runtime.block_on(child_disk_full(backend, path)),
         "child-hold" => child_hold(backend, &path),
+        "child-race" => runtime.block_on(child_race(backend, &path, n(1)? == 1, n(2)?, n(3)?)),
+        "child-damaged" => runtime.block_on(crate::corruption::child_damaged(backend, &path)),
+        "child-recreate" => crate::corruption::child_recreate(backend, &path),
         _ => Err(format!("unknown child mode {mode}")),
     }
 }
@@ -563,5 +586,299 @@ fn skip(why: &str) -> Result<(), String> {
         return Err(format!("{why}, and CACHESTORE_REQUIRE_SERVICES=1"));
     }
     println!("SKIPPED: {why}");
+    Ok(())
+}
+
+/// The store's files at `path` (the main file, then each companion that
+/// exists), by suffix.
+pub(crate) fn store_files(
+    backend: &Backend,
+    path: &Path,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let mut files = Vec::new();
+    for suffix in std::iter::once("").chain(backend.companions.iter().copied()) {
+        let file = with_suffix(path, suffix);
+        match std::fs::read(&file) {
+            Ok(bytes) => files.push((suffix.to_owned(), bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("reading {}: {e}", file.display())),
+        }
+    }
+    Ok(files)
+}
+
+/// Writes a store's files (as [`store_files`] gives them) at `path`.
+pub(crate) fn write_store_files(path: &Path, files: &[(String, Vec<u8>)]) -> Result<(), String> {
+    for (suffix, bytes) in files {
+        let file = with_suffix(path, suffix);
+        std::fs::write(&file, bytes).map_err(|e| format!("writing {}: {e}", file.display()))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+const KILLS_AT_OPEN: u64 = 200;
+
+/// How long a writer takes from its start to its first acknowledged write
+/// on a new store, here and now.
+fn time_to_first_ack(exe: &Path, dir: &Path, backend: &Backend) -> Result<Duration, String> {
+    let path = dir.join(format!("calibrate-{}", backend.file_name));
+    let started = Instant::now();
+    let mut child = Command::new(exe)
+        .args(["child-writer", &path.display().to_string(), "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let first = BufReader::new(stdout).lines().next();
+    let took = started.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    match first {
+        Some(Ok(line)) if line.starts_with("ack ") => Ok(took),
+        other => Err(format!("the calibration writer said {other:?}")),
+    }
+}
+
+/// SIGKILL at a random moment between a writer's start and about twice the
+/// time it takes to acknowledge its first write (measured first), so that
+/// most kills land while the store is being created (every fourth round
+/// starts on a new path) or while the crash the previous round left is being
+/// recovered. After each kill, a copy of the files must open, with every
+/// acknowledged row whole.
+fn kill_9_at_open(backend: &Backend) -> Result<(), String> {
+    let dir = tempdir()?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let (mut rng, seed) = Rng::new();
+    let window = time_to_first_ack(&exe, dir.path(), backend)?.as_micros() as u64 * 2;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let mut acked: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut total_acks, mut empty_rounds, mut no_file) = (0usize, 0u64, 0u64);
+    let mut path = PathBuf::new();
+    for round in 0..KILLS_AT_OPEN {
+        if round % 4 == 0 {
+            let sub = dir.path().join(format!("s{round}"));
+            std::fs::create_dir(&sub).map_err(|e| e.to_string())?;
+            path = sub.join(backend.file_name);
+            acked.clear();
+        }
+        let mut child = Command::new(&exe)
+            .args(["child-writer", &path.display().to_string(), &(round * 1_000_000).to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let reader = std::thread::spawn(move || {
+            BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<String>>()
+        });
+        std::thread::sleep(Duration::from_micros(rng.below(window.max(1))));
+        child.kill().map_err(|e| format!("SIGKILL: {e}"))?;
+        child.wait().map_err(|e| e.to_string())?;
+        let lines = reader.join().map_err(|_| "reader thread panicked")?;
+        let before = total_acks;
+        for line in lines {
+            let mut parts = line.split(' ');
+            if let (Some("ack"), Some(key), Some(v)) = (parts.next(), parts.next(), parts.next()) {
+                let v: u64 = v.parse().map_err(|e| format!("bad ack {line:?}: {e}"))?;
+                let e = acked.entry(key.to_owned()).or_insert(0);
+                *e = (*e).max(v);
+                total_acks += 1;
+            }
+        }
+        empty_rounds += u64::from(before == total_acks);
+        // Check a copy, so that the next round recovers the crash itself.
+        let files = store_files(backend, &path)?;
+        if files.is_empty() {
+            no_file += 1;
+            if !acked.is_empty() {
+                return Err(format!("round {round}: acknowledged rows but no file (seed {seed})"));
+            }
+            continue;
+        }
+        let check_dir = dir.path().join(format!("check{round}"));
+        std::fs::create_dir(&check_dir).map_err(|e| e.to_string())?;
+        let copy = check_dir.join(backend.file_name);
+        write_store_files(&copy, &files)?;
+        runtime
+            .block_on(async {
+                let store = (backend.open)(&copy)
+                    .map_err(|e| format!("round {round}: the store does not reopen: {e}"))?;
+                for (key, &v) in &acked {
+                    let row = store
+                        .get("ns", key)
+                        .await
+                        .map_err(|e| format!("round {round}: {e}"))?
+                        .ok_or_else(|| format!("round {round}: acknowledged {key} v{v} missing"))?;
+                    if check_row(key, &row).map_err(|e| format!("round {round}: {e}"))? < v {
+                        return Err(format!("round {round}: {key} went back from v{v}"));
+                    }
+                }
+                Ok::<(), String>(())
+            })
+            .map_err(|e| format!("{e} (seed {seed}; rerun with CACHESTORE_KILL_SEED={seed})"))?;
+        let _ = std::fs::remove_dir_all(&check_dir);
+    }
+    if empty_rounds == 0 || empty_rounds == KILLS_AT_OPEN {
+        return Err(format!(
+            "{empty_rounds} of {KILLS_AT_OPEN} rounds were killed before any write: the kills \
+             did not land both at open and after it"
+        ));
+    }
+    println!(
+        "  {KILLS_AT_OPEN} SIGKILLs within {} ms of the start: {empty_rounds} before any \
+         acknowledged write ({no_file} before any file existed), {total_acks} acknowledged writes \
+         kept (seed {seed})",
+        window / 1000
+    );
+    Ok(())
+}
+
+const RACE_ROUNDS: u64 = 12;
+const RACERS: u64 = 8;
+
+/// Waits until `start_ms` (Unix ms), opens the store (recreating a damaged
+/// one when asked), writes and reads back its own row, holds the store for a
+/// moment and says `opened`; or says `error <variant>: <message>`.
+async fn child_race(
+    backend: &Backend,
+    path: &Path,
+    recreate: bool,
+    id: u64,
+    start_ms: u64,
+) -> Result<(), String> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| e.to_string())?;
+    if let Some(wait) = Duration::from_millis(start_ms).checked_sub(now) {
+        std::thread::sleep(wait);
+    }
+    let opened = if recreate {
+        (backend.recreate)(path).map(|(store, _)| store)
+    } else {
+        (backend.open)(path)
+    };
+    let store = match opened {
+        Ok(store) => store,
+        Err(e) => {
+            println!("error {}: {e}", variant(&e));
+            return Ok(());
+        }
+    };
+    let key = format!("racer-{id}");
+    store.set("ns", &key, payload(&key, id), options(&key, id)).await.map_err(|e| e.to_string())?;
+    let row = store.get("ns", &key).await.map_err(|e| e.to_string())?.ok_or("own row missing")?;
+    check_row(&key, &row)?;
+    println!("opened");
+    let _ = std::io::stdout().flush();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    Ok(())
+}
+
+/// The name of an error's variant, for counting.
+pub(crate) fn variant(e: &Error) -> &'static str {
+    match e {
+        Error::InvalidKey { .. } => "InvalidKey",
+        Error::InvalidTtl { .. } => "InvalidTtl",
+        Error::PayloadTooLarge { .. } => "PayloadTooLarge",
+        Error::Corrupt { .. } => "Corrupt",
+        Error::InUse { .. } => "InUse",
+        Error::Unavailable { .. } => "Unavailable",
+        Error::Io { .. } => "Io",
+        Error::Backend { .. } => "Backend",
+        Error::Incompatible { .. } => "Incompatible",
+        Error::Config { .. } => "Config",
+        _ => "other",
+    }
+}
+
+/// Eight processes open one new file at the same moment, in rounds, without
+/// and with recreate-if-corrupt. On a multi-process engine every one opens;
+/// on a single-process one, at least one opens and every other gets
+/// `InUse`. Never `Corrupt`, never a file moved aside, and every row a
+/// process wrote is there after the race.
+fn racing_opens(backend: &Backend) -> Result<(), String> {
+    let dir = tempdir()?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let multi = {
+        let probe = dir.path().join("probe");
+        (backend.open)(&probe).map_err(|e| e.to_string())?.capabilities().multi_process
+    };
+    let (mut opened_total, mut in_use_total) = (0u64, 0u64);
+    for round in 0..RACE_ROUNDS {
+        let recreate = round % 2 == 1;
+        let sub = dir.path().join(format!("race{round}"));
+        std::fs::create_dir(&sub).map_err(|e| e.to_string())?;
+        let path = sub.join(backend.file_name);
+        let start = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| e.to_string())?
+            + Duration::from_millis(400);
+        let children: Vec<_> = (0..RACERS)
+            .map(|id| {
+                Command::new(&exe)
+                    .args([
+                        "child-race",
+                        &path.display().to_string(),
+                        if recreate { "1" } else { "0" },
+                        &id.to_string(),
+                        &start.as_millis().to_string(),
+                    ])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        let mut opened = Vec::new();
+        for (id, child) in children.into_iter().enumerate() {
+            let out = child.wait_with_output().map_err(|e| e.to_string())?;
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            if !out.status.success() {
+                return Err(format!(
+                    "round {round}: racer {id} failed ({}): {stdout}{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            match stdout.trim() {
+                "opened" => opened.push(id),
+                line if line.starts_with("error InUse") && !multi => in_use_total += 1,
+                line => {
+                    return Err(format!("round {round} (recreate {recreate}): racer {id}: {line}"));
+                }
+            }
+        }
+        if opened.is_empty() || (multi && opened.len() as u64 != RACERS) {
+            return Err(format!("round {round}: only racers {opened:?} opened the store"));
+        }
+        opened_total += opened.len() as u64;
+        let entries: Vec<String> = std::fs::read_dir(&sub)
+            .map_err(|e| e.to_string())?
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect();
+        if let Some(moved) = entries.iter().find(|name| name.contains(".corrupt-")) {
+            return Err(format!("round {round}: a racer moved the live store aside: {moved}"));
+        }
+        runtime.block_on(async {
+            let store = (backend.open)(&path).map_err(|e| format!("round {round}: {e}"))?;
+            for id in &opened {
+                let key = format!("racer-{id}");
+                let row =
+                    store.get("ns", &key).await.map_err(|e| e.to_string())?.ok_or_else(|| {
+                        format!("round {round}: {key} wrote its row, now missing")
+                    })?;
+                check_row(&key, &row)?;
+            }
+            Ok::<(), String>(())
+        })?;
+    }
+    println!(
+        "  {RACE_ROUNDS} races of {RACERS} processes (half with recreate): {opened_total} opened, \
+         {in_use_total} InUse, nothing else"
+    );
     Ok(())
 }

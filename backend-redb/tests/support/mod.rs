@@ -17,7 +17,13 @@ fn verify(path: &Path) -> Result<(), String> {
 
 pub(crate) const BACKEND: Backend = Backend {
     file_name: "cache.redb",
+    companions: &["-wal"],
     open: |path| Ok(Arc::new(RedbStore::open(path)?)),
+    recreate: |path| {
+        let store = RedbStore::builder(path).recreate_if_corrupt(true).open()?;
+        let moved = store.recovered_from().map(Path::to_path_buf);
+        Ok((Arc::new(store), moved))
+    },
     verify,
     // A closed redb file holds every committed row.
     settle: |_| Ok(()),

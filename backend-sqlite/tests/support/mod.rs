@@ -21,7 +21,13 @@ fn settle(path: &Path) -> Result<(), String> {
 
 pub(crate) const BACKEND: Backend = Backend {
     file_name: "cache.sqlite",
+    companions: &["-wal", "-shm"],
     open: |path| Ok(Arc::new(SqliteStore::open(path)?)),
+    recreate: |path| {
+        let store = SqliteStore::builder(path).recreate_if_corrupt(true).open()?;
+        let moved = store.recovered_from().map(Path::to_path_buf);
+        Ok((Arc::new(store), moved))
+    },
     verify,
     settle,
 };
