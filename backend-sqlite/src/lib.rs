@@ -215,7 +215,7 @@ impl SqliteStoreBuilder {
             cachestore_core::files::create_private_file(path)?;
         }
         let mut conn = schema::connect(path, self.busy_timeout, false)?;
-        schema::prepare(&mut conn, path, self.durability)?;
+        schema::prepare(&mut conn, path, self.durability, self.busy_timeout)?;
         if self.check_integrity {
             quick_check(&conn, path)?;
         }

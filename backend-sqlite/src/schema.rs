@@ -143,12 +143,36 @@ pub(crate) fn connect(
     Ok(conn)
 }
 
+/// Switches the file to WAL mode, waiting out contention within
+/// `busy_timeout`. The switch upgrades a read transaction to a write one
+/// inside SQLite, and that upgrade returns `SQLITE_BUSY` at once, without
+/// calling the busy handler, when another connection holds the write lock
+/// at that moment (seen about once in 50 racing first opens): so a busy
+/// answer is retried here, with a short growing pause, until the timeout.
+fn set_wal_mode(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<String> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_micros(200);
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)) {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && started.elapsed() < busy_timeout =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Brings the file to [`SCHEMA_VERSION`] (creating it when new) and sets the
 /// journal mode and durability. Runs on the writer connection.
 pub(crate) fn prepare(
     conn: &mut Connection,
     path: &Path,
     durability: Durability,
+    busy_timeout: Duration,
 ) -> Result<(), Error> {
     let err = |op: &'static str| move |e| map_err(path, op, e);
     // One IMMEDIATE transaction: two processes creating the same new file
@@ -190,9 +214,7 @@ pub(crate) fn prepare(
             .map_err(err("migrating the schema"))?;
     }
     tx.commit().map_err(err("committing the schema"))?;
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-        .map_err(err("setting WAL mode"))?;
+    let mode = set_wal_mode(conn, busy_timeout).map_err(err("setting WAL mode"))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::Config {
             message: format!(

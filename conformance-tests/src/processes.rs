@@ -740,6 +740,7 @@ fn kill_9_at_open(backend: &Backend) -> Result<(), String> {
     Ok(())
 }
 
+/// Rounds of the race; `CACHESTORE_RACE_ROUNDS` sets another number.
 const RACE_ROUNDS: u64 = 12;
 const RACERS: u64 = 8;
 
@@ -810,7 +811,11 @@ fn racing_opens(backend: &Backend) -> Result<(), String> {
         (backend.open)(&probe).map_err(|e| e.to_string())?.capabilities().multi_process
     };
     let (mut opened_total, mut in_use_total) = (0u64, 0u64);
-    for round in 0..RACE_ROUNDS {
+    let rounds = std::env::var("CACHESTORE_RACE_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(RACE_ROUNDS);
+    for round in 0..rounds {
         let recreate = round % 2 == 1;
         let sub = dir.path().join(format!("race{round}"));
         std::fs::create_dir(&sub).map_err(|e| e.to_string())?;
@@ -877,7 +882,7 @@ fn racing_opens(backend: &Backend) -> Result<(), String> {
         })?;
     }
     println!(
-        "  {RACE_ROUNDS} races of {RACERS} processes (half with recreate): {opened_total} opened, \
+        "  {rounds} races of {RACERS} processes (half with recreate): {opened_total} opened, \
          {in_use_total} InUse, nothing else"
     );
     Ok(())
