@@ -4,6 +4,15 @@
 //! A file is ours when SQLite's header carries [`APPLICATION_ID`]. Its schema
 //! version is `PRAGMA user_version`; [`SCHEMA_VERSION`] is the one this code
 //! writes, and every earlier one is migrated forward at open.
+//!
+//! Damage to our own header is [`Error::Corrupt`] (which recreate-if-corrupt
+//! recovers), not [`Error::Incompatible`] (kept for other programs' files and
+//! newer versions, which are never moved): an application id a few bits
+//! away from ours, SQLite format fields out of their range, a version 0 with
+//! tables, or a version beyond this code's in a file without the
+//! `cache_meta` table. Every schema version after 1 must create that table
+//! and keep its number there too, so that a newer file is told from a
+//! damaged `user_version`.
 
 use std::fs::{self, File};
 use std::path::Path;
@@ -72,6 +81,7 @@ pub(crate) enum FileState {
 /// with SQLite, so that a foreign or damaged file is refused before anything
 /// could write to it.
 pub(crate) fn inspect(path: &Path) -> Result<FileState, Error> {
+    check_wal(path)?;
     if files::check_path(path)? == PathState::New {
         return Ok(FileState::New);
     }
@@ -85,7 +95,26 @@ pub(crate) fn inspect(path: &Path) -> Result<FileState, Error> {
     if read < header.len() || &header[..16] != SQLITE_MAGIC {
         return Err(corrupt(path, "not a SQLite database (no SQLite header)"));
     }
+    // SQLite's own format fields: write and read versions 1 (rollback) or 2
+    // (WAL), schema format 0 (no table yet) to 4. Anything else in a file of
+    // ours is damage.
+    let schema_format = u32::from_be_bytes([header[44], header[45], header[46], header[47]]);
     let app_id = i32::from_be_bytes([header[68], header[69], header[70], header[71]]);
+    let ours_damaged = is_damaged_id(app_id);
+    if app_id == APPLICATION_ID || ours_damaged {
+        let fields_ok =
+            (1..=2).contains(&header[18]) && (1..=2).contains(&header[19]) && schema_format <= 4;
+        if !fields_ok || ours_damaged {
+            return Err(corrupt(
+                path,
+                format!(
+                    "SQLite's header of this cache is damaged (versions {}/{}, schema format \
+                     {schema_format}, application_id {app_id:#x})",
+                    header[18], header[19]
+                ),
+            ));
+        }
+    }
     if app_id != APPLICATION_ID {
         return Err(Error::Incompatible {
             path: path.into(),
@@ -113,6 +142,51 @@ pub(crate) fn inspect(path: &Path) -> Result<FileState, Error> {
         ));
     }
     Ok(FileState::Ours)
+}
+
+/// An application id a few bits away from ours: our header, damaged. (Any
+/// other program's id is that close to "CSTR" by a chance of about 1 in 10⁵.)
+fn is_damaged_id(app_id: i32) -> bool {
+    app_id != APPLICATION_ID && (app_id ^ APPLICATION_ID).count_ones() <= 4 && app_id != 0
+}
+
+/// The first 8 bytes of a SQLite write-ahead log: its magic (either byte
+/// order of its checksums) and format version 3007000.
+const WAL_HEADS: [[u8; 8]; 2] = [
+    [0x37, 0x7f, 0x06, 0x82, 0x00, 0x2d, 0xe2, 0x18],
+    [0x37, 0x7f, 0x06, 0x83, 0x00, 0x2d, 0xe2, 0x18],
+];
+
+/// A file at `<path>-wal` that is not a SQLite write-ahead log is another
+/// program's: SQLite would overwrite or delete it, so the open is refused
+/// ([`Error::Incompatible`]) and it is left untouched. One whose first bytes
+/// are a log's with two or fewer damaged is ours, damaged:
+/// [`Error::Corrupt`] (SQLite itself would ignore it and open an older
+/// state).
+fn check_wal(path: &Path) -> Result<(), Error> {
+    let wal = files::sidecar(path, "-wal");
+    if files::check_path(&wal)? == PathState::New {
+        return Ok(());
+    }
+    let mut head = [0u8; 8];
+    let mut file =
+        File::open(&wal).map_err(|e| Error::io(format!("opening {}", wal.display()), e))?;
+    let read = files::read_up_to(&mut file, &mut head)
+        .map_err(|e| Error::io(format!("reading {}", wal.display()), e))?;
+    let differing = |valid: &[u8; 8]| head.iter().zip(valid).filter(|(a, b)| a != b).count();
+    let closest = WAL_HEADS.iter().map(differing).min().unwrap_or(8);
+    if read == head.len() && closest == 0 {
+        return Ok(());
+    }
+    if read == head.len() && closest <= 2 {
+        return Err(corrupt(&wal, "the write-ahead log's header is damaged"));
+    }
+    Err(Error::Incompatible {
+        path: wal,
+        detail: "not a SQLite write-ahead log, yet named like the log of this database; it was \
+                 left untouched (SQLite would overwrite it). Move it away, or use another path"
+            .into(),
+    })
 }
 
 fn has_wal(path: &Path) -> bool {
@@ -196,6 +270,25 @@ pub(crate) fn prepare(
             path: path.into(),
             detail: format!("another program's SQLite database (application_id {app_id:#x})"),
         });
+    }
+    if version == 0 && tables > 0 {
+        return Err(corrupt(path, "schema version 0 in a file with tables: the header is damaged"));
+    }
+    let has_meta: bool = tx
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'cache_meta'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(err("reading the schema"))?;
+    if version > SCHEMA_VERSION && !has_meta {
+        return Err(corrupt(
+            path,
+            format!(
+                "schema version {version} in a file with version 1's tables only (every later \
+                 version has cache_meta): the header is damaged"
+            ),
+        ));
     }
     if version > SCHEMA_VERSION {
         return Err(Error::Incompatible {

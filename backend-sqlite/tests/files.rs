@@ -136,7 +136,13 @@ async fn a_newer_schema_version_is_refused_and_untouched() {
     let path = dir.path().join("cache.sqlite");
     store_with_rows(&path, 1).await;
     {
+        // A newer cachestore: its version, and the cache_meta table every
+        // version after 1 has.
         let conn = rusqlite::Connection::open(&path).expect("sqlite");
+        conn.execute_batch(
+            "CREATE TABLE cache_meta (version INTEGER); INSERT INTO cache_meta VALUES (99)",
+        )
+        .expect("meta");
         conn.pragma_update(None, "user_version", 99).expect("bump");
         conn.pragma_update(None, "journal_mode", "DELETE").expect("leave WAL");
     }
@@ -269,4 +275,85 @@ fn contention_while_a_new_file_is_set_up_is_waited_out() {
             panic!("round {round}: contention at the first open surfaced: {e}");
         }
     }
+}
+
+/// Every single-bit flip in SQLite's 100-byte header of one of our files
+/// either opens (SQLite does not read that bit) or is `Corrupt`, which
+/// recreate-if-corrupt recovers: never `Incompatible` (that is for files
+/// that are not ours) nor an untyped `Backend` error.
+#[tokio::test]
+async fn header_damage_of_our_file_is_corrupt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("clean.sqlite");
+    store_with_rows(&path, 3).await;
+    SqliteStore::open(&path).and_then(|s| s.checkpoint()).expect("checkpoint");
+    let clean = snapshot(&path);
+    let mut outcomes = std::collections::BTreeMap::<String, u32>::new();
+    for bit in 0..100 * 8 {
+        let damaged = dir.path().join(format!("b{bit}.sqlite"));
+        let mut bytes = clean.clone();
+        bytes[bit / 8] ^= 1 << (bit % 8);
+        fs::write(&damaged, &bytes).expect("write");
+        let outcome = match SqliteStore::open(&damaged) {
+            Ok(store) => match store.stats().await {
+                Ok(_) => "opened".to_owned(),
+                Err(Error::Corrupt { .. }) => "corrupt on read".to_owned(),
+                Err(e) => format!("byte {} read: {e}", bit / 8),
+            },
+            Err(Error::Corrupt { .. }) => "corrupt".to_owned(),
+            Err(e) => format!("byte {}: {e}", bit / 8),
+        };
+        *outcomes.entry(outcome).or_default() += 1;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = fs::remove_file(sidecar(&damaged, suffix));
+        }
+    }
+    println!("800 header bit flips: {outcomes:?}");
+    let typed = ["opened", "corrupt", "corrupt on read"];
+    let wrong: Vec<_> = outcomes.keys().filter(|o| !typed.contains(&o.as_str())).collect();
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    assert!(outcomes.contains_key("corrupt"), "{outcomes:?}");
+}
+
+#[tokio::test]
+async fn a_foreign_file_where_the_log_goes_is_refused_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for existing in [false, true] {
+        let path = dir.path().join(format!("cache-{existing}.sqlite"));
+        if existing {
+            store_with_rows(&path, 2).await;
+        }
+        let wal = sidecar(&path, "-wal");
+        let foreign = b"a journal of another program, it says nothing of SQLite".to_vec();
+        fs::write(&wal, &foreign).expect("write");
+        let db_before = fs::read(&path).ok();
+        for recreate in [false, true] {
+            let err =
+                SqliteStore::builder(&path).recreate_if_corrupt(recreate).open().expect_err("log");
+            assert!(matches!(err, Error::Incompatible { .. }), "{err:?}");
+            assert_eq!(fs::read(&wal).expect("the foreign file is still there"), foreign);
+            assert_eq!(fs::read(&path).ok(), db_before, "the database changed");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_damaged_log_header_of_ours_is_corrupt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.sqlite");
+    // A crash image: the log still holds the rows.
+    let store = SqliteStore::open(&path).expect("open");
+    store.set("ns", "k", Bytes::from_static(b"v"), SetOptions::new()).await.expect("set");
+    let image = dir.path().join("image.sqlite");
+    fs::copy(&path, &image).expect("copy");
+    fs::copy(sidecar(&path, "-wal"), sidecar(&image, "-wal")).expect("copy log");
+    drop(store);
+    let mut log = fs::read(sidecar(&image, "-wal")).expect("log");
+    log[1] ^= 0x10;
+    fs::write(sidecar(&image, "-wal"), &log).expect("damage");
+    let err = SqliteStore::open(&image).expect_err("damaged log header");
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    let store = SqliteStore::builder(&image).recreate_if_corrupt(true).open().expect("recreate");
+    let moved = store.recovered_from().expect("moved").to_owned();
+    assert_eq!(fs::read(sidecar(&moved, "-wal")).expect("moved log"), log);
 }
