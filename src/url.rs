@@ -48,8 +48,9 @@ pub fn open_with_clock(url: &str, clock: SharedClock) -> Result<Arc<dyn CacheSto
         "redb" => redb(&parsed, clock),
         "redis" | "rediss" => redis(&parsed, clock),
         other => Err(config(format!(
-            "{url}: unknown scheme {other:?}; cachestore opens memory://, sqlite:///path and \
-             redb:///path"
+            "{}: unknown scheme {other:?}; cachestore opens memory://, sqlite:///path, \
+             redb:///path, redis:// and rediss://",
+            parsed.url
         ))),
     }
 }
@@ -61,7 +62,10 @@ fn config(message: String) -> Error {
 /// A URL split into scheme, path and options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StoreUrl {
+    /// The URL as messages show it: without its secrets.
     pub(crate) url: String,
+    /// The URL as given, for connecting only; never shown.
+    raw: String,
     pub(crate) scheme: String,
     pub(crate) path: String,
     pub(crate) options: BTreeMap<String, String>,
@@ -69,19 +73,22 @@ pub(crate) struct StoreUrl {
 
 impl StoreUrl {
     pub(crate) fn parse(url: &str) -> Result<StoreUrl> {
+        // Messages show the URL without its secrets, never as given.
+        let shown = cachestore_core::redact_url(url);
         let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-            config(format!("{url:?} is not a store URL; expected scheme://path, e.g. sqlite:///var/cache/app.sqlite"))
+            config(format!("{shown:?} is not a store URL; expected scheme://path, e.g. sqlite:///var/cache/app.sqlite"))
         })?;
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
         let mut options = BTreeMap::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            options.insert(decode(url, k)?, decode(url, v)?);
+            options.insert(decode(&shown, k)?, decode(&shown, v)?);
         }
         Ok(StoreUrl {
-            url: url.to_owned(),
             scheme: scheme.to_ascii_lowercase(),
-            path: decode(url, path)?,
+            path: decode(&shown, path)?,
+            url: shown,
+            raw: url.to_owned(),
             options,
         })
     }
@@ -131,11 +138,11 @@ impl StoreUrl {
     }
 }
 
-fn decode(url: &str, s: &str) -> Result<String> {
+fn decode(shown: &str, s: &str) -> Result<String> {
     percent_encoding::percent_decode_str(s)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| config(format!("{url}: {s:?} does not percent-decode to UTF-8")))
+        .map_err(|_| config(format!("{shown}: a part does not percent-decode to UTF-8")))
 }
 
 #[cfg(feature = "memory")]
@@ -241,7 +248,7 @@ fn redis(url: &StoreUrl, clock: SharedClock) -> Result<Arc<dyn CacheStore>> {
     let max_payload = url.take_u64("max_payload")?;
     // What is left of the query (`protocol=resp3`, say) is the redis crate's.
     let rest: Vec<String> = url.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let base = url.url.split('?').next().unwrap_or(&url.url).to_owned();
+    let base = url.raw.split('?').next().unwrap_or(&url.raw).to_owned();
     let target = if rest.is_empty() { base } else { format!("{base}?{}", rest.join("&")) };
     let mut builder = cachestore_redis::RedisStore::builder(target).shared_clock(clock);
     if let Some(p) = prefix {

@@ -71,3 +71,29 @@ fn redis_opens_by_url_with_options_and_is_unavailable_without_a_server() {
         .expect_err("a query option redis does not know");
     assert!(!err.to_string().is_empty());
 }
+
+/// No error from `open` shows a password or token taken from the URL,
+/// whatever is wrong with it (a bad option, an unknown scheme, an option the
+/// facade rejects before connecting, a server that is not there).
+#[test]
+fn url_errors_never_show_a_password() {
+    let secret = "hunter2-s3cret";
+    let mut urls = vec![
+        format!("redis://app:{secret}@127.0.0.1:1/0?cluster=maybe"),
+        format!("redis://app:{secret}@127.0.0.1:1/0?connect_timeout_ms=soon"),
+        format!("redis://:{secret}@127.0.0.1:1/0?unknown_thing=1"),
+        format!("ftp://app:{secret}@example.invalid/x"),
+        format!("redis://127.0.0.1:1/0?password={secret}&cluster=perhaps"),
+        format!("redis://app:{secret}@127.0.0.1:1/0?x=%FF"),
+    ];
+    if cfg!(feature = "redis") {
+        // Nothing listens on port 1: the connection error names the server only.
+        urls.push(format!("redis://app:{secret}@127.0.0.1:1/0?connect_timeout_ms=200"));
+    }
+    for url in &urls {
+        let Err(err) = cachestore::open(url) else { panic!("{url} opened") };
+        for shown in [err.to_string(), format!("{err:?}")] {
+            assert!(!shown.contains(secret), "{url} gave: {shown}");
+        }
+    }
+}

@@ -262,10 +262,7 @@ fn endpoint(info: &redis::ConnectionInfo) -> String {
 
 /// A URL with any password replaced.
 fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
-        _ => url.to_owned(),
-    }
+    cachestore_core::redact_url(url)
 }
 
 fn timeout(endpoint: &str, after: Duration) -> Error {

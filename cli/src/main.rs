@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use cachestore::{
     Bytes, CacheStore, Clock, ManualClock, ScanCursor, SetItem, SetOptions, SharedClock,
-    SystemClock, Ttl,
+    SystemClock, Ttl, redact_url,
 };
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -534,12 +534,29 @@ async fn clear(store: &Arc<dyn CacheStore>, ns: Option<&str>, all: bool, yes: bo
     Ok(())
 }
 
+/// Creates (or truncates) `path` for writing, mode 0600 on Unix whatever the
+/// umask: exports and migration state hold the cache's rows and store URLs.
+fn create_private(path: &Path) -> Result<std::fs::File, Failure> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
+        .open(path)
+        .map_err(|e| Failure::new(1, format!("creating {}: {e}", path.display())))?;
+    // An existing file keeps its mode through open: make it private too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Failure::new(1, format!("making {} private: {e}", path.display())))?;
+    }
+    Ok(file)
+}
+
 async fn export(store: &Arc<dyn CacheStore>, file: Option<&Path>) -> Outcome {
     let mut out: Box<dyn Write> = match file {
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .map_err(|e| Failure::new(1, format!("creating {}: {e}", path.display())))?,
-        )),
+        Some(path) => Box::new(std::io::BufWriter::new(create_private(path)?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let bar = progress(None, "exporting");
@@ -590,8 +607,8 @@ async fn import(url: &str, file: &Path) -> Outcome {
     Ok(())
 }
 
-/// Where a migration stands: the source, the destination, and the last row
-/// copied.
+/// Where a migration stands: the source, the destination (both without their
+/// passwords or tokens), and the last row copied.
 #[derive(Serialize, Deserialize)]
 struct MigrateState {
     from: String,
@@ -614,7 +631,9 @@ async fn migrate(
         let state: MigrateState = serde_json::from_str(&text).map_err(|e| {
             Failure::new(5, format!("{}: not a migration state file: {e}", state_file.display()))
         })?;
-        if state.from != from || state.to != to {
+        // The file keeps the URLs without their secrets (see below).
+        let (from_shown, to_shown) = (redact_url(from), redact_url(to));
+        if state.from != from_shown || state.to != to_shown {
             return Err(Failure::new(
                 5,
                 format!(
@@ -648,14 +667,15 @@ async fn migrate(
         bar.inc(lines.len() as u64);
         let Some(next) = page.next else { break };
         let state = MigrateState {
-            from: from.into(),
-            to: to.into(),
+            from: redact_url(from),
+            to: redact_url(to),
             after_namespace: next.namespace.clone(),
             after_key: next.key.clone(),
             copied,
         };
         let text = serde_json::to_string(&state).map_err(|e| Failure::new(1, e.to_string()))?;
-        std::fs::write(&state_file, text)
+        create_private(&state_file)?
+            .write_all(text.as_bytes())
             .map_err(|e| Failure::new(1, format!("writing {}: {e}", state_file.display())))?;
         cursor = Some(next);
         pages += 1;

@@ -246,3 +246,104 @@ fn help_lists_the_exit_codes() {
         assert!(help.contains(code), "--help does not say {code:?}: {help}");
     }
 }
+
+/// A private `redis-server` on a free loopback port with a password, stopped
+/// on drop; `None` (with a loud line, or a failure under
+/// `CACHESTORE_REQUIRE_SERVICES=1`) where there is no `redis-server`.
+struct PasswordRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl PasswordRedis {
+    fn start(password: &str) -> Option<PasswordRedis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let spawned = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--requirepass", password])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn();
+        let Ok(child) = spawned else {
+            let why = "SKIPPED: redis-server is not installed (bash .ci/install-services)";
+            assert!(
+                std::env::var("CACHESTORE_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "{why}, and CACHESTORE_REQUIRE_SERVICES=1"
+            );
+            println!("{why}");
+            return None;
+        };
+        let server = PasswordRedis { child, port };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(server);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("redis-server did not start on port {port}");
+    }
+}
+
+impl Drop for PasswordRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+}
+
+/// Exports and migration state files are 0600 under umask 022, and neither
+/// they nor any message hold the password of a store URL.
+#[test]
+fn written_files_are_private_and_hold_no_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = sqlite(dir.path(), "a.sqlite");
+    fill(&a);
+    let export = dir.path().join("rows.jsonl");
+    let umask_022 = |args: &[&str]| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("umask 022 && exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_cachestore"))
+            .args(args)
+            .output()
+            .expect("run cachestore");
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (done, stderr) = umask_022(&["--store", &a, "export", &export.display().to_string()]);
+    assert!(done, "{stderr}");
+    assert_eq!(mode(&export), 0o600, "an export is readable by others");
+
+    let password = "pw-of-the-cache-7f3a";
+    let Some(redis) = PasswordRedis::start(password) else { return };
+    let to = format!("redis://:{password}@127.0.0.1:{}/0", redis.port);
+    let state = dir.path().join("m.state");
+    let s = state.display().to_string();
+    let (done, stderr) =
+        umask_022(&["--store", &a, "migrate", &a, &to, "--state", &s, "--max-pages", "1"]);
+    assert!(done, "{stderr}");
+    assert_eq!(mode(&state), 0o600, "the migration state is readable by others");
+    let saved = std::fs::read_to_string(&state).expect("state");
+    assert!(!saved.contains(password), "the state file holds the password: {saved}");
+    assert!(saved.contains("***"), "{saved}");
+    // Resuming with the same URLs works; another destination is refused,
+    // without the password in the message.
+    let b = sqlite(dir.path(), "b.sqlite");
+    let out = cachestore(&a, &["migrate", &a, &b, "--state", &s], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("belongs to a migration") && !stderr.contains(password), "{stderr}");
+    ok(&a, &["migrate", &a, &to, "--state", &s], None);
+    assert!(!state.exists());
+    // A wrong password: the error names the server, not the password.
+    let wrong = format!("redis://:{password}-wrong@127.0.0.1:{}/0", redis.port);
+    let out = cachestore(&wrong, &["stats"], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && !stderr.contains(password), "{stderr}");
+}

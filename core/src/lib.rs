@@ -15,6 +15,7 @@ mod error;
 pub mod files;
 pub mod group;
 mod identity;
+mod redact;
 mod store;
 mod time;
 mod types;
@@ -24,6 +25,7 @@ pub use identity::{
     MAX_KEY_LEN, MAX_NAMESPACE_LEN, MIN_PAYLOAD_LIMIT, check_identity, check_namespace,
     check_payload,
 };
+pub use redact::redact_url;
 pub use store::{CacheStore, prepare_write};
 pub use time::{
     Clock, ManualClock, Phase, RowTimes, SharedClock, SystemClock, Ttl, UnixMillis,
