@@ -97,3 +97,22 @@ fn url_errors_never_show_a_password() {
         }
     }
 }
+
+/// Legal-looking options at their extremes are typed errors, never panics.
+#[cfg(feature = "sqlite")]
+#[test]
+fn extreme_option_values_are_typed_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("x.db").display().to_string();
+    for url in [
+        format!("sqlite://{db}?busy_timeout_ms=2592000000"),
+        format!("sqlite://{db}?busy_timeout_ms=18446744073709551615"),
+        format!("sqlite://{db}?max_payload=18446744073709551615"),
+    ] {
+        match cachestore::open(&url) {
+            Err(Error::Config { .. }) => {}
+            Err(e) => panic!("{url}: {e:?}"),
+            Ok(_) => panic!("{url} opened"),
+        }
+    }
+}

@@ -368,7 +368,8 @@ impl CacheStore for MemoryStore {
         let now = self.now_ms()?;
         let after = after.map(|c| RowKey::new(&c.namespace, &c.key));
         // Keep the `limit` smallest identities after the cursor: O(rows · log limit).
-        let mut heap: BinaryHeap<Candidate> = BinaryHeap::with_capacity(limit + 1);
+        let mut heap: BinaryHeap<Candidate> =
+            BinaryHeap::with_capacity(limit.saturating_add(1).min(1_024));
         let mut more = false;
         for (k, row) in self.inner.rows.iter() {
             if namespace.is_some_and(|ns| *k.namespace != *ns)

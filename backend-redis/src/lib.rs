@@ -763,7 +763,8 @@ impl CacheStore for RedisStore {
                 _ => b"-".to_vec(),
             };
             loop {
-                let want = (limit + 1 - items.len()).max(16);
+                // Batches of at most 1,000 keys, whatever the limit.
+                let want = limit.saturating_add(1).saturating_sub(items.len()).clamp(16, 1_000);
                 let keys: Vec<Vec<u8>> = self
                     .query(
                         redis::cmd("ZRANGEBYLEX")

@@ -144,7 +144,8 @@ impl SqliteStoreBuilder {
     }
 
     /// How long a write waits for another process's lock. Default:
-    /// [`DEFAULT_BUSY_TIMEOUT`].
+    /// [`DEFAULT_BUSY_TIMEOUT`]; at most `i32::MAX` milliseconds (about 24.8
+    /// days, SQLite's limit), longer is [`Error::Config`] at open.
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
         self
@@ -186,6 +187,16 @@ impl SqliteStoreBuilder {
     ///
     /// Blocks for the open (file checks, schema, at most a busy timeout).
     pub fn open(self) -> Result<SqliteStore> {
+        // SQLite takes the busy timeout as an i32 of milliseconds (~24.8 days).
+        if self.busy_timeout.as_millis() > i32::MAX as u128 {
+            return Err(Error::Config {
+                message: format!(
+                    "busy_timeout is {:?}; SQLite takes at most {} ms (about 24.8 days)",
+                    self.busy_timeout,
+                    i32::MAX
+                ),
+            });
+        }
         if !(MIN_PAYLOAD_LIMIT..=512 * 1024 * 1024).contains(&self.max_payload) {
             return Err(Error::Config {
                 message: format!(

@@ -357,3 +357,14 @@ async fn a_damaged_log_header_of_ours_is_corrupt() {
     let moved = store.recovered_from().expect("moved").to_owned();
     assert_eq!(fs::read(sidecar(&moved, "-wal")).expect("moved log"), log);
 }
+
+#[test]
+fn a_busy_timeout_beyond_sqlites_limit_is_a_config_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.sqlite");
+    let days_30 = Duration::from_secs(30 * 86_400);
+    let err = SqliteStore::builder(&path).busy_timeout(days_30).open().expect_err("too long");
+    assert!(matches!(err, Error::Config { .. }), "{err:?}");
+    let limit = Duration::from_millis(i32::MAX as u64);
+    SqliteStore::builder(&path).busy_timeout(limit).open().expect("the limit itself opens");
+}

@@ -70,7 +70,11 @@ fn options(line: &Line) -> Result<(SystemTime, SetOptions), String> {
     let stored_at = at(line.stored_at_ms)?;
     let mut options = SetOptions::new().headers(line.headers.clone());
     if let (Some(e), Some(s)) = (line.expires_at_ms, line.stale_until_ms) {
-        let stale = u64::try_from(s - e).map_err(|_| "stale_until is before expires_at")?;
+        // Times far apart (both legal) must not overflow the subtraction.
+        let stale = s
+            .checked_sub(e)
+            .and_then(|d| u64::try_from(d).ok())
+            .ok_or("stale_until is before expires_at, or too far after it")?;
         options = options.ttl(Ttl::Until(at(e)?)).stale_for(Duration::from_millis(stale));
     }
     Ok((stored_at, options))

@@ -347,3 +347,19 @@ fn written_files_are_private_and_hold_no_password() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && !stderr.contains(password), "{stderr}");
 }
+
+/// An import line whose times are legal but far apart is imported or refused
+/// with a one-line error: never a panic.
+#[test]
+fn import_with_times_far_apart_does_not_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = sqlite(dir.path(), "a.sqlite");
+    let line = r#"{"namespace":"ns","key":"k","payload_base64":"","headers":{},"stored_at_ms":0,"expires_at_ms":-9000000000000000000,"stale_until_ms":9000000000000000000}"#;
+    let file = dir.path().join("far.jsonl");
+    std::fs::write(&file, line).expect("write");
+    let out = cachestore(&a, &["import", &file.display().to_string()], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(101), "import panicked: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success() || stderr.trim().lines().count() == 1, "{stderr}");
+}

@@ -608,7 +608,9 @@ pub async fn scan_returns_live_rows_in_byte_order<F: StoreFactory>(factory: &F) 
     }
     want.sort_by(|a, b| (a.0.as_bytes(), a.1.as_bytes()).cmp(&(b.0.as_bytes(), b.1.as_bytes())));
     clock.advance(ms(100));
-    for page in [0, 1, 2, 3, 7, 1_000] {
+    // Any limit is legal, up to usize::MAX: none may panic, overflow or
+    // allocate by it.
+    for page in [0, 1, 2, 3, 7, 1_000, 1 << 40, usize::MAX] {
         let got = scan_all(&store, None, page).await;
         let ids: Vec<(String, String)> =
             got.iter().map(|(n, k, _)| (n.clone(), k.clone())).collect();
