@@ -120,7 +120,9 @@ enum Command {
         /// The file; default stdout.
         file: Option<PathBuf>,
     },
-    /// Read rows from JSON Lines; nothing is written unless every line is valid.
+    /// Read rows from JSON Lines; nothing is written unless every line is valid
+    /// and one the store accepts (payload limit, times). A store that fails
+    /// while writing (a full disk) is reported with how many rows were written.
     Import {
         /// The file.
         file: PathBuf,
@@ -585,21 +587,31 @@ async fn import(url: &str, file: &Path) -> Outcome {
             continue;
         }
         match Line::parse(raw) {
-            Ok(line) => lines.push(line),
+            Ok(line) => lines.push((i + 1, line)),
             Err(e) => bad.push(format!("line {}: {e}", i + 1)),
         }
     }
-    if !bad.is_empty() {
+    let refuse = |bad: Vec<String>| {
         for b in &bad {
             eprintln!("{}: {b}", file.display());
         }
-        return Err(Failure::new(
+        Failure::new(
             5,
             format!("{} bad line(s) in {}; nothing was imported", bad.len(), file.display()),
-        ));
+        )
+    };
+    if !bad.is_empty() {
+        return Err(refuse(bad));
     }
     let clock = ManualClock::new();
     let store = open(url, Arc::new(clock.clone()))?;
+    // Every row must be one the store accepts before the first is written:
+    // a payload over its limit on the last line writes nothing.
+    let refused = rows::refused_by(store.as_ref(), &lines);
+    if !refused.is_empty() {
+        return Err(refuse(refused));
+    }
+    let lines: Vec<Line> = lines.into_iter().map(|(_, line)| line).collect();
     let bar = progress(Some(lines.len() as u64), "importing");
     write_rows(&store, &clock, &lines).await.map_err(|e| Failure::new(1, e))?;
     bar.finish_and_clear();

@@ -71,16 +71,44 @@ fn options(line: &Line) -> Result<(SystemTime, SetOptions), String> {
     let mut options = SetOptions::new().headers(line.headers.clone());
     if let (Some(e), Some(s)) = (line.expires_at_ms, line.stale_until_ms) {
         // Times far apart (both legal) must not overflow the subtraction.
-        let stale = s
-            .checked_sub(e)
-            .and_then(|d| u64::try_from(d).ok())
-            .ok_or("stale_until is before expires_at, or too far after it")?;
+        let stale = u64::try_from(i128::from(s) - i128::from(e))
+            .map_err(|_| "stale_until is before expires_at")?;
         options = options.ttl(Ttl::Until(at(e)?)).stale_for(Duration::from_millis(stale));
     }
     Ok((stored_at, options))
 }
 
-/// Writes rows keeping every field. `store` must judge by `clock`.
+/// Checks that `store` would accept every line as it will be written (the
+/// payload within its limit, the times representable), without writing
+/// anything; returns each refused line's number (from 1) and why.
+pub(crate) fn refused_by(store: &dyn CacheStore, lines: &[(usize, Line)]) -> Vec<String> {
+    let max_payload = store.capabilities().max_payload;
+    let clock = ManualClock::new();
+    let mut refused = Vec::new();
+    for (number, line) in lines {
+        let checked = options(line).and_then(|(stored_at, options)| {
+            clock.set(stored_at);
+            let payload = line.payload();
+            cachestore::prepare_write(
+                &clock,
+                max_payload,
+                &line.namespace,
+                &line.key,
+                &payload,
+                &options,
+            )
+            .map(drop)
+            .map_err(|e| e.to_string())
+        });
+        if let Err(e) = checked {
+            refused.push(format!("line {number}: {e}"));
+        }
+    }
+    refused
+}
+
+/// Writes rows keeping every field. `store` must judge by `clock`. On a
+/// failure, says how many rows were written before it.
 pub(crate) async fn write_rows(
     store: &Arc<dyn CacheStore>,
     clock: &ManualClock,
@@ -90,28 +118,34 @@ pub(crate) async fn write_rows(
     // backend supports it); the clock moves between batches.
     let mut batch: Vec<SetItem> = Vec::new();
     let mut batch_at = None;
+    let mut written = 0;
+    let failed = |written: usize, e: String| {
+        format!("the store failed after {written} of {} rows were written: {e}", lines.len())
+    };
     for line in lines {
-        let (stored_at, options) = options(line)?;
+        let (stored_at, options) = options(line).map_err(|e| failed(written, e))?;
         if batch_at.is_some_and(|t| t != stored_at) {
-            flush(store, clock, &mut batch, batch_at).await?;
+            written +=
+                flush(store, clock, &mut batch, batch_at).await.map_err(|e| failed(written, e))?;
         }
         batch_at = Some(stored_at);
         batch.push(SetItem::new(line.namespace.clone(), line.key.clone(), line.payload(), options));
     }
-    flush(store, clock, &mut batch, batch_at).await
+    flush(store, clock, &mut batch, batch_at).await.map(drop).map_err(|e| failed(written, e))
 }
 
+/// Writes one batch at `at`; returns how many rows it wrote.
 async fn flush(
     store: &Arc<dyn CacheStore>,
     clock: &ManualClock,
     batch: &mut Vec<SetItem>,
     at: Option<SystemTime>,
-) -> Result<(), String> {
-    if let Some(at) = at {
-        clock.set(at);
-        store.set_many(std::mem::take(batch)).await.map_err(|e| e.to_string())?;
-    }
-    Ok(())
+) -> Result<usize, String> {
+    let Some(at) = at else { return Ok(0) };
+    clock.set(at);
+    let n = batch.len();
+    store.set_many(std::mem::take(batch)).await.map_err(|e| e.to_string())?;
+    Ok(n)
 }
 
 /// An entry's row as a line (for `get --meta`).

@@ -361,5 +361,30 @@ fn import_with_times_far_apart_does_not_panic() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(101), "import panicked: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(out.status.success() || stderr.trim().lines().count() == 1, "{stderr}");
+    assert!(out.status.success() || out.status.code() == Some(5), "{stderr}");
+}
+
+/// A row the store refuses (a payload over its limit), after valid lines of
+/// other moments: nothing is written, and the line is named.
+#[test]
+fn an_import_the_store_would_refuse_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = format!("{}?max_payload=16777216", sqlite(dir.path(), "a.sqlite"));
+    let small = |key: &str, at: u64| {
+        format!(
+            r#"{{"namespace":"n","key":"{key}","payload_base64":"aGk=","headers":{{}},"stored_at_ms":{at},"expires_at_ms":null,"stale_until_ms":null}}"#
+        )
+    };
+    use base64::Engine;
+    let big = base64::engine::general_purpose::STANDARD.encode(vec![7u8; 16 * 1024 * 1024 + 1]);
+    let huge = format!(
+        r#"{{"namespace":"n","key":"big","payload_base64":"{big}","headers":{{}},"stored_at_ms":3,"expires_at_ms":null,"stale_until_ms":null}}"#
+    );
+    let file = dir.path().join("over.jsonl");
+    std::fs::write(&file, [small("a", 1), small("b", 2), huge].join("\n")).expect("write");
+    let out = cachestore(&a, &["import", &file.display().to_string()], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("line 3:") && stderr.contains("nothing was imported"), "{stderr}");
+    assert_eq!(ok(&a, &["export"], None), "", "a refused import wrote rows");
 }
