@@ -23,7 +23,15 @@
 //!   nothing).
 //! - **Connections** reconnect by themselves (`ConnectionManager`, or the
 //!   cluster client); connect and command timeouts come from the URL. A
-//!   server that cannot be reached is [`Error::Unavailable`] (retriable).
+//!   server that cannot be reached, and a cluster slot whose master is down
+//!   or moving (for writes as for reads), is [`Error::Unavailable`]
+//!   (retriable). A wrong password and a user without ACL permission for a
+//!   command the store uses are [`Error::Config`] (not retriable: fix the
+//!   credentials or grant the commands).
+//! - **A failed write writes nothing**: Redis does not roll back a MULTI/EXEC
+//!   whose command fails at run time, so every command is checked before it
+//!   is sent (a physical expiry is capped at about 31,700 years, as Redis
+//!   refuses a `PEXPIRE` past its clock's range).
 //!
 //! `purge_expired`, `stats` and `clear_all` visit every namespace's index:
 //! O(rows). The namespace list only grows (removing a name could race a
@@ -272,8 +280,14 @@ fn timeout(endpoint: &str, after: Duration) -> Error {
     }
 }
 
-/// Maps a Redis error: unreachable servers are `Unavailable` (retriable),
-/// authentication failures a `Config` error that says what to check.
+/// The longest physical expiry the store asks of Redis (about 31,700 years):
+/// Redis refuses a `PEXPIRE` whose end passes the i64 milliseconds limit.
+const MAX_PX: i64 = 1_000_000_000_000_000;
+
+/// Maps a Redis error: unreachable servers, a cluster without a master for
+/// a slot, a node that is loading or failing over are `Unavailable`
+/// (retriable); authentication failures and ACL refusals a `Config` error
+/// that says what to check; the rest `Backend`.
 fn classify(endpoint: &str, operation: &str, e: RedisError) -> Error {
     if e.kind() == redis::ErrorKind::AuthenticationFailed
         || e.to_string().contains("WRONGPASS")
@@ -285,7 +299,45 @@ fn classify(endpoint: &str, operation: &str, e: RedisError) -> Error {
             ),
         };
     }
-    if e.is_io_error() || e.is_timeout() || e.is_connection_refusal() || e.is_connection_dropped() {
+    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm) {
+        return Error::Config {
+            message: format!(
+                "Redis at {endpoint} refused {operation}: the user has no permission for a \
+                 command the store uses ({e}). Grant it read, write, keyspace and scripting \
+                 commands (for example `ACL SETUSER <user> +@read +@write +@keyspace \
+                 +@scripting`)"
+            ),
+        };
+    }
+    // What the redis crate would retry (reconnect, wait, re-route) is
+    // retriable for the caller too; a reply it cannot parse is not. A
+    // MULTI/EXEC aborted because its slot moved or its node is failing over
+    // (a dead master) is as transient as the same error on a read.
+    let transient = e.kind() != redis::ErrorKind::Parse
+        && !matches!(e.retry_method(), redis::RetryMethod::NoRetry)
+        || e.clone().into_server_errors().is_some_and(|errors| {
+            errors.iter().any(|(_, err)| {
+                use redis::ServerErrorKind as K;
+                matches!(
+                    err.kind(),
+                    Some(
+                        K::Moved
+                            | K::Ask
+                            | K::TryAgain
+                            | K::ClusterDown
+                            | K::MasterDown
+                            | K::BusyLoading
+                            | K::ReadOnly
+                    )
+                )
+            })
+        });
+    if transient
+        || e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_refusal()
+        || e.is_connection_dropped()
+    {
         return Error::Unavailable { endpoint: endpoint.to_owned(), source: Box::new(e) };
     }
     Error::Backend {
@@ -533,7 +585,10 @@ impl RedisStore {
             .ignore();
         if let Some(stale_until) = times.stale_until {
             let grace = i64::try_from(self.inner.expiry_grace.as_millis()).unwrap_or(i64::MAX);
-            let px = stale_until.saturating_sub(now).saturating_add(grace).max(1);
+            // Redis adds its own clock to PX and refuses a sum past i64: and
+            // inside MULTI/EXEC the refusal would come after the row was
+            // written. Past 31,700 years a row is kept as good as forever.
+            let px = stale_until.saturating_sub(now).saturating_add(grace).clamp(1, MAX_PX);
             pipe.cmd("PEXPIRE").arg(&row).arg(px).ignore();
         }
         pipe.cmd("ZADD").arg(&index).arg(0).arg(key).ignore();
@@ -915,7 +970,7 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted_from_urls() {
-        assert_eq!(redacted("redis://user:secret@host:6379/0"), "redis://***@host:6379/0");
+        assert_eq!(redacted("redis://user:secret@host:6379/0"), "redis://user:***@host:6379/0");
         assert_eq!(redacted("redis://host:6379/"), "redis://host:6379/");
     }
 }

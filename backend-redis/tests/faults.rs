@@ -129,3 +129,109 @@ async fn physical_expiry_follows_the_store_clock_not_this_machine() {
         .expect("set");
     assert_eq!(server.cli(&["EXISTS", "p:{6e73}:r:dead"]).trim(), "0");
 }
+
+/// A user without permission to write (an ACL) gets a typed error that is
+/// not retriable and names the permission, never a retriable
+/// `Unavailable`; reads it may do still work.
+#[tokio::test]
+async fn an_acl_refusal_is_a_non_retriable_config_error() {
+    if !require_redis() {
+        return;
+    }
+    let server = Server::start(&[]).expect("redis-server");
+    server.cli(&[
+        "ACL",
+        "SETUSER",
+        "reader",
+        "on",
+        ">readerpw",
+        "~*",
+        "&*",
+        "+@read",
+        "+@connection",
+        "+zrangebylex",
+        "+ping",
+    ]);
+    let url = server.url().replacen("redis://", "redis://reader:readerpw@", 1);
+    let store = RedisStore::builder(&url)
+        .response_timeout(Duration::from_secs(2))
+        .open()
+        .await
+        .expect("a read-only user connects");
+    assert_eq!(store.get("ns", "k").await.expect("reads are allowed"), None);
+    let err = store
+        .set("ns", "k", Bytes::from_static(b"v"), SetOptions::new())
+        .await
+        .expect_err("writes are not allowed");
+    assert!(!err.is_retriable(), "an ACL refusal is retriable: {err:?}");
+    assert!(matches!(err, Error::Config { .. }), "{err:?}");
+    assert!(err.to_string().contains("permission"), "{err}");
+}
+
+/// A row whose stale window ends within the grace period of the latest
+/// time the store can keep: either written whole and readable, or refused
+/// with nothing written. Never an error with the row written anyway.
+#[tokio::test]
+async fn a_write_that_fails_writes_nothing_even_at_the_time_limit() {
+    if !require_redis() {
+        return;
+    }
+    let server = Server::start(&[]).expect("redis-server");
+    let store = RedisStore::builder(server.url()).open().await.expect("open");
+    let limit = std::time::UNIX_EPOCH + Duration::from_millis(i64::MAX as u64);
+    for back in [0u64, 1, 1_000, 59_999, 60_000, 120_000] {
+        let until = limit - Duration::from_millis(back);
+        let key = format!("k{back}");
+        let options = SetOptions::new().ttl(cachestore_core::Ttl::Until(until));
+        match store.set("ns", &key, Bytes::from_static(b"v"), options).await {
+            Ok(()) => {
+                let row = store.get_stale("ns", &key).await.expect("read");
+                assert!(row.is_some(), "{back} ms before the limit: written, then missing");
+            }
+            Err(e) => {
+                let row = store.get_stale("ns", &key).await.expect("read");
+                assert!(row.is_none(), "{back} ms before the limit: {e}, yet the row was written");
+            }
+        }
+    }
+}
+
+/// On a cluster with one master killed, writes and reads of the slots it
+/// served are the same retriable `Unavailable`, never a `Backend` error for
+/// one and `Unavailable` for the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_cluster_master_is_unavailable_for_writes_and_reads_alike() {
+    if !require_redis() {
+        return;
+    }
+    let (mut nodes, url) = support::start_cluster().expect("a private cluster");
+    let store = RedisStore::builder(&url)
+        .cluster(true)
+        .connect_timeout(Duration::from_millis(300))
+        .response_timeout(Duration::from_secs(1))
+        .open()
+        .await
+        .expect("open");
+    let namespaces: Vec<String> = (0..24).map(|i| format!("ns{i}")).collect();
+    for ns in &namespaces {
+        store.set(ns, "k", Bytes::from_static(b"v"), SetOptions::new()).await.expect("set");
+    }
+    nodes[2].kill();
+    let mut failures = 0;
+    // Each failing call waits out the client's retries: a few suffice.
+    for ns in &namespaces {
+        if failures >= 4 {
+            break;
+        }
+        let wrote = store.set(ns, "k2", Bytes::from_static(b"v"), SetOptions::new()).await;
+        let read = store.get(ns, "k").await;
+        for outcome in [wrote.err(), read.err()].into_iter().flatten() {
+            failures += 1;
+            assert!(
+                matches!(outcome, Error::Unavailable { .. }) && outcome.is_retriable(),
+                "{ns}: {outcome:?}"
+            );
+        }
+    }
+    assert!(failures > 0, "no call failed with a master down: the test did not test");
+}

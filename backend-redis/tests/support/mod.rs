@@ -149,39 +149,43 @@ pub fn shared() -> Result<String, String> {
 /// A 3-master Redis Cluster on loopback, shared by a test binary.
 pub fn cluster() -> Result<String, String> {
     static CLUSTER: OnceLock<Result<(Vec<Server>, String), String>> = OnceLock::new();
-    let result = CLUSTER.get_or_init(|| {
-        if !have_redis_server() {
-            return Err("no redis-server on PATH".into());
-        }
-        let nodes: Vec<Server> = (0..3)
-            .map(|_| Server::start(&["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"]))
-            .collect::<Result<_, _>>()?;
-        let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
-        let out = Command::new("redis-cli")
-            .arg("--cluster")
-            .arg("create")
-            .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
-            .stdin(Stdio::piped())
-            .output()
-            .map_err(|e| format!("redis-cli --cluster create: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "redis-cli --cluster create failed: {}",
-                String::from_utf8_lossy(&out.stdout)
-            ));
-        }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if nodes.iter().all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok")) {
-                let url = nodes[0].url();
-                return Ok((nodes, url));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Err("the cluster never reached cluster_state:ok".into())
-    });
+    let result = CLUSTER.get_or_init(start_cluster);
     result.as_ref().map(|(_, url)| url.clone()).map_err(Clone::clone)
+}
+
+/// A new private 3-master Redis Cluster on loopback: its nodes (stopped when
+/// dropped) and the URL of one of them.
+pub fn start_cluster() -> Result<(Vec<Server>, String), String> {
+    if !have_redis_server() {
+        return Err("no redis-server on PATH".into());
+    }
+    let nodes: Vec<Server> = (0..3)
+        .map(|_| Server::start(&["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"]))
+        .collect::<Result<_, _>>()?;
+    let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+    let out = Command::new("redis-cli")
+        .arg("--cluster")
+        .arg("create")
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .stdin(Stdio::piped())
+        .output()
+        .map_err(|e| format!("redis-cli --cluster create: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        ));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if nodes.iter().all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok")) {
+            let url = nodes[0].url();
+            return Ok((nodes, url));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err("the cluster never reached cluster_state:ok".into())
 }
 
 /// A key prefix unique to this process and call, so stores sharing a server
