@@ -22,7 +22,7 @@
 //!
 //! Format 1 had the same layout with a CRC of bytes 5.. alone; files of
 //! store format 2 and earlier hold such values, and are rewritten to format
-//! 2 values when they are upgraded ([`decode_v1`]).
+//! 2 values when they are upgraded.
 //!
 //! The times sit at fixed offsets so that phase checks and statistics read
 //! them without decoding anything; the payload is raw so that reading it

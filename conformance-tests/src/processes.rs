@@ -269,6 +269,47 @@ impl Rng {
 
 const KILLS: u64 = 60;
 
+/// Records the `ack KEY VERSION` lines of a writer in `acked` (the highest
+/// version per key); returns how many there were.
+fn record_acks(lines: &[String], acked: &mut BTreeMap<String, u64>) -> Result<usize, String> {
+    let mut count = 0;
+    for line in lines {
+        let mut parts = line.split(' ');
+        if let (Some("ack"), Some(key), Some(v)) = (parts.next(), parts.next(), parts.next()) {
+            let v: u64 = v.parse().map_err(|e| format!("bad ack {line:?}: {e}"))?;
+            let e = acked.entry(key.to_owned()).or_insert(0);
+            *e = (*e).max(v);
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+/// Reopens the store at `path` and checks every acknowledged row is there,
+/// whole, at its acknowledged version or later.
+fn check_acked(
+    backend: &Backend,
+    runtime: &tokio::runtime::Runtime,
+    path: &Path,
+    acked: &BTreeMap<String, u64>,
+) -> Result<(), String> {
+    runtime.block_on(async {
+        let store = (backend.open)(path).map_err(|e| format!("the store does not reopen: {e}"))?;
+        for (key, &v) in acked {
+            let row = store
+                .get("ns", key)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("acknowledged row {key} v{v} is missing"))?;
+            let got = check_row(key, &row)?;
+            if got < v {
+                return Err(format!("{key} went back from acknowledged v{v} to v{got}"));
+            }
+        }
+        Ok::<(), String>(())
+    })
+}
+
 fn kill_9_loop(backend: &Backend) -> Result<(), String> {
     let dir = tempdir()?;
     let path = dir.path().join(backend.file_name);
@@ -306,38 +347,11 @@ fn kill_9_loop(backend: &Backend) -> Result<(), String> {
         child.kill().map_err(|e| format!("SIGKILL: {e}"))?;
         child.wait().map_err(|e| e.to_string())?;
         let lines = reader.join().map_err(|_| "reader thread panicked")?;
-        for line in lines {
-            let mut parts = line.split(' ');
-            if let (Some("ack"), Some(key), Some(v)) = (parts.next(), parts.next(), parts.next()) {
-                let v: u64 = v.parse().map_err(|e| format!("bad ack {line:?}: {e}"))?;
-                let e = acked.entry(key.to_owned()).or_insert(0);
-                *e = (*e).max(v);
-                total_acks += 1;
-            }
-        }
+        total_acks += record_acks(&lines, &mut acked)?;
         (backend.verify)(&path).map_err(|e| format!("round {round}: {e} (seed {seed})"))?;
-        runtime
-            .block_on(async {
-                let store = (backend.open)(&path)
-                    .map_err(|e| format!("round {round}: reopen after SIGKILL failed: {e}"))?;
-                for (key, &v) in &acked {
-                    let row = store
-                        .get("ns", key)
-                        .await
-                        .map_err(|e| format!("round {round}: {e}"))?
-                        .ok_or_else(|| {
-                            format!("round {round}: acknowledged row {key} v{v} is missing")
-                        })?;
-                    let got = check_row(key, &row).map_err(|e| format!("round {round}: {e}"))?;
-                    if got < v {
-                        return Err(format!(
-                            "round {round}: {key} went back from acknowledged v{v} to v{got}"
-                        ));
-                    }
-                }
-                Ok::<(), String>(())
-            })
-            .map_err(|e| format!("{e} (seed {seed}; rerun with CACHESTORE_KILL_SEED={seed})"))?;
+        check_acked(backend, &runtime, &path, &acked).map_err(|e| {
+            format!("round {round}: {e} (seed {seed}; rerun with CACHESTORE_KILL_SEED={seed})")
+        })?;
     }
     if total_acks < KILLS as usize * 10 {
         return Err(format!(
@@ -683,15 +697,7 @@ fn kill_9_at_open(backend: &Backend) -> Result<(), String> {
         child.wait().map_err(|e| e.to_string())?;
         let lines = reader.join().map_err(|_| "reader thread panicked")?;
         let before = total_acks;
-        for line in lines {
-            let mut parts = line.split(' ');
-            if let (Some("ack"), Some(key), Some(v)) = (parts.next(), parts.next(), parts.next()) {
-                let v: u64 = v.parse().map_err(|e| format!("bad ack {line:?}: {e}"))?;
-                let e = acked.entry(key.to_owned()).or_insert(0);
-                *e = (*e).max(v);
-                total_acks += 1;
-            }
-        }
+        total_acks += record_acks(&lines, &mut acked)?;
         empty_rounds += u64::from(before == total_acks);
         // Check a copy, so that the next round recovers the crash itself.
         let files = store_files(backend, &path)?;
@@ -706,23 +712,9 @@ fn kill_9_at_open(backend: &Backend) -> Result<(), String> {
         std::fs::create_dir(&check_dir).map_err(|e| e.to_string())?;
         let copy = check_dir.join(backend.file_name);
         write_store_files(&copy, &files)?;
-        runtime
-            .block_on(async {
-                let store = (backend.open)(&copy)
-                    .map_err(|e| format!("round {round}: the store does not reopen: {e}"))?;
-                for (key, &v) in &acked {
-                    let row = store
-                        .get("ns", key)
-                        .await
-                        .map_err(|e| format!("round {round}: {e}"))?
-                        .ok_or_else(|| format!("round {round}: acknowledged {key} v{v} missing"))?;
-                    if check_row(key, &row).map_err(|e| format!("round {round}: {e}"))? < v {
-                        return Err(format!("round {round}: {key} went back from v{v}"));
-                    }
-                }
-                Ok::<(), String>(())
-            })
-            .map_err(|e| format!("{e} (seed {seed}; rerun with CACHESTORE_KILL_SEED={seed})"))?;
+        check_acked(backend, &runtime, &copy, &acked).map_err(|e| {
+            format!("round {round}: {e} (seed {seed}; rerun with CACHESTORE_KILL_SEED={seed})")
+        })?;
         let _ = std::fs::remove_dir_all(&check_dir);
     }
     if empty_rounds == 0 || empty_rounds == KILLS_AT_OPEN {
