@@ -8,7 +8,8 @@
 //! Damage to our own header is [`Error::Corrupt`] (which recreate-if-corrupt
 //! recovers), not [`Error::Incompatible`] (kept for other programs' files and
 //! newer versions, which are never moved): an application id a few bits
-//! away from ours, SQLite format fields out of their range, a version 0 with
+//! away from ours, or any other in a file whose schema page creates our
+//! rows table, SQLite format fields out of their range, a version 0 with
 //! tables, or a version beyond this code's in a file without the
 //! `cache_meta` table. Every schema version after 1 must create that table
 //! and keep its number there too, so that a newer file is told from a
@@ -100,7 +101,8 @@ pub(crate) fn inspect(path: &Path) -> Result<FileState, Error> {
     // ours is damage.
     let schema_format = u32::from_be_bytes([header[44], header[45], header[46], header[47]]);
     let app_id = i32::from_be_bytes([header[68], header[69], header[70], header[71]]);
-    let ours_damaged = is_damaged_id(app_id);
+    let ours_damaged =
+        is_damaged_id(app_id) || (app_id != APPLICATION_ID && has_our_schema(&mut file, path)?);
     if app_id == APPLICATION_ID || ours_damaged {
         let fields_ok =
             (1..=2).contains(&header[18]) && (1..=2).contains(&header[19]) && schema_format <= 4;
@@ -142,6 +144,20 @@ pub(crate) fn inspect(path: &Path) -> Result<FileState, Error> {
         ));
     }
     Ok(FileState::Ours)
+}
+
+/// Whether the first page of the file (which holds SQLite's schema table)
+/// carries the statement that creates our rows table: a file whose header
+/// lost our application id, not another program's.
+fn has_our_schema(file: &mut File, path: &Path) -> Result<bool, Error> {
+    use std::io::{Seek, SeekFrom};
+    let mut page = vec![0u8; 65_536];
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let read = files::read_up_to(file, &mut page)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let needle = b"CREATE TABLE cache_rows (";
+    Ok(page[..read].windows(needle.len()).any(|w| w == needle))
 }
 
 /// An application id a few bits away from ours: our header, damaged. (Any

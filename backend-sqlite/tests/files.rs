@@ -368,3 +368,19 @@ fn a_busy_timeout_beyond_sqlites_limit_is_a_config_error() {
     let limit = Duration::from_millis(i32::MAX as u64);
     SqliteStore::builder(&path).busy_timeout(limit).open().expect("the limit itself opens");
 }
+
+/// Random bytes over the application id of one of our files: the schema
+/// page still says it is ours, so it is damage (`Corrupt`), not another
+/// program's file.
+#[tokio::test]
+async fn a_garbled_application_id_in_our_file_is_corrupt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.sqlite");
+    store_with_rows(&path, 3).await;
+    SqliteStore::open(&path).and_then(|s| s.checkpoint()).expect("checkpoint");
+    let mut bytes = snapshot(&path);
+    bytes[68..72].copy_from_slice(&[0xdf, 0x76, 0xf6, 0xe7]);
+    fs::write(&path, &bytes).expect("write");
+    let err = SqliteStore::open(&path).expect_err("garbled id");
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+}

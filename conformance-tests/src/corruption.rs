@@ -293,6 +293,9 @@ pub(crate) fn campaign(backend: &Backend) -> Result<(), String> {
                 } else if let Some(kind) = line.strip_prefix("refused ") {
                     let variant = kind.split(':').next().unwrap_or_default().to_owned();
                     *refused.entry(variant.clone()).or_default() += 1;
+                    if variant != "Corrupt" {
+                        println!("  {at}: refused as {kind}");
+                    }
                     if variant == "Corrupt" {
                         match recreate_keeps_every_byte(backend, &path, limit) {
                             Ok(()) => recreated += 1,
