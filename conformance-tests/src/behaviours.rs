@@ -1,4 +1,4 @@
-//! One public function per behaviour of the contract (SPEC.md).
+//! One public function per behaviour of the contract (CONTRACT.md).
 //!
 //! Each takes the [`StoreFactory`], opens its own fresh store on a
 //! [`ManualClock`](cachestore_core::ManualClock), and panics with a message
@@ -17,7 +17,7 @@ use cachestore_core::{
 use crate::StoreFactory;
 use crate::support::{expected, get, get_stale, headers, ms, ok, open, opts, put, scan_all, trunc};
 
-/// The store accepts payloads of at least 16 MiB (SPEC §1).
+/// The store accepts payloads of at least 16 MiB (CONTRACT.md §1).
 pub async fn payload_limit_is_at_least_16_mib<F: StoreFactory>(factory: &F) {
     let (store, _clock) = open(factory).await;
     let limit = store.capabilities().max_payload;
@@ -55,7 +55,7 @@ pub async fn missing_rows_read_as_none<F: StoreFactory>(factory: &F) {
 
 /// `set` then `get` and `get_stale` return every field as written:
 /// payload, headers, `stored_at = now`, `expires_at = now + ttl`,
-/// `stale_until = expires_at + stale_for` (SPEC §1, §3).
+/// `stale_until = expires_at + stale_for` (CONTRACT.md §1, §3).
 pub async fn set_then_get_round_trips_every_field<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     let options = opts(10_000, 5_000).header("content-type", "application/json");
@@ -69,7 +69,7 @@ pub async fn set_then_get_round_trips_every_field<F: StoreFactory>(factory: &F) 
     assert!(want.is_fresh(clock.now()));
 }
 
-/// The store is usable as `Arc<dyn CacheStore>` (SPEC §3).
+/// The store is usable as `Arc<dyn CacheStore>` (CONTRACT.md §3).
 pub async fn store_works_as_a_trait_object<F: StoreFactory>(factory: &F) {
     let (store, _clock) = open(factory).await;
     let dynamic: Arc<dyn CacheStore> = Arc::new(store);
@@ -83,7 +83,7 @@ pub async fn store_works_as_a_trait_object<F: StoreFactory>(factory: &F) {
 }
 
 /// A row is fresh while `now < expires_at` and no longer at `now == expires_at`,
-/// where only `get_stale` returns it, marked not fresh (SPEC §2).
+/// where only `get_stale` returns it, marked not fresh (CONTRACT.md §2).
 pub async fn fresh_ends_exactly_at_expires_at<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     put(&store, "ns", "k", b"v", opts(1_000, 500)).await;
@@ -96,7 +96,7 @@ pub async fn fresh_ends_exactly_at_expires_at<F: StoreFactory>(factory: &F) {
 }
 
 /// A row is stale while `now < stale_until` and dead at `now == stale_until`:
-/// invisible to every read, to scan, stats and delete's answer (SPEC §2).
+/// invisible to every read, to scan, stats and delete's answer (CONTRACT.md §2).
 pub async fn stale_ends_exactly_at_stale_until<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     put(&store, "ns", "k", b"v", opts(1_000, 500)).await;
@@ -113,7 +113,7 @@ pub async fn stale_ends_exactly_at_stale_until<F: StoreFactory>(factory: &F) {
 }
 
 /// `Ttl::Never` rows have no `expires_at` and no `stale_until`, whatever the
-/// stale window, and stay fresh for ever (SPEC §1, §2).
+/// stale window, and stay fresh for ever (CONTRACT.md §1, §2).
 pub async fn ttl_never_never_expires<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     let options = SetOptions::new().ttl(Ttl::Never).stale_for(ms(5_000));
@@ -125,7 +125,7 @@ pub async fn ttl_never_never_expires<F: StoreFactory>(factory: &F) {
 }
 
 /// `Ttl::For(0)` and an `Until` in the past store a row that is already
-/// expired: stale if there is a stale window, else dead (SPEC §2).
+/// expired: stale if there is a stale window, else dead (CONTRACT.md §2).
 pub async fn zero_ttl_and_past_until_store_expired_rows<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     let past = clock.now() - ms(10);
@@ -148,7 +148,7 @@ pub async fn zero_ttl_and_past_until_store_expired_rows<F: StoreFactory>(factory
 }
 
 /// With the default stale window of zero there is no stale phase:
-/// `stale_until == expires_at`, and the row is dead at `expires_at` (SPEC §2).
+/// `stale_until == expires_at`, and the row is dead at `expires_at` (CONTRACT.md §2).
 pub async fn no_stale_phase_without_stale_for<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     put(&store, "ns", "k", b"v", SetOptions::for_duration(ms(1_000))).await;
@@ -160,7 +160,7 @@ pub async fn no_stale_phase_without_stale_for<F: StoreFactory>(factory: &F) {
 
 /// Reads are pure: `get` of a stale row deletes nothing and changes no field,
 /// so the row is still there for `get_stale`, and fresh again when the clock
-/// goes back (SPEC §3). On an engine that is not self-expiring a dead row read
+/// goes back (CONTRACT.md §3). On an engine that is not self-expiring a dead row read
 /// with `get` is also still there when the clock goes back.
 pub async fn reads_are_pure<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
@@ -184,7 +184,7 @@ pub async fn reads_are_pure<F: StoreFactory>(factory: &F) {
     }
 }
 
-/// Overwriting a fresh row replaces every field (SPEC §3).
+/// Overwriting a fresh row replaces every field (CONTRACT.md §3).
 pub async fn overwrite_replaces_a_fresh_row<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     put(&store, "ns", "k", b"old payload", opts(10_000, 10_000).header("a", "1")).await;
@@ -196,7 +196,7 @@ pub async fn overwrite_replaces_a_fresh_row<F: StoreFactory>(factory: &F) {
     assert!(get(&store, "ns", "k").await.is_some(), "the old TTL survived the overwrite");
 }
 
-/// Overwriting a stale row makes it a fresh new row (SPEC §3).
+/// Overwriting a stale row makes it a fresh new row (CONTRACT.md §3).
 pub async fn overwrite_revives_a_stale_row<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     put(&store, "ns", "k", b"old", opts(100, 10_000)).await;
@@ -210,7 +210,7 @@ pub async fn overwrite_revives_a_stale_row<F: StoreFactory>(factory: &F) {
 }
 
 /// Overwriting a dead row makes it the new row, counted and scanned again
-/// (SPEC §3).
+/// (CONTRACT.md §3).
 pub async fn overwrite_replaces_a_dead_row<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     put(&store, "ns", "k", b"old", opts(100, 0).header("old", "1")).await;
@@ -225,7 +225,7 @@ pub async fn overwrite_replaces_a_dead_row<F: StoreFactory>(factory: &F) {
 }
 
 /// An overwrite's headers replace the old ones; none are kept or merged
-/// (SPEC §1, §3).
+/// (CONTRACT.md §1, §3).
 pub async fn overwrite_drops_old_headers<F: StoreFactory>(factory: &F) {
     let (store, _clock) = open(factory).await;
     put(&store, "ns", "k", b"v", SetOptions::new().header("etag", "1").header("x", "y")).await;
@@ -237,7 +237,7 @@ pub async fn overwrite_drops_old_headers<F: StoreFactory>(factory: &F) {
 }
 
 /// Headers come back exactly as stored: none, empty names and values,
-/// unicode, control characters and 1,000 entries (SPEC §1).
+/// unicode, control characters and 1,000 entries (CONTRACT.md §1).
 pub async fn headers_round_trip_exactly<F: StoreFactory>(factory: &F) {
     let (store, _clock) = open(factory).await;
     let many: Headers = (0..1_000).map(|i| (format!("x-h-{i:04}"), format!("value {i}"))).collect();
@@ -256,7 +256,7 @@ pub async fn headers_round_trip_exactly<F: StoreFactory>(factory: &F) {
     }
 }
 
-/// Payloads of 0 bytes and of 16 MiB round-trip byte for byte (SPEC §1).
+/// Payloads of 0 bytes and of 16 MiB round-trip byte for byte (CONTRACT.md §1).
 pub async fn payloads_of_zero_bytes_and_16_mib_round_trip<F: StoreFactory>(factory: &F) {
     let (store, _clock) = open(factory).await;
     let big: Vec<u8> = (0..MIN_PAYLOAD_LIMIT).map(|i| (i.wrapping_mul(31) % 251) as u8).collect();
@@ -273,7 +273,7 @@ pub async fn payloads_of_zero_bytes_and_16_mib_round_trip<F: StoreFactory>(facto
 }
 
 /// A payload over the store's limit is `PayloadTooLarge`, never truncated;
-/// the old row stays (SPEC §1).
+/// the old row stays (CONTRACT.md §1).
 pub async fn payload_over_the_limit_is_refused<F: StoreFactory>(factory: &F) {
     let (store, _clock) = open(factory).await;
     let limit = store.capabilities().max_payload;
@@ -290,7 +290,7 @@ pub async fn payload_over_the_limit_is_refused<F: StoreFactory>(factory: &F) {
 }
 
 /// Identities that differ only around delimiters, NUL or prefixes are
-/// different rows: `("a:b","c")` is not `("a","b:c")` (SPEC §1).
+/// different rows: `("a:b","c")` is not `("a","b:c")` (CONTRACT.md §1).
 pub async fn delimiters_and_nul_never_collide<F: StoreFactory>(factory: &F) {
     let (store, _clock) = open(factory).await;
     let ids = colliding_identities();
@@ -329,7 +329,7 @@ fn colliding_identities() -> Vec<(&'static str, &'static str)> {
 
 /// Invalid identities (empty, over 255 or 4096 bytes) are `InvalidKey` on
 /// every operation, and nothing is written; the longest valid ones work
-/// (SPEC §1).
+/// (CONTRACT.md §1).
 pub async fn invalid_identities_are_rejected_everywhere<F: StoreFactory>(factory: &F) {
     let (store, _clock) = open(factory).await;
     let long_ns = "n".repeat(MAX_NAMESPACE_LEN + 1);
@@ -375,7 +375,7 @@ pub async fn invalid_identities_are_rejected_everywhere<F: StoreFactory>(factory
 }
 
 /// A TTL, `Until` or stale window whose time cannot be represented is
-/// `InvalidTtl`; nothing is written and the old row stays (SPEC §2).
+/// `InvalidTtl`; nothing is written and the old row stays (CONTRACT.md §2).
 pub async fn unrepresentable_ttls_are_rejected<F: StoreFactory>(factory: &F) {
     let (store, _clock) = open(factory).await;
     put(&store, "ns", "k", b"old", SetOptions::new()).await;
@@ -398,7 +398,7 @@ pub async fn unrepresentable_ttls_are_rejected<F: StoreFactory>(factory: &F) {
 
 /// Times are kept in whole milliseconds, truncated: `stored_at` is `now`
 /// rounded down, `expires_at` and `stale_until` the full-precision sums
-/// rounded down (SPEC §1).
+/// rounded down (CONTRACT.md §1).
 pub async fn times_are_kept_in_whole_milliseconds<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     clock.advance(Duration::from_micros(1_999));
@@ -415,7 +415,7 @@ pub async fn times_are_kept_in_whole_milliseconds<F: StoreFactory>(factory: &F) 
 
 /// The clock may go backwards: a stale row is fresh again at an earlier
 /// `now`, and a row written "in the future" is judged at the current `now`
-/// (SPEC §2).
+/// (CONTRACT.md §2).
 pub async fn clock_moving_back_revives_stale_rows<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     put(&store, "ns", "k", b"v", opts(1_000, 1_000)).await;
@@ -431,7 +431,7 @@ pub async fn clock_moving_back_revives_stale_rows<F: StoreFactory>(factory: &F) 
 }
 
 /// `delete` removes the row and answers `true` only for a fresh or stale one
-/// (SPEC §3).
+/// (CONTRACT.md §3).
 pub async fn delete_reports_whether_a_live_row_was_there<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     put(&store, "ns", "fresh", b"v", opts(10_000, 0)).await;
@@ -450,7 +450,7 @@ pub async fn delete_reports_whether_a_live_row_was_there<F: StoreFactory>(factor
 
 /// `purge_expired` removes exactly the dead rows and returns how many; fresh
 /// and stale rows stay; a second purge returns 0. A self-expiring engine may
-/// count fewer (SPEC §3).
+/// count fewer (CONTRACT.md §3).
 pub async fn purge_removes_only_dead_rows_and_is_idempotent<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     for i in 0..3 {
@@ -481,7 +481,7 @@ pub async fn purge_removes_only_dead_rows_and_is_idempotent<F: StoreFactory>(fac
 }
 
 /// A row removed by `purge_expired` stays removed when the clock goes back;
-/// rows not purged come back to life (SPEC §2).
+/// rows not purged come back to life (CONTRACT.md §2).
 pub async fn purged_rows_stay_gone<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     put(&store, "ns", "purged", b"v", opts(100, 0)).await;
@@ -495,7 +495,7 @@ pub async fn purged_rows_stay_gone<F: StoreFactory>(factory: &F) {
 
 /// `clear_namespace` removes that namespace's rows, dead ones included, and
 /// no other (not `"ab"` nor `"a:b"` for `"a"`); it returns how many fresh or
-/// stale rows went (SPEC §3).
+/// stale rows went (CONTRACT.md §3).
 pub async fn clear_namespace_removes_only_that_namespace<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     put(&store, "a", "fresh", b"v", opts(10_000, 0)).await;
@@ -517,7 +517,7 @@ pub async fn clear_namespace_removes_only_that_namespace<F: StoreFactory>(factor
 }
 
 /// `clear_all` removes every row and returns how many fresh or stale ones
-/// went (SPEC §3).
+/// went (CONTRACT.md §3).
 pub async fn clear_all_removes_everything<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     put(&store, "a", "fresh", b"v", opts(10_000, 0)).await;
@@ -534,7 +534,7 @@ pub async fn clear_all_removes_everything<F: StoreFactory>(factory: &F) {
 }
 
 /// `get_many` answers like `get`, in input order, duplicates included
-/// (SPEC §3).
+/// (CONTRACT.md §3).
 pub async fn get_many_answers_in_input_order<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     put(&store, "ns", "a", b"A", opts(10_000, 0)).await;
@@ -554,7 +554,7 @@ pub async fn get_many_answers_in_input_order<F: StoreFactory>(factory: &F) {
 }
 
 /// `set_many` writes every row as `set` would; a later item for the same
-/// identity wins (SPEC §3).
+/// identity wins (CONTRACT.md §3).
 pub async fn set_many_writes_every_row_later_items_win<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     let first = opts(1_000, 0).header("n", "1");
@@ -574,7 +574,7 @@ pub async fn set_many_writes_every_row_later_items_win<F: StoreFactory>(factory:
 }
 
 /// A `set_many` with one invalid item (identity, TTL or payload) fails with
-/// that item's error and writes nothing (SPEC §3).
+/// that item's error and writes nothing (CONTRACT.md §3).
 pub async fn set_many_with_an_invalid_item_writes_nothing<F: StoreFactory>(factory: &F) {
     let (store, _clock) = open(factory).await;
     put(&store, "ns", "a", b"old", SetOptions::new()).await;
@@ -592,7 +592,7 @@ pub async fn set_many_with_an_invalid_item_writes_nothing<F: StoreFactory>(facto
 
 /// `scan` returns every fresh and stale row, and no dead one, in
 /// `(namespace, key)` byte order (UTF-8 bytes, not UTF-16 or characters),
-/// whatever the page size; with a namespace, only its rows (SPEC §3).
+/// whatever the page size; with a namespace, only its rows (CONTRACT.md §3).
 pub async fn scan_returns_live_rows_in_byte_order<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     let keys = ["z", "é", "\u{FFFF}", "\u{10000}", "A", "a", "a\0", "aa", "b:c"];
@@ -630,7 +630,7 @@ pub async fn scan_returns_live_rows_in_byte_order<F: StoreFactory>(factory: &F) 
 
 /// A scan resumed page by page while rows are written, overwritten and
 /// deleted returns every row present for the whole scan exactly once, in
-/// order (SPEC §3).
+/// order (CONTRACT.md §3).
 pub async fn scan_resumes_correctly_while_writes_go_on<F: StoreFactory>(factory: &F) {
     let (store, _clock) = open(factory).await;
     let stable: Vec<String> = (0..40).map(|i| format!("k{:03}", i * 10)).collect();
@@ -671,7 +671,7 @@ pub async fn scan_resumes_correctly_while_writes_go_on<F: StoreFactory>(factory:
 
 /// `stats` counts fresh and stale rows and their payload bytes, overall and
 /// per namespace, after every kind of operation; dead rows are not counted.
-/// A store without exact stats says so (SPEC §3).
+/// A store without exact stats says so (CONTRACT.md §3).
 pub async fn stats_follow_every_operation<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     let exact = store.capabilities().exact_stats;
@@ -731,7 +731,7 @@ pub async fn stats_follow_every_operation<F: StoreFactory>(factory: &F) {
 
 /// 16 tasks × 1,000 operations on one handle: every single-row operation is
 /// atomic, so every read sees a whole row written by one `set`, and each
-/// task's last write is what remains (SPEC §5).
+/// task's last write is what remains (CONTRACT.md §5).
 pub async fn concurrent_tasks_keep_rows_whole<F: StoreFactory>(factory: &F) {
     let (store, _clock) = open(factory).await;
     concurrent_tasks(Arc::new(store), 16, 1_000).await;
@@ -819,7 +819,7 @@ pub async fn concurrent_tasks<S: CacheStore>(store: Arc<S>, tasks: usize, ops: u
 }
 
 /// After a reopen every row is there with every field, in its phase at the
-/// new `now` (SPEC §5).
+/// new `now` (CONTRACT.md §5).
 pub async fn reopen_keeps_every_row_and_field<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     let a = opts(10_000, 5_000).header("ключ", "🦀").header("", "");
@@ -843,7 +843,7 @@ pub async fn reopen_keeps_every_row_and_field<F: StoreFactory>(factory: &F) {
 }
 
 /// Deletes, overwrites, clears and purges are as durable as writes: after
-/// a reopen, removed rows stay removed (SPEC §5).
+/// a reopen, removed rows stay removed (CONTRACT.md §5).
 pub async fn reopen_keeps_phases_deletes_and_purges<F: StoreFactory>(factory: &F) {
     let (store, clock) = open(factory).await;
     for key in ["deleted", "purged", "kept", "overwritten"] {

@@ -1,6 +1,6 @@
 //! # cachestore-conformance
 //!
-//! The CacheStore contract (SPEC.md) turned into tests, as a library any
+//! The CacheStore contract (CONTRACT.md) turned into tests, as a library any
 //! backend author can run against their own store. Two steps:
 //!
 //! 1. implement [`StoreFactory`]: open a fresh, empty store on a given

@@ -192,7 +192,7 @@ struct Row {
     headers: Headers,
     times: RowTimes,
     /// On a self-expiring engine: the row has been dead at some step, so the
-    /// engine may have dropped it (SPEC §2).
+    /// engine may have dropped it (CONTRACT.md §2).
     maybe_gone: bool,
 }
 

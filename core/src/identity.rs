@@ -1,4 +1,4 @@
-//! Row identity rules (SPEC §1) shared by every backend.
+//! Row identity rules (CONTRACT.md §1) shared by every backend.
 
 use crate::error::{Error, IdentityPart, Result};
 

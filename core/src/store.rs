@@ -1,4 +1,4 @@
-//! The `CacheStore` trait: the contract every backend keeps (SPEC §3).
+//! The `CacheStore` trait: the contract every backend keeps (CONTRACT.md §3).
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -14,7 +14,9 @@ use crate::types::{Capabilities, Entry, Page, ScanCursor, SetItem, SetOptions, S
 /// # The contract
 ///
 /// Every backend keeps these rules, and the conformance suite
-/// (`cachestore-conformance`) tests exactly them.
+/// (`cachestore-conformance`) tests exactly them. `CONTRACT.md`, at the
+/// repository's root, says the same with the rules for files, processes and
+/// errors.
 ///
 /// **Rows.** A namespace is 1..=255 bytes of UTF-8 and a key 1..=4096 bytes,
 /// any character (`:`, `/` and NUL included). No delimiter makes two identities
@@ -24,7 +26,9 @@ use crate::types::{Capabilities, Entry, Page, ScanCursor, SetItem, SetOptions, S
 /// 16 MiB are accepted; larger ones may be refused with
 /// [`Error::PayloadTooLarge`](crate::Error::PayloadTooLarge), never truncated.
 /// Headers come back exactly as written. Times are kept in whole milliseconds
-/// since the Unix epoch (the written time rounded down).
+/// since the Unix epoch (the written time rounded down). A row read back is
+/// the row written under that identity, or an error: never another row's
+/// data (a damaged row is [`Error::Corrupt`](crate::Error::Corrupt)).
 ///
 /// **Phases**, judged at the store clock's `now`, never the OS clock:
 /// - *fresh* while `expires_at` is `None` or `now < expires_at`;
@@ -137,7 +141,9 @@ pub trait CacheStore: Send + Sync + 'static {
 
     /// One page of at most `limit` fresh and stale rows in `(namespace, key)`
     /// byte order, starting strictly after `after`; only `namespace`'s rows
-    /// when it is given. A `limit` of 0 is taken as 1.
+    /// when it is given. Any `limit` is legal, up to `usize::MAX` (a backend
+    /// reads in batches of its own, never allocating by the limit); 0 is
+    /// taken as 1.
     ///
     /// Resumable: pass the page's [`Page::next`] as `after` until it is
     /// `None`. A row present for the whole scan is returned exactly once,
