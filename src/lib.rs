@@ -36,6 +36,22 @@
 //! | `redis` | `RedisStore`: Redis, single node or cluster, many machines |
 //! | `bincode` | the `Bincode` value codec for [`Cache`] |
 //! | `full` | all of the above |
+//!
+//! The toolkit the backends are built with (group commit, file helpers, row
+//! encodings) is `cachestore_core::raw`, for backend authors only; this crate
+//! does not re-export it:
+//!
+//! ```compile_fail
+//! use cachestore::raw::group::GroupWriter; // no `raw` here
+//! ```
+//!
+//! ```compile_fail
+//! use cachestore::group::GroupWriter; // nor `group`
+//! ```
+//!
+//! ```compile_fail
+//! use cachestore::files::move_aside; // nor `files`
+//! ```
 #![deny(missing_docs)]
 
 mod blocking;
@@ -45,7 +61,14 @@ mod keys;
 mod paths;
 mod url;
 
-pub use cachestore_core::*;
+// The contract, listed: what only backend authors need (`cachestore_core::raw`:
+// group commit, file helpers, row encodings) is not part of this crate.
+pub use cachestore_core::{
+    BoxError, Bytes, CacheStore, Capabilities, Clock, Entry, Error, Headers, IdentityPart,
+    MAX_KEY_LEN, MAX_NAMESPACE_LEN, MIN_PAYLOAD_LIMIT, ManualClock, NamespaceStats, Page, Result,
+    ScanCursor, ScanItem, SetItem, SetOptions, SharedClock, Stats, SystemClock, Ttl, async_trait,
+    check_identity, check_namespace, redact_url,
+};
 
 pub use blocking::BlockingCache;
 pub use cache::{

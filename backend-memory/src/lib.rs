@@ -32,10 +32,11 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
+use cachestore_core::raw::{Phase, RowTimes, prepare_write, to_unix_millis};
 use cachestore_core::{
-    Bytes, CacheStore, Capabilities, Clock, Entry, Error, Headers, MIN_PAYLOAD_LIMIT, Page, Phase,
-    Result, RowTimes, ScanCursor, ScanItem, SetOptions, SharedClock, Stats, SystemClock,
-    async_trait, check_identity, check_namespace, prepare_write, to_unix_millis,
+    Bytes, CacheStore, Capabilities, Clock, Entry, Error, Headers, MIN_PAYLOAD_LIMIT, Page, Result,
+    ScanCursor, ScanItem, SetOptions, SharedClock, Stats, SystemClock, async_trait, check_identity,
+    check_namespace,
 };
 use moka::ops::compute::{CompResult, Op};
 

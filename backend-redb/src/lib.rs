@@ -74,11 +74,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cachestore_core::group::{Answer, GroupWriter, Write, WriteEngine};
+use cachestore_core::raw::group::{Answer, GroupWriter, Write, WriteEngine};
+use cachestore_core::raw::{Phase, RowTimes, prepare_write, to_unix_millis};
 use cachestore_core::{
-    Bytes, CacheStore, Capabilities, Clock, Entry, Error, MIN_PAYLOAD_LIMIT, Page, Phase, Result,
-    RowTimes, ScanCursor, ScanItem, SetItem, SetOptions, SharedClock, Stats, SystemClock,
-    async_trait, check_identity, check_namespace, prepare_write, to_unix_millis,
+    Bytes, CacheStore, Capabilities, Clock, Entry, Error, MIN_PAYLOAD_LIMIT, Page, Result,
+    ScanCursor, ScanItem, SetItem, SetOptions, SharedClock, Stats, SystemClock, async_trait,
+    check_identity, check_namespace,
 };
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
@@ -88,7 +89,7 @@ pub use schema::SCHEMA_VERSION;
 use crate::log::Log;
 use crate::schema::ROWS;
 use crate::storage::Storage;
-use cachestore_core::files::PathState;
+use cachestore_core::raw::files::PathState;
 
 /// The write-ahead log of the store at `path` is `path` + this suffix
 /// (`cache.redb-wal`). It belongs with the database file: copy, move or
@@ -239,7 +240,7 @@ impl RedbStoreBuilder {
         let path = &self.path;
         // A foreign file where the log goes: refused before anything is made.
         Log::check(path)?;
-        let state = cachestore_core::files::check_path(path)?;
+        let state = cachestore_core::raw::files::check_path(path)?;
         let missing = state == PathState::New && std::fs::symlink_metadata(path).is_err();
         if missing {
             schema::create(path, false)?;
@@ -267,7 +268,7 @@ impl RedbStoreBuilder {
         let db = Arc::new(Db(Some(db)));
         // Locked: is it still the file at the path? (It may have been moved
         // aside or replaced before the lock was taken.)
-        if !cachestore_core::files::is_same_file(&held, path)? {
+        if !cachestore_core::raw::files::is_same_file(&held, path)? {
             return Ok(None);
         }
         if storage.file_len() == 0 {
@@ -329,7 +330,7 @@ fn move_aside_held(path: &Path, stamp: i64) -> Result<PathBuf> {
             Ok(file) => file,
             // No database: only its log was there to be judged.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return cachestore_core::files::move_aside(path, stamp, &[log::SUFFIX]);
+                return cachestore_core::raw::files::move_aside(path, stamp, &[log::SUFFIX]);
             }
             Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
         };
@@ -337,10 +338,10 @@ fn move_aside_held(path: &Path, stamp: i64) -> Result<PathBuf> {
         let hold = storage::Hold::try_take(file)
             .map_err(|e| Error::io(format!("locking {}", path.display()), e))?
             .ok_or_else(|| Error::InUse { path: path.into(), source: None })?;
-        if !cachestore_core::files::is_same_file(&held, path)? {
+        if !cachestore_core::raw::files::is_same_file(&held, path)? {
             continue;
         }
-        let moved = cachestore_core::files::move_aside(path, stamp, &[log::SUFFIX])?;
+        let moved = cachestore_core::raw::files::move_aside(path, stamp, &[log::SUFFIX])?;
         drop(hold);
         return Ok(moved);
     }
@@ -654,7 +655,7 @@ impl RedbWriter {
     fn recover(&mut self) -> Result<Option<(u64, u64)>> {
         let (epoch, end) = schema::log_position(&self.db, &self.path)?;
         let end = end.max(log::START);
-        let path = cachestore_core::files::sidecar(&self.path, log::SUFFIX);
+        let path = cachestore_core::raw::files::sidecar(&self.path, log::SUFFIX);
         if self.durability == Durability::Buffered && !path.exists() {
             return Ok(None);
         }

@@ -39,7 +39,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use cachestore_core::files::{PathState, read_up_to};
+use cachestore_core::raw::files::{PathState, read_up_to};
 use cachestore_core::{Error, Result};
 
 use crate::{NewRow, Op};
@@ -92,8 +92,8 @@ impl Log {
     /// untouched. A log of ours whose first bytes were damaged is
     /// [`Error::Corrupt`].
     pub(crate) fn check(db_path: &Path) -> Result<()> {
-        let path = cachestore_core::files::sidecar(db_path, SUFFIX);
-        if cachestore_core::files::check_path(&path)? == PathState::New {
+        let path = cachestore_core::raw::files::sidecar(db_path, SUFFIX);
+        if cachestore_core::raw::files::check_path(&path)? == PathState::New {
             return Ok(());
         }
         let mut file = File::open(&path)
@@ -106,9 +106,9 @@ impl Log {
     /// crash while it was created). A file there that is not a cachestore
     /// log is refused with [`Error::Incompatible`] and left untouched.
     pub(crate) fn open(db_path: &Path) -> Result<(Log, bool)> {
-        let path = cachestore_core::files::sidecar(db_path, SUFFIX);
-        cachestore_core::files::check_path(&path)?;
-        cachestore_core::files::create_private_file(&path)?;
+        let path = cachestore_core::raw::files::sidecar(db_path, SUFFIX);
+        cachestore_core::raw::files::check_path(&path)?;
+        cachestore_core::raw::files::create_private_file(&path)?;
         let io = |what: &str, e| Error::io(format!("{what} {}", path.display()), e);
         let mut file = OpenOptions::new()
             .read(true)

@@ -30,7 +30,8 @@
 //!
 //! [`Error::Corrupt`]: cachestore_core::Error::Corrupt
 
-use cachestore_core::{Headers, RowTimes};
+use cachestore_core::Headers;
+use cachestore_core::raw::RowTimes;
 
 /// The value format this code writes.
 pub const FORMAT_VERSION: u8 = 2;

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use cachestore_core::files;
+use cachestore_core::raw::files;
 use cachestore_core::{Error, Result};
 use redb::{
     Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction,
@@ -12,7 +12,7 @@ use redb::{
 
 use crate::map_err;
 
-pub(crate) use cachestore_core::files::corrupt;
+pub(crate) use cachestore_core::raw::files::corrupt;
 
 /// The format version of the tables (the `format` entry of `cachestore_meta`).
 ///

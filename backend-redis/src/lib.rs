@@ -42,11 +42,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cachestore_core::encoding::{checksum, decode_headers, encode_headers};
+use cachestore_core::raw::encoding::{checksum, decode_headers, encode_headers};
+use cachestore_core::raw::{Phase, RowTimes, prepare_write, to_unix_millis};
 use cachestore_core::{
-    Bytes, CacheStore, Capabilities, Clock, Entry, Error, MIN_PAYLOAD_LIMIT, Page, Phase, Result,
-    RowTimes, ScanCursor, ScanItem, SetItem, SetOptions, SharedClock, Stats, SystemClock,
-    async_trait, check_identity, check_namespace, prepare_write, to_unix_millis,
+    Bytes, CacheStore, Capabilities, Clock, Entry, Error, MIN_PAYLOAD_LIMIT, Page, Result,
+    ScanCursor, ScanItem, SetItem, SetOptions, SharedClock, Stats, SystemClock, async_trait,
+    check_identity, check_namespace,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;

@@ -45,10 +45,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use cachestore_core::raw::{Phase, RowTimes, prepare_write, to_unix_millis};
 use cachestore_core::{
-    Bytes, CacheStore, Capabilities, Clock, Entry, Error, MIN_PAYLOAD_LIMIT, Page, Phase, Result,
-    RowTimes, ScanCursor, ScanItem, SetItem, SetOptions, SharedClock, Stats, SystemClock,
-    async_trait, check_identity, check_namespace, prepare_write, to_unix_millis,
+    Bytes, CacheStore, Capabilities, Clock, Entry, Error, MIN_PAYLOAD_LIMIT, Page, Result,
+    ScanCursor, ScanItem, SetItem, SetOptions, SharedClock, Stats, SystemClock, async_trait,
+    check_identity, check_namespace,
 };
 use rusqlite::{Connection, ErrorCode, Row as SqlRow, params};
 
@@ -56,7 +57,7 @@ pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 
 use crate::row::{checksum, corrupt_row, decode_headers};
 use crate::writer::{NewRow, Op, SqliteWriter};
-use cachestore_core::group::GroupWriter;
+use cachestore_core::raw::group::GroupWriter;
 
 /// The columns [`SqliteStore::decode`] reads, in its order, as a literal for `concat!`.
 macro_rules! select {
@@ -209,7 +210,7 @@ impl SqliteStoreBuilder {
             Err(Error::Corrupt { .. }) if self.recreate_if_corrupt => {
                 let stamp = to_unix_millis(self.clock.now())?;
                 let moved =
-                    cachestore_core::files::move_aside(&self.path, stamp, &["-wal", "-shm"])?;
+                    cachestore_core::raw::files::move_aside(&self.path, stamp, &["-wal", "-shm"])?;
                 let mut store = self.open_once()?;
                 if let Some(inner) = Arc::get_mut(&mut store.inner) {
                     inner.recovered_from = Some(moved);
@@ -223,7 +224,7 @@ impl SqliteStoreBuilder {
     fn open_once(&self) -> Result<SqliteStore> {
         let path = &self.path;
         if schema::inspect(path)? == schema::FileState::New {
-            cachestore_core::files::create_private_file(path)?;
+            cachestore_core::raw::files::create_private_file(path)?;
         }
         let mut conn = schema::connect(path, self.busy_timeout, false)?;
         schema::prepare(&mut conn, path, self.durability, self.busy_timeout)?;

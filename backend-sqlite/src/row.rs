@@ -1,12 +1,12 @@
 //! The SQLite row format's helpers: the headers encoding and the row
-//! checksum come from [`cachestore_core::encoding`]; every row carries the
+//! checksum come from [`cachestore_core::raw::encoding`]; every row carries the
 //! CRC-32, checked on read, because SQLite keeps no checksum of its own on a
 //! clean file: a flipped byte in a payload page is [`Error::Corrupt`], never
 //! wrong bytes.
 
 use cachestore_core::Error;
 
-pub(crate) use cachestore_core::encoding::{checksum, decode_headers, encode_headers};
+pub(crate) use cachestore_core::raw::encoding::{checksum, decode_headers, encode_headers};
 
 /// An [`Error::Corrupt`] for a row of the store at `location`.
 pub(crate) fn corrupt_row(location: &str, namespace: &[u8], key: &[u8], detail: String) -> Error {

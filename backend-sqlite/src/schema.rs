@@ -20,9 +20,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use cachestore_core::Error;
-use cachestore_core::files::{self, PathState};
+use cachestore_core::raw::files::{self, PathState};
 
-pub(crate) use cachestore_core::files::corrupt;
+pub(crate) use cachestore_core::raw::files::corrupt;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 

@@ -1,12 +1,13 @@
-//! SQLite's write side for core's [`GroupWriter`](cachestore_core::group::GroupWriter):
+//! SQLite's write side for core's [`GroupWriter`](cachestore_core::raw::group::GroupWriter):
 //! one connection; a write alone runs in its own `BEGIN IMMEDIATE`
 //! transaction, a group runs each write in a savepoint of one transaction
 //! (so one failing write does not undo the others) and commits once.
 
 use std::path::{Path, PathBuf};
 
-use cachestore_core::group::{Answer, Write, WriteEngine};
-use cachestore_core::{Bytes, Headers, Result, RowTimes};
+use cachestore_core::raw::RowTimes;
+use cachestore_core::raw::group::{Answer, Write, WriteEngine};
+use cachestore_core::{Bytes, Headers, Result};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::map_err;

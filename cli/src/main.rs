@@ -332,7 +332,7 @@ async fn stats(store: &Arc<dyn CacheStore>, url: &str, json: bool) -> Outcome {
                 s.stale += 1
             }
             s.payload_bytes += item.entry.payload.len() as u64;
-            let at = cachestore::to_unix_millis(item.entry.stored_at).ok();
+            let at = cachestore_core::raw::to_unix_millis(item.entry.stored_at).ok();
             s.oldest_stored_at_ms = s.oldest_stored_at_ms.min(at).or(at);
             s.newest_stored_at_ms = s.newest_stored_at_ms.max(at);
         }
@@ -351,7 +351,7 @@ async fn stats(store: &Arc<dyn CacheStore>, url: &str, json: bool) -> Outcome {
     );
     for (ns, s) in &per {
         let age = |ms: Option<i64>| {
-            ms.and_then(cachestore::from_unix_millis).map_or("-".into(), |t| ago(now, t))
+            ms.and_then(cachestore_core::raw::from_unix_millis).map_or("-".into(), |t| ago(now, t))
         };
         println!(
             "{:<32} {:>8} {:>8} {:>12} {:>14} {:>14}",
@@ -487,7 +487,8 @@ async fn purge(store: &Arc<dyn CacheStore>, clock: &ManualClock, dry_run: bool) 
         // row is live, so scan from there and count the rows that are dead
         // now; nothing is written.
         let now = clock.now();
-        let far_past = cachestore::from_unix_millis(-(1 << 60)).unwrap_or(std::time::UNIX_EPOCH);
+        let far_past =
+            cachestore_core::raw::from_unix_millis(-(1 << 60)).unwrap_or(std::time::UNIX_EPOCH);
         clock.set(far_past);
         let mut dead = 0u64;
         let counted = scan_pages(store, None, |items| {

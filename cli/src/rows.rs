@@ -7,8 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use cachestore::{
     Bytes, CacheStore, Entry, Headers, ManualClock, ScanItem, SetItem, SetOptions, Ttl,
-    from_unix_millis, to_unix_millis,
 };
+use cachestore_core::raw::{from_unix_millis, to_unix_millis};
 use serde::{Deserialize, Serialize};
 
 /// One row as a JSON line: every field, the payload in base64, times in
@@ -44,7 +44,7 @@ impl Line {
         let line: Line = serde_json::from_str(text).map_err(|e| e.to_string())?;
         cachestore::check_identity(&line.namespace, &line.key).map_err(|e| e.to_string())?;
         BASE64.decode(&line.payload_base64).map_err(|e| format!("payload_base64: {e}"))?;
-        let times = cachestore::RowTimes {
+        let times = cachestore_core::raw::RowTimes {
             stored_at: line.stored_at_ms,
             expires_at: line.expires_at_ms,
             stale_until: line.stale_until_ms,
@@ -89,7 +89,7 @@ pub(crate) fn refused_by(store: &dyn CacheStore, lines: &[(usize, Line)]) -> Vec
         let checked = options(line).and_then(|(stored_at, options)| {
             clock.set(stored_at);
             let payload = line.payload();
-            cachestore::prepare_write(
+            cachestore_core::raw::prepare_write(
                 &clock,
                 max_payload,
                 &line.namespace,

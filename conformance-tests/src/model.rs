@@ -16,9 +16,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use cachestore_core::raw::{Phase, RowTimes, to_unix_millis};
 use cachestore_core::{
-    Bytes, CacheStore, Clock, Entry, Headers, ManualClock, Phase, RowTimes, SetItem, SetOptions,
-    Ttl, to_unix_millis,
+    Bytes, CacheStore, Clock, Entry, Headers, ManualClock, SetItem, SetOptions, Ttl,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};

@@ -3,10 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use cachestore_core::{
-    Bytes, CacheStore, Entry, Error, Headers, ManualClock, RowTimes, SetOptions, Ttl,
-    from_unix_millis, to_unix_millis,
-};
+use cachestore_core::raw::{RowTimes, from_unix_millis, to_unix_millis};
+use cachestore_core::{Bytes, CacheStore, Entry, Error, Headers, ManualClock, SetOptions, Ttl};
 
 use crate::StoreFactory;
 

@@ -9,9 +9,10 @@ mod support;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use cachestore_conformance::{ManualClock, StoreFactory, async_trait, behaviours, block_on, model};
+use cachestore_core::raw::{Phase, to_unix_millis};
 use cachestore_core::{
-    Bytes, CacheStore, Capabilities, Entry, Page, Phase, Result, ScanCursor, SetItem, SetOptions,
-    SharedClock, Stats, check_identity, to_unix_millis,
+    Bytes, CacheStore, Capabilities, Entry, Page, Result, ScanCursor, SetItem, SetOptions,
+    SharedClock, Stats, check_identity,
 };
 use support::btree_store::{BTreeStore, Row};
 
@@ -160,7 +161,7 @@ impl CacheStore for Broken {
         }
         let clock = self.clock();
         for item in &items {
-            cachestore_core::prepare_write(
+            cachestore_core::raw::prepare_write(
                 clock.as_ref(),
                 u64::MAX,
                 &item.namespace,

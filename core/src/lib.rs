@@ -7,14 +7,14 @@
 //!
 //! Applications normally use the `cachestore` facade crate, which re-exports
 //! all of this. Backend authors implement [`CacheStore`] and prove it with the
-//! `cachestore-conformance` suite.
+//! `cachestore-conformance` suite; what only they need (group commit, file
+//! helpers, row encodings, [`raw::prepare_write`]) is in [`raw`], which is
+//! less stable and which the facade does not re-export.
 #![deny(missing_docs)]
 
-pub mod encoding;
 mod error;
-pub mod files;
-pub mod group;
 mod identity;
+pub mod raw;
 mod redact;
 mod store;
 mod time;
@@ -23,14 +23,10 @@ mod types;
 pub use error::{BoxError, Error, IdentityPart, Result};
 pub use identity::{
     MAX_KEY_LEN, MAX_NAMESPACE_LEN, MIN_PAYLOAD_LIMIT, check_identity, check_namespace,
-    check_payload,
 };
 pub use redact::redact_url;
-pub use store::{CacheStore, prepare_write};
-pub use time::{
-    Clock, ManualClock, Phase, RowTimes, SharedClock, SystemClock, Ttl, UnixMillis,
-    from_unix_millis, to_unix_millis,
-};
+pub use store::CacheStore;
+pub use time::{Clock, ManualClock, SharedClock, SystemClock, Ttl};
 pub use types::{
     Capabilities, Entry, Headers, NamespaceStats, Page, ScanCursor, ScanItem, SetItem, SetOptions,
     Stats,

@@ -12,10 +12,11 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use cachestore_core::raw::{Phase, RowTimes, prepare_write, to_unix_millis};
 use cachestore_core::{
-    Bytes, CacheStore, Capabilities, Clock, Entry, Error, Headers, MIN_PAYLOAD_LIMIT, Page, Phase,
-    Result, RowTimes, ScanCursor, ScanItem, SetOptions, SharedClock, Stats, async_trait,
-    check_identity, check_namespace, prepare_write, to_unix_millis,
+    Bytes, CacheStore, Capabilities, Clock, Entry, Error, Headers, MIN_PAYLOAD_LIMIT, Page, Result,
+    ScanCursor, ScanItem, SetOptions, SharedClock, Stats, async_trait, check_identity,
+    check_namespace,
 };
 
 /// One stored row.

@@ -1,0 +1,19 @@
+//! For backend authors only: the toolkit the bundled backends are built
+//! with. Applications never need it (the `cachestore` facade does not
+//! re-export it), and it is less stable than the contract at the crate's
+//! root: it may change in a minor release.
+//!
+//! - [`group`]: group commit for an engine with one writer;
+//! - [`files`]: private file modes, refusing links, moving a damaged file
+//!   aside, syncing a directory;
+//! - [`encoding`]: a compact headers encoding and a row checksum;
+//! - [`prepare_write`] and the time helpers ([`RowTimes`], [`Phase`], the
+//!   millisecond conversions), which every backend's `set` starts with.
+
+pub mod encoding;
+pub mod files;
+pub mod group;
+
+pub use crate::identity::check_payload;
+pub use crate::store::prepare_write;
+pub use crate::time::{Phase, RowTimes, UnixMillis, from_unix_millis, to_unix_millis};
