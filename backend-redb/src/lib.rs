@@ -68,6 +68,9 @@ pub mod row;
 mod schema;
 mod storage;
 
+#[cfg(test)]
+mod crash_tests;
+
 use std::fs::OpenOptions;
 use std::ops::Bound;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -277,11 +280,31 @@ impl RedbStoreBuilder {
             schema::create(path, true)?;
             return Ok(None);
         }
+        self.assemble(db, None, || {
+            // Every check passed: the open's writes reach the file.
+            storage.persist().map_err(|e| Error::io(format!("writing {}", path.display()), e))
+        })
+        .map(Some)
+    }
+
+    /// The open after redb opened the database: the schema checked, the log
+    /// replayed, an old format upgraded, then `accept` (which writes the
+    /// staged open out), the torn tail of the log cut and the writer started.
+    /// `log_io` is the log's storage when it is not the file beside the
+    /// database (the crash tests' simulated disk).
+    fn assemble(
+        &self,
+        db: Arc<Db>,
+        log_io: Option<Box<dyn log::LogIo>>,
+        accept: impl FnOnce() -> Result<()>,
+    ) -> Result<RedbStore> {
+        let path = &self.path;
         let mut engine = RedbWriter {
             db: Arc::clone(&db),
             path: path.clone(),
             durability: self.durability,
             log: None,
+            log_io,
             needs_checkpoint: false,
         };
         let torn = guard(path, "opening", || {
@@ -292,8 +315,7 @@ impl RedbStoreBuilder {
             }
             Ok(torn)
         })?;
-        // Every check passed: the open's writes reach the file.
-        storage.persist().map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        accept()?;
         if let (Some(wal), Some((epoch, end))) = (engine.log.as_mut(), torn) {
             wal.cut_torn_tail(epoch, end)?;
         }
@@ -301,7 +323,7 @@ impl RedbStoreBuilder {
         // A lone write commits inline; concurrent ones are grouped, sharing
         // one transaction and one log record (one fsync when durable).
         let writer = GroupWriter::start(engine)?;
-        Ok(Some(RedbStore {
+        Ok(RedbStore {
             inner: Arc::new(Inner {
                 db,
                 path: path.clone(),
@@ -312,7 +334,25 @@ impl RedbStoreBuilder {
                 writer,
                 recovered_from: None,
             }),
-        }))
+        })
+    }
+
+    /// Opens the store on `storage` for the database and `log_io` for its
+    /// log, instead of the files at the path (which only names them in
+    /// messages): the crash tests' simulated disk.
+    #[cfg(test)]
+    pub(crate) fn open_on(
+        self,
+        storage: impl redb::StorageBackend,
+        log_io: Box<dyn log::LogIo>,
+    ) -> Result<RedbStore> {
+        let path = self.path.clone();
+        let db = guard(&path, "opening", || {
+            let mut builder = Database::builder();
+            builder.set_cache_size(self.cache_size);
+            builder.create_with_backend(storage).map_err(|e| map_err(&path, "opening", e))
+        })?;
+        self.assemble(Arc::new(Db(Some(db))), Some(log_io), || Ok(()))
     }
 }
 
@@ -632,6 +672,9 @@ struct RedbWriter {
     durability: Durability,
     /// `None` with [`Durability::Buffered`], which logs nothing.
     log: Option<Log>,
+    /// The log's storage, when it is not the file beside the database (the
+    /// crash tests); taken by [`RedbWriter::recover`].
+    log_io: Option<Box<dyn log::LogIo>>,
     /// A log write (or the commit after one) did not complete: the next
     /// commit is a checkpoint, so that the record can never be replayed.
     needs_checkpoint: bool,
@@ -656,10 +699,11 @@ impl RedbWriter {
         let (epoch, end) = schema::log_position(&self.db, &self.path)?;
         let end = end.max(log::START);
         let path = cachestore_core::raw::files::sidecar(&self.path, log::SUFFIX);
-        if self.durability == Durability::Buffered && !path.exists() {
-            return Ok(None);
-        }
-        let (mut wal, created) = Log::open(&self.path)?;
+        let (mut wal, created) = match self.log_io.take() {
+            Some(io) => Log::over(io, path)?,
+            None if self.durability == Durability::Buffered && !path.exists() => return Ok(None),
+            None => Log::open(&self.path)?,
+        };
         // A new log with an epoch on file: the log was deleted, or the file
         // copied without it; what it held is gone.
         let replayed = if epoch != 0 && !created {

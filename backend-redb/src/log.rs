@@ -39,7 +39,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use cachestore_core::raw::files::{PathState, read_up_to};
+use cachestore_core::raw::files::PathState;
 use cachestore_core::{Error, Result};
 
 use crate::{NewRow, Op};
@@ -72,11 +72,52 @@ pub(crate) const START: u64 = MAGIC.len() as u64;
 
 const RECORD_HEAD: usize = 16;
 
+/// Where a log's bytes live: its file, or, in the crash tests, a simulated
+/// disk that loses what was not synced.
+pub(crate) trait LogIo: Send + std::fmt::Debug {
+    /// The current length.
+    fn len(&mut self) -> std::io::Result<u64>;
+    /// Up to `max` bytes from `at` (fewer at the end).
+    fn read_at(&mut self, at: u64, max: u64) -> std::io::Result<Vec<u8>>;
+    /// Writes `data` at `at`, growing the file as needed.
+    fn write_at(&mut self, at: u64, data: &[u8]) -> std::io::Result<()>;
+    /// Makes every write so far durable.
+    fn sync(&mut self) -> std::io::Result<()>;
+    /// Cuts or grows to `len`.
+    fn set_len(&mut self, len: u64) -> std::io::Result<()>;
+}
+
+impl LogIo for File {
+    fn len(&mut self) -> std::io::Result<u64> {
+        self.metadata().map(|m| m.len())
+    }
+
+    fn read_at(&mut self, at: u64, max: u64) -> std::io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.seek(SeekFrom::Start(at))?;
+        Read::take(self, max).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    fn write_at(&mut self, at: u64, data: &[u8]) -> std::io::Result<()> {
+        self.seek(SeekFrom::Start(at))?;
+        self.write_all(data)
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.sync_data()
+    }
+
+    fn set_len(&mut self, len: u64) -> std::io::Result<()> {
+        File::set_len(self, len)
+    }
+}
+
 /// The log of one store, opened after redb locked the database file (so no
 /// other process writes it).
 #[derive(Debug)]
 pub(crate) struct Log {
-    file: File,
+    file: Box<dyn LogIo>,
     path: PathBuf,
     /// Where the next record goes.
     pub(crate) end: u64,
@@ -109,18 +150,22 @@ impl Log {
         let path = cachestore_core::raw::files::sidecar(db_path, SUFFIX);
         cachestore_core::raw::files::check_path(&path)?;
         cachestore_core::raw::files::create_private_file(&path)?;
+        let file =
+            OpenOptions::new().read(true).write(true).open(&path).map_err(|e| {
+                Error::io(format!("opening the write-ahead log {}", path.display()), e)
+            })?;
+        Log::over(Box::new(file), path)
+    }
+
+    /// The log kept in `file` (named `path` in messages): a log of ours, or
+    /// a new one, whose first bytes are written and synced here.
+    pub(crate) fn over(mut file: Box<dyn LogIo>, path: PathBuf) -> Result<(Log, bool)> {
         let io = |what: &str, e| Error::io(format!("{what} {}", path.display()), e);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| io("opening the write-ahead log", e))?;
-        let new = head_of(&path, &mut file)? == Head::New;
+        let new = head_of(&path, &mut *file)? == Head::New;
         if new {
             file.set_len(0).map_err(|e| io("emptying", e))?;
-            file.seek(SeekFrom::Start(0)).map_err(|e| io("seeking in", e))?;
-            file.write_all(MAGIC).map_err(|e| io("writing", e))?;
-            file.sync_all().map_err(|e| io("syncing", e))?;
+            file.write_at(0, MAGIC).map_err(|e| io("writing", e))?;
+            file.sync().map_err(|e| io("syncing", e))?;
         }
         Ok((Log { file, path, end: START, epoch: 0, records: 0 }, new))
     }
@@ -134,11 +179,9 @@ impl Log {
         max_bytes: u64,
     ) -> Result<(Vec<Op>, u64)> {
         let io = |e| Error::io(format!("reading the write-ahead log {}", self.path.display()), e);
-        let len = self.file.metadata().map_err(io)?.len();
+        let len = self.file.len().map_err(io)?;
         let available = len.saturating_sub(from).min(max_bytes);
-        let mut bytes = Vec::new();
-        self.file.seek(SeekFrom::Start(from)).map_err(io)?;
-        (&mut self.file).take(available).read_to_end(&mut bytes).map_err(io)?;
+        let bytes = self.file.read_at(from, available).map_err(io)?;
         let mut ops = Vec::new();
         let mut at = 0usize;
         while let Some((body, next)) = record_at(&bytes, at, epoch) {
@@ -182,9 +225,8 @@ impl Log {
     /// epochs are left; they never match.
     pub(crate) fn cut_torn_tail(&mut self, epoch: u64, end: u64) -> Result<()> {
         let io = |e| Error::io(format!("cutting the write-ahead log {}", self.path.display()), e);
-        let mut head = [0u8; RECORD_HEAD];
-        self.file.seek(SeekFrom::Start(end)).map_err(io)?;
-        let read = read_up_to(&mut self.file, &mut head).map_err(io)?;
+        let head = self.file.read_at(end, RECORD_HEAD as u64).map_err(io)?;
+        let read = head.len();
         if read > 0 && (read < RECORD_HEAD || head[8..16] == epoch.to_le_bytes()) {
             self.file.set_len(end).map_err(io)?;
         }
@@ -194,9 +236,8 @@ impl Log {
     /// Appends `record` at [`Log::end`] and syncs it; does not move `end`.
     pub(crate) fn write(&mut self, record: &[u8]) -> Result<()> {
         let io = |e| Error::io(format!("writing the write-ahead log {}", self.path.display()), e);
-        self.file.seek(SeekFrom::Start(self.end)).map_err(io)?;
-        self.file.write_all(record).map_err(io)?;
-        self.file.sync_data().map_err(io)
+        self.file.write_at(self.end, record).map_err(io)?;
+        self.file.sync().map_err(io)
     }
 }
 
@@ -213,12 +254,13 @@ enum Head {
 /// Reads the first bytes of the log at `path`: a log of ours, a new one, or
 /// an error (a damaged header of ours is [`Error::Corrupt`], anything else
 /// [`Error::Incompatible`]).
-fn head_of(path: &Path, file: &mut File) -> Result<Head> {
-    let mut head = [0u8; MAGIC.len()];
-    file.seek(SeekFrom::Start(0))
-        .map_err(|e| Error::io(format!("seeking in {}", path.display()), e))?;
-    let read = read_up_to(file, &mut head)
+fn head_of(path: &Path, file: &mut dyn LogIo) -> Result<Head> {
+    let bytes = file
+        .read_at(0, MAGIC.len() as u64)
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let read = bytes.len();
+    let mut head = [0u8; MAGIC.len()];
+    head[..read].copy_from_slice(&bytes);
     if head[..read] == MAGIC[..read] {
         return Ok(if read == MAGIC.len() { Head::Ours } else { Head::New });
     }
