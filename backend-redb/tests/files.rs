@@ -81,15 +81,7 @@ async fn random_bytes_are_corrupt_and_recreate_moves_them_aside() {
 async fn another_programs_redb_file_is_refused_untouched() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("other.redb");
-    {
-        let db = redb::Database::create(&path).expect("redb");
-        let txn = db.begin_write().expect("txn");
-        {
-            let def: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("accounts");
-            txn.open_table(def).expect("table").insert("alice", 10).expect("insert");
-        }
-        txn.commit().expect("commit");
-    }
+    another_programs_table(&redb::Database::create(&path).expect("redb"));
     let before = fs::read(&path).expect("read");
     let err = RedbStore::builder(&path).recreate_if_corrupt(true).open().expect_err("foreign");
     assert!(matches!(err, Error::Incompatible { .. }), "{err:?}");
@@ -177,6 +169,16 @@ fn needs_repair_copy(path: &Path, to: &Path, change: impl FnOnce(&redb::Database
     drop(db);
 }
 
+/// A table another program would keep in its redb file.
+fn another_programs_table(db: &redb::Database) {
+    let txn = db.begin_write().expect("txn");
+    {
+        let def: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("accounts");
+        txn.open_table(def).expect("table").insert("alice", 10).expect("insert");
+    }
+    txn.commit().expect("commit");
+}
+
 fn set_format(db: &redb::Database, format: u64) {
     let txn = db.begin_write().expect("txn");
     {
@@ -227,14 +229,7 @@ async fn another_programs_file_that_needs_repair_is_refused_untouched() {
     let original = dir.path().join("other.redb");
     let path = dir.path().join("crashed.redb");
     redb::Database::create(&original).expect("redb");
-    needs_repair_copy(&original, &path, |db| {
-        let txn = db.begin_write().expect("txn");
-        {
-            let def: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("accounts");
-            txn.open_table(def).expect("table").insert("alice", 10).expect("insert");
-        }
-        txn.commit().expect("commit");
-    });
+    needs_repair_copy(&original, &path, another_programs_table);
     let before = fs::read(&path).expect("read");
     let err = RedbStore::builder(&path).recreate_if_corrupt(true).open().expect_err("foreign");
     assert!(matches!(err, Error::Incompatible { .. }), "{err:?}");
