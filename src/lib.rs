@@ -78,7 +78,7 @@ pub use cache::{
 pub use codec::{Json, ValueCodec};
 pub use keys::signature;
 pub use paths::default_cache_path;
-pub use url::{open, open_with_clock};
+pub use url::{open, open_with_clock, percent_encode_path};
 
 /// The in-memory backend (feature `memory`).
 #[cfg(feature = "memory")]

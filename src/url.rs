@@ -15,15 +15,43 @@
 //! `max_payload=BYTES`; SQLite also `busy_timeout_ms=MS`. Redis takes
 //! `prefix=`, `cluster=true`, `connect_timeout_ms=`, `response_timeout_ms=`,
 //! `expiry_grace_ms=` and `max_payload=`; the rest of the URL goes to the
-//! redis crate as it is. Paths are
-//! percent-decoded (`%20` for a space). An unknown option is an error, so a
-//! typo cannot silently fall back to a default.
+//! redis crate as it is. An unknown option is an error, so a typo cannot
+//! silently fall back to a default.
+//!
+//! Paths are percent-decoded after the query is split off: a path with a
+//! `?` in it is written `%3F`, a `%` is `%25`, a space `%20` (a `%` that
+//! starts no escape is taken as it is). [`percent_encode_path`] does it:
+//!
+//! ```
+//! # #[cfg(feature = "sqlite")]
+//! # fn main() -> cachestore::Result<()> {
+//! let dir = std::env::temp_dir().join(format!("odd ? 100% {}", std::process::id()));
+//! let path = dir.join("cache?.sqlite");
+//! let url = format!("sqlite://{}", cachestore::percent_encode_path(&path));
+//! assert!(url.contains("%3F") && url.contains("%25"));
+//! let store = cachestore::open(&format!("{url}?durability=full"))?;
+//! drop(store);
+//! assert!(path.exists());
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok(()) }
+//! # #[cfg(not(feature = "sqlite"))]
+//! # fn main() {}
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use cachestore_core::{CacheStore, Error, Result, SharedClock, SystemClock};
+
+/// `path` as the path part of a store URL: `%`, `?`, `#` and the characters
+/// a URL cannot hold as they are are percent-encoded; `/` stays. `open`
+/// decodes it back to the same path.
+pub fn percent_encode_path(path: &std::path::Path) -> String {
+    use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+    const PATH: &AsciiSet = &CONTROLS.add(b' ').add(b'%').add(b'?').add(b'#').add(b'"');
+    utf8_percent_encode(&path.to_string_lossy(), PATH).to_string()
+}
 
 /// Opens the store a URL names, on the system clock.
 ///
