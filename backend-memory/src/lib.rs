@@ -393,13 +393,7 @@ impl CacheStore for MemoryStore {
                 entry: row.entry()?,
             });
         }
-        let next = match items.last() {
-            Some(last) if more => {
-                Some(ScanCursor { namespace: last.namespace.clone(), key: last.key.clone() })
-            }
-            _ => None,
-        };
-        Ok(Page { items, next })
+        Ok(Page::from_items(items, more))
     }
 
     async fn stats(&self) -> Result<Stats> {

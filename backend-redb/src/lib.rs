@@ -553,11 +553,7 @@ impl RedbStore {
     }
 
     fn corrupt(&self, ns: &str, key: &str, detail: impl Into<String>) -> Error {
-        Error::Corrupt {
-            location: format!("{}, row ({ns:?}, {key:?})", self.inner.location),
-            detail: detail.into(),
-            source: None,
-        }
+        Error::corrupt_row(&self.inner.location, ns, key, detail)
     }
 
     fn now(&self) -> Result<i64> {
@@ -893,11 +889,9 @@ fn apply(rows: &mut Rows<'_>, path: &Path, op: &Op) -> Result<Reply> {
 
 /// The times of a stored value, from its fixed header.
 fn times_of(path: &Path, value: &[u8], ns: &str, key: &str) -> Result<RowTimes> {
-    row::fixed(value).map(|f| f.times).map_err(|detail| Error::Corrupt {
-        location: format!("{}, row ({ns:?}, {key:?})", path.display()),
-        detail,
-        source: None,
-    })
+    row::fixed(value)
+        .map(|f| f.times)
+        .map_err(|detail| Error::corrupt_row(&path.display().to_string(), ns, key, detail))
 }
 
 type Rows<'t> = redb::Table<'t, (&'static str, &'static str), &'static [u8]>;
@@ -1038,13 +1032,7 @@ impl CacheStore for RedbStore {
                 let entry = this.decode(ns, key, v.value())?.1;
                 items.push(ScanItem { namespace: ns.to_owned(), key: key.to_owned(), entry });
             }
-            let next = match items.last() {
-                Some(last) if more => {
-                    Some(ScanCursor { namespace: last.namespace.clone(), key: last.key.clone() })
-                }
-                _ => None,
-            };
-            Ok(Page { items, next })
+            Ok(Page::from_items(items, more))
         })
     }
 

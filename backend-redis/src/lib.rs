@@ -455,11 +455,7 @@ impl RedisStore {
     }
 
     fn corrupt(&self, ns: &str, key: &str, detail: impl Into<String>) -> Error {
-        Error::Corrupt {
-            location: format!("redis {} row ({ns:?}, {key:?})", self.inner.endpoint),
-            detail: detail.into(),
-            source: None,
-        }
+        Error::corrupt_row(&format!("redis {}", self.inner.endpoint), ns, key, detail)
     }
 
     fn now(&self) -> Result<i64> {
@@ -871,13 +867,7 @@ impl CacheStore for RedisStore {
                 }
             }
         }
-        let next = match items.last() {
-            Some(last) if more => {
-                Some(ScanCursor { namespace: last.namespace.clone(), key: last.key.clone() })
-            }
-            _ => None,
-        };
-        Ok(Page { items, next })
+        Ok(Page::from_items(items, more))
     }
 
     async fn stats(&self) -> Result<Stats> {

@@ -574,13 +574,7 @@ impl CacheStore for SqliteStore {
                 let (namespace, key, entry) = self.decode(row)?;
                 items.push(ScanItem { namespace, key, entry });
             }
-            let next = match items.last() {
-                Some(last) if more => {
-                    Some(ScanCursor { namespace: last.namespace.clone(), key: last.key.clone() })
-                }
-                _ => None,
-            };
-            Ok(Page { items, next })
+            Ok(Page::from_items(items, more))
         })
     }
 

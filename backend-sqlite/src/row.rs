@@ -8,15 +8,9 @@ use cachestore_core::Error;
 
 pub(crate) use cachestore_core::raw::encoding::{checksum, decode_headers, encode_headers};
 
-/// An [`Error::Corrupt`] for a row of the store at `location`.
+/// An [`Error::Corrupt`] for a row of the store at `location`, whose stored
+/// identity may not even be UTF-8.
 pub(crate) fn corrupt_row(location: &str, namespace: &[u8], key: &[u8], detail: String) -> Error {
-    Error::Corrupt {
-        location: format!(
-            "{location}, row ({:?}, {:?})",
-            String::from_utf8_lossy(namespace),
-            String::from_utf8_lossy(key)
-        ),
-        detail,
-        source: None,
-    }
+    let (namespace, key) = (String::from_utf8_lossy(namespace), String::from_utf8_lossy(key));
+    Error::corrupt_row(location, &namespace, &key, detail)
 }

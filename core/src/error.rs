@@ -164,6 +164,21 @@ impl Error {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io { context: context.into(), source }
     }
+
+    /// An [`Error::Corrupt`] for one stored row: where the store is
+    /// (`location`: a file, a server), which row, and what is wrong with it.
+    pub fn corrupt_row(
+        location: &str,
+        namespace: &str,
+        key: &str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Error::Corrupt {
+            location: format!("{location}, row ({namespace:?}, {key:?})"),
+            detail: detail.into(),
+            source: None,
+        }
+    }
 }
 
 #[cfg(test)]

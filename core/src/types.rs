@@ -184,6 +184,20 @@ pub struct Page {
     pub next: Option<ScanCursor>,
 }
 
+impl Page {
+    /// A page of `items` (in scan order); when `more` rows follow, the
+    /// cursor to resume from is the last item's identity.
+    pub fn from_items(items: Vec<ScanItem>, more: bool) -> Page {
+        let next = match items.last() {
+            Some(last) if more => {
+                Some(ScanCursor { namespace: last.namespace.clone(), key: last.key.clone() })
+            }
+            _ => None,
+        };
+        Page { items, next }
+    }
+}
+
 /// Row counts and sizes of one namespace.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
