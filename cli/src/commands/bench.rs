@@ -1,0 +1,107 @@
+//! The standard workload against the store: medians and ops/s.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cachestore::{Bytes, CacheStore, SetItem, SetOptions};
+
+use super::Context;
+use crate::output::{Failure, Outcome, progress};
+
+/// The arguments of `cachestore bench`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Operations per measurement.
+    #[arg(long, default_value_t = 2000)]
+    ops: u64,
+}
+
+/// Runs `cachestore bench`.
+pub(crate) async fn run(args: Args, ctx: &Context) -> Outcome {
+    bench(&ctx.open()?, args.ops).await
+}
+
+/// Times `ops` calls of `f`; returns the median per call and ops/s.
+async fn measure<F, Fut>(ops: u64, mut f: F) -> Result<(Duration, f64), Failure>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = cachestore::Result<()>>,
+{
+    let mut times = Vec::with_capacity(ops as usize);
+    let started = Instant::now();
+    for i in 0..ops {
+        let t = Instant::now();
+        f(i).await?;
+        times.push(t.elapsed());
+    }
+    let total = started.elapsed();
+    times.sort();
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
+    Ok((median, ops as f64 / total.as_secs_f64().max(1e-9)))
+}
+
+async fn bench(store: &Arc<dyn CacheStore>, ops: u64) -> Outcome {
+    let ops = ops.max(10);
+    let ns = format!("cachestore-bench-{}", std::process::id());
+    let payload = Bytes::from(vec![0x5a; 1024]);
+    let options = SetOptions::for_duration(Duration::from_secs(3600));
+    let bar = progress(Some(5), "benchmarking");
+    let mut report = Vec::new();
+    let (s, o) = (Arc::clone(store), options.clone());
+    report.push((
+        "set",
+        measure(ops, |i| {
+            let (s, p, o, ns) = (Arc::clone(&s), payload.clone(), o.clone(), ns.clone());
+            async move { s.set(&ns, &format!("k{i}"), p, o).await }
+        })
+        .await?,
+    ));
+    bar.inc(1);
+    report.push((
+        "get hit",
+        measure(ops, |i| {
+            let (s, ns) = (Arc::clone(store), ns.clone());
+            async move { s.get(&ns, &format!("k{i}")).await.map(drop) }
+        })
+        .await?,
+    ));
+    bar.inc(1);
+    report.push((
+        "get miss",
+        measure(ops, |i| {
+            let (s, ns) = (Arc::clone(store), ns.clone());
+            async move { s.get(&ns, &format!("missing{i}")).await.map(drop) }
+        })
+        .await?,
+    ));
+    bar.inc(1);
+    let batches = (ops / 100).max(1);
+    let (median, per_sec) = measure(batches, |b| {
+        let (s, p, o, ns) = (Arc::clone(store), payload.clone(), options.clone(), ns.clone());
+        async move {
+            s.set_many(
+                (0..100)
+                    .map(|i| SetItem::new(ns.as_str(), format!("m{b}-{i}"), p.clone(), o.clone()))
+                    .collect(),
+            )
+            .await
+        }
+    })
+    .await?;
+    report.push(("set_many x100", (median, per_sec * 100.0)));
+    bar.inc(1);
+    let (median, _) = measure(1, |_| {
+        let s = Arc::clone(store);
+        async move { s.purge_expired().await.map(drop) }
+    })
+    .await?;
+    report.push(("purge", (median, f64::NAN)));
+    bar.finish_and_clear();
+    store.clear_namespace(&ns).await?;
+    println!("{:<16} {:>12} {:>14}", "operation", "median", "ops/s");
+    for (name, (median, per_sec)) in report {
+        let rate = if per_sec.is_nan() { "-".to_owned() } else { format!("{per_sec:.0}") };
+        println!("{name:<16} {:>10.1}µs {rate:>14}", median.as_secs_f64() * 1e6);
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! Print a row's payload to stdout.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use cachestore::CacheStore;
+
+use super::Context;
+use crate::output::{Failure, Outcome, ago, expiry};
+use crate::rows::{self};
+
+/// The arguments of `cachestore get`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Namespace.
+    ns: String,
+    /// Key.
+    key: String,
+    /// Also print the headers and times (to stderr).
+    #[arg(long)]
+    meta: bool,
+    /// Return a stale row too.
+    #[arg(long)]
+    stale: bool,
+}
+
+/// Runs `cachestore get`.
+pub(crate) async fn run(args: Args, ctx: &Context) -> Outcome {
+    get(&ctx.open()?, &args.ns, &args.key, args.meta, args.stale).await
+}
+
+async fn get(store: &Arc<dyn CacheStore>, ns: &str, key: &str, meta: bool, stale: bool) -> Outcome {
+    let entry = if stale { store.get_stale(ns, key).await? } else { store.get(ns, key).await? };
+    let Some(entry) = entry else {
+        let hint = if stale { None } else { Some("add --stale to see a stale row") };
+        return Err(Failure { code: 3, message: format!("no fresh row ({ns:?}, {key:?})"), hint });
+    };
+    if meta {
+        let line = rows::line_of(ns, key, &entry).map_err(|e| Failure::new(1, e))?;
+        let now = store.clock().now();
+        eprintln!("stored: {}", ago(now, entry.stored_at));
+        eprintln!("expiry: {}", expiry(&entry, now));
+        eprintln!(
+            "times (ms): stored {} expires {:?} stale_until {:?}",
+            line.stored_at_ms, line.expires_at_ms, line.stale_until_ms
+        );
+        for (k, v) in &entry.headers {
+            eprintln!("header: {k}: {v}");
+        }
+    }
+    std::io::stdout()
+        .write_all(&entry.payload)
+        .and_then(|()| std::io::stdout().flush())
+        .map_err(|e| Failure::new(1, format!("writing to stdout: {e}")))
+}

@@ -1,0 +1,150 @@
+//! What commands share: failures and their exit codes, progress bars,
+//! paging through a store, times and durations for people, private files.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use cachestore::{CacheStore, ScanCursor, SharedClock};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A failure with its exit code and a hint.
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) message: String,
+    pub(crate) hint: Option<&'static str>,
+}
+
+impl Failure {
+    pub(crate) fn new(code: u8, message: impl Into<String>) -> Self {
+        Failure { code, message: message.into(), hint: None }
+    }
+    pub(crate) fn hint(mut self, hint: &'static str) -> Self {
+        self.hint = Some(hint);
+        self
+    }
+}
+
+impl From<cachestore::Error> for Failure {
+    fn from(e: cachestore::Error) -> Self {
+        let hint = match &e {
+            cachestore::Error::InUse { .. } => {
+                Some("close the other program using the file, or use another path")
+            }
+            cachestore::Error::Corrupt { .. } => {
+                Some("open it with ?recreate_if_corrupt=true to move it aside")
+            }
+            cachestore::Error::Incompatible { .. } => Some("point --store at a cachestore file"),
+            cachestore::Error::Config { .. } => Some("see `cachestore --help` for store URLs"),
+            _ => None,
+        };
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !message.contains(&text) {
+                message = format!("{message}: {text}");
+            }
+            source = s.source();
+        }
+        Failure { code: 1, message, hint }
+    }
+}
+
+/// What a command returns.
+pub(crate) type Outcome = Result<(), Failure>;
+
+/// A progress bar on a terminal, hidden in pipes.
+pub(crate) fn progress(len: Option<u64>, what: &'static str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = match len {
+        Some(n) => ProgressBar::new(n),
+        None => ProgressBar::new_spinner(),
+    };
+    let template = if len.is_some() {
+        "{msg} {bar:40} {pos}/{len} ({per_sec})"
+    } else {
+        "{msg} {spinner} {pos} ({per_sec})"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.set_message(what);
+    bar
+}
+
+/// Every row, page by page, calling `each` on each page.
+pub(crate) async fn scan_pages(
+    store: &Arc<dyn CacheStore>,
+    ns: Option<&str>,
+    mut each: impl FnMut(Vec<cachestore::ScanItem>) -> Outcome,
+) -> Outcome {
+    let mut cursor: Option<ScanCursor> = None;
+    loop {
+        let page = store.scan(ns, cursor.as_ref(), 500).await?;
+        each(page.items)?;
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// "3h 12m", at most two units.
+pub(crate) fn short(d: Duration) -> String {
+    let s = d.as_secs();
+    let (days, hours, mins) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    match (days, hours, mins) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+pub(crate) fn ago(now: SystemTime, then: SystemTime) -> String {
+    format!("{} ago", short(now.duration_since(then).unwrap_or_default()))
+}
+
+/// Expiry for people: "in 3h 12m", "stale since 2d 1h", "never expires".
+pub(crate) fn expiry(entry: &cachestore::Entry, now: SystemTime) -> String {
+    match entry.expires_at {
+        None => "never expires".into(),
+        Some(t) if now < t => format!("in {}", short(t.duration_since(now).unwrap_or_default())),
+        Some(t) => format!("stale since {}", short(now.duration_since(t).unwrap_or_default())),
+    }
+}
+
+pub(crate) fn parse_duration(what: &str, text: &str) -> Result<Duration, Failure> {
+    humantime::parse_duration(text).map_err(|e| {
+        Failure::new(5, format!("--{what} {text:?}: {e}")).hint("use 30s, 15m, 1h, 7d or 1h 30m")
+    })
+}
+
+/// Creates (or truncates) `path` for writing, mode 0600 on Unix whatever the
+/// umask: exports and migration state hold the cache's rows and store URLs.
+pub(crate) fn create_private(path: &Path) -> Result<std::fs::File, Failure> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
+        .open(path)
+        .map_err(|e| Failure::new(1, format!("creating {}: {e}", path.display())))?;
+    // An existing file keeps its mode through open: make it private too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Failure::new(1, format!("making {} private: {e}", path.display())))?;
+    }
+    Ok(file)
+}
+
+/// Opens the store at `url` on `clock`.
+pub(crate) fn open(url: &str, clock: SharedClock) -> Result<Arc<dyn CacheStore>, Failure> {
+    Ok(cachestore::open_with_clock(url, clock)?)
+}
