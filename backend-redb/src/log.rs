@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use cachestore_core::raw::files::PathState;
 use cachestore_core::{Error, Result};
 
-use crate::{NewRow, Op};
+use crate::writer::{NewRow, Op};
 
 /// The companion file's suffix: `cache.redb` logs to `cache.redb-wal`.
 pub(crate) const SUFFIX: &str = "-wal";

@@ -10,7 +10,7 @@ use redb::{
     Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, WriteTransaction,
 };
 
-use crate::map_err;
+use crate::error::map_err;
 
 pub(crate) use cachestore_core::raw::files::corrupt;
 

@@ -1,0 +1,285 @@
+//! Building and opening a store: the staged open, atomic creation, the
+//! upgrade of older formats, and moving a damaged store aside.
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cachestore_core::raw::files::PathState;
+use cachestore_core::raw::group::GroupWriter;
+use cachestore_core::raw::to_unix_millis;
+use cachestore_core::{Clock, Error, MIN_PAYLOAD_LIMIT, Result, SharedClock};
+use redb::Database;
+
+use crate::config::Durability;
+use crate::error::{guard, map_err};
+use crate::log::{self, Log};
+use crate::row::Bincode;
+use crate::schema::{self, SCHEMA_VERSION};
+use crate::storage::{self, Storage};
+use crate::store::{Db, Inner, RedbStore};
+use crate::writer::RedbWriter;
+
+/// Builds a [`RedbStore`].
+#[derive(Clone, Debug)]
+pub struct RedbStoreBuilder {
+    pub(crate) path: PathBuf,
+    pub(crate) clock: SharedClock,
+    pub(crate) durability: Durability,
+    pub(crate) recreate_if_corrupt: bool,
+    pub(crate) check_integrity: bool,
+    pub(crate) max_payload: u64,
+    pub(crate) cache_size: usize,
+}
+
+impl RedbStoreBuilder {
+    /// The clock every phase is judged by. Default: [`SystemClock`](cachestore_core::SystemClock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The clock, already shared.
+    pub fn shared_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Durability of a committed write. Default: [`Durability::Immediate`].
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// When the store is damaged (the database or its write-ahead log), move
+    /// both aside as `<path>.corrupt-<unix ms>` and
+    /// `<path>.corrupt-<unix ms>-wal`, byte for byte, and start an empty
+    /// store. The files are moved only while this process holds them in
+    /// redb's lock, so a file another process has open is never moved.
+    /// Nothing is ever deleted. A foreign file or a newer format is still
+    /// refused. Default: off.
+    pub fn recreate_if_corrupt(mut self, on: bool) -> Self {
+        self.recreate_if_corrupt = on;
+        self
+    }
+
+    /// Verify every page's checksum and rebuild the allocator state at every
+    /// open (O(file size)), not only after an unclean shutdown, when redb
+    /// does it by itself. Default: off.
+    pub fn check_integrity_on_open(mut self, on: bool) -> Self {
+        self.check_integrity = on;
+        self
+    }
+
+    /// The largest payload accepted. Default: [`DEFAULT_MAX_PAYLOAD`](crate::DEFAULT_MAX_PAYLOAD); between
+    /// 16 MiB and 1 GiB.
+    pub fn max_payload(mut self, bytes: u64) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// redb's page cache, in bytes. Default: [`DEFAULT_CACHE_SIZE`](crate::DEFAULT_CACHE_SIZE).
+    pub fn cache_size(mut self, bytes: usize) -> Self {
+        self.cache_size = bytes;
+        self
+    }
+
+    /// Opens the store, creating the file (and its directories) if missing.
+    /// Blocks for the open.
+    ///
+    /// An open that is refused (a foreign or newer file, damage, a damaged
+    /// log) changes no byte of the files it refused: redb's repair and every
+    /// other write of the open are staged in memory until the whole open has
+    /// succeeded (see the crate docs).
+    pub fn open(self) -> Result<RedbStore> {
+        if !(MIN_PAYLOAD_LIMIT..=1 << 30).contains(&self.max_payload) {
+            return Err(Error::Config {
+                message: format!(
+                    "max_payload is {} bytes; it must be between 16 MiB and 1 GiB",
+                    self.max_payload
+                ),
+            });
+        }
+        match self.open_once() {
+            Err(Error::Corrupt { .. }) if self.recreate_if_corrupt => {
+                let stamp = to_unix_millis(self.clock.now())?;
+                let moved = move_aside_held(&self.path, stamp)?;
+                let mut store = self.open_once()?;
+                if let Some(inner) = Arc::get_mut(&mut store.inner) {
+                    inner.recovered_from = Some(moved);
+                }
+                Ok(store)
+            }
+            other => other,
+        }
+    }
+
+    fn open_once(&self) -> Result<RedbStore> {
+        // Each retry follows a change made by this or another process (a
+        // file created, or replaced while it was opened): a few suffice.
+        for _ in 0..OPEN_ATTEMPTS {
+            if let Some(store) = self.try_open()? {
+                return Ok(store);
+            }
+        }
+        Err(Error::InUse {
+            path: self.path.clone(),
+            source: Some(
+                "the file kept being replaced by other processes while it was opened".into(),
+            ),
+        })
+    }
+
+    /// One attempt at opening; `None` when the file at the path changed
+    /// meanwhile (so the attempt must be made again).
+    fn try_open(&self) -> Result<Option<RedbStore>> {
+        let path = &self.path;
+        // A foreign file where the log goes: refused before anything is made.
+        Log::check(path)?;
+        let state = cachestore_core::raw::files::check_path(path)?;
+        let missing = state == PathState::New && std::fs::symlink_metadata(path).is_err();
+        if missing {
+            schema::create(path, false)?;
+            return Ok(None);
+        }
+        if state == PathState::Existing {
+            schema::inspect(path)?;
+        }
+        let file = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
+        };
+        let held = file.try_clone().map_err(|e| Error::io("duplicating a file handle", e))?;
+        let storage = Storage::staged(file)
+            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        // redb takes its lock first (a holder elsewhere: `InUse`, at once),
+        // then reads and, after a crash, repairs the file: in the stage.
+        let db = guard(path, "opening", || {
+            let mut builder = Database::builder();
+            builder.set_cache_size(self.cache_size);
+            builder.set_check_integrity_on_open(self.check_integrity);
+            builder.create_with_backend(storage.clone()).map_err(|e| map_err(path, "opening", e))
+        })?;
+        let db = Arc::new(Db(Some(db)));
+        // Locked: is it still the file at the path? (It may have been moved
+        // aside or replaced before the lock was taken.)
+        if !cachestore_core::raw::files::is_same_file(&held, path)? {
+            return Ok(None);
+        }
+        if storage.file_len() == 0 {
+            // An empty file (another program's, or left by an older version):
+            // a whole new store replaces it while it is held.
+            schema::create(path, true)?;
+            return Ok(None);
+        }
+        self.assemble(db, None, || {
+            // Every check passed: the open's writes reach the file.
+            storage.persist().map_err(|e| Error::io(format!("writing {}", path.display()), e))
+        })
+        .map(Some)
+    }
+
+    /// The open after redb opened the database: the schema checked, the log
+    /// replayed, an old format upgraded, then `accept` (which writes the
+    /// staged open out), the torn tail of the log cut and the writer started.
+    /// `log_io` is the log's storage when it is not the file beside the
+    /// database (the crash tests' simulated disk).
+    fn assemble(
+        &self,
+        db: Arc<Db>,
+        log_io: Option<Box<dyn log::LogIo>>,
+        accept: impl FnOnce() -> Result<()>,
+    ) -> Result<RedbStore> {
+        let path = &self.path;
+        let mut engine = RedbWriter {
+            db: Arc::clone(&db),
+            path: path.clone(),
+            durability: self.durability,
+            log: None,
+            log_io,
+            needs_checkpoint: false,
+        };
+        let torn = guard(path, "opening", || {
+            let format = schema::prepare(&db, path)?;
+            let torn = engine.recover()?;
+            if format < SCHEMA_VERSION {
+                engine.upgrade()?;
+            }
+            Ok(torn)
+        })?;
+        accept()?;
+        if let (Some(wal), Some((epoch, end))) = (engine.log.as_mut(), torn) {
+            wal.cut_torn_tail(epoch, end)?;
+        }
+        let location = path.display().to_string();
+        // A lone write commits inline; concurrent ones are grouped, sharing
+        // one transaction and one log record (one fsync when durable).
+        let writer = GroupWriter::start(engine)?;
+        Ok(RedbStore {
+            inner: Arc::new(Inner {
+                db,
+                path: path.clone(),
+                location,
+                clock: self.clock.clone(),
+                max_payload: self.max_payload,
+                codec: Bincode,
+                writer,
+                recovered_from: None,
+            }),
+        })
+    }
+
+    /// Opens the store on `storage` for the database and `log_io` for its
+    /// log, instead of the files at the path (which only names them in
+    /// messages): the crash tests' simulated disk.
+    #[cfg(test)]
+    pub(crate) fn open_on(
+        self,
+        storage: impl redb::StorageBackend,
+        log_io: Box<dyn log::LogIo>,
+    ) -> Result<RedbStore> {
+        let path = self.path.clone();
+        let db = guard(&path, "opening", || {
+            let mut builder = Database::builder();
+            builder.set_cache_size(self.cache_size);
+            builder.create_with_backend(storage).map_err(|e| map_err(&path, "opening", e))
+        })?;
+        self.assemble(Arc::new(Db(Some(db))), Some(log_io), || Ok(()))
+    }
+}
+
+/// How many times an open is attempted while other processes create or
+/// replace the file.
+pub(crate) const OPEN_ATTEMPTS: usize = 16;
+
+/// Moves a damaged store (the database and its log) aside while holding it
+/// in redb's locking protocol, so that a file another process has open is
+/// never moved; returns where the database went.
+pub(crate) fn move_aside_held(path: &Path, stamp: i64) -> Result<PathBuf> {
+    for _ in 0..OPEN_ATTEMPTS {
+        // Write access: an exclusive lock needs it.
+        let file = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(file) => file,
+            // No database: only its log was there to be judged.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return cachestore_core::raw::files::move_aside(path, stamp, &[log::SUFFIX]);
+            }
+            Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
+        };
+        let held = file.try_clone().map_err(|e| Error::io("duplicating a file handle", e))?;
+        let hold = storage::Hold::try_take(file)
+            .map_err(|e| Error::io(format!("locking {}", path.display()), e))?
+            .ok_or_else(|| Error::InUse { path: path.into(), source: None })?;
+        if !cachestore_core::raw::files::is_same_file(&held, path)? {
+            continue;
+        }
+        let moved = cachestore_core::raw::files::move_aside(path, stamp, &[log::SUFFIX])?;
+        drop(hold);
+        return Ok(moved);
+    }
+    Err(Error::InUse {
+        path: path.into(),
+        source: Some("the file kept being replaced by other processes".into()),
+    })
+}

@@ -1,0 +1,355 @@
+//! The store and its `CacheStore` implementation: reads run in redb read
+//! transactions on the caller's thread; writes go to the writer.
+
+use std::ops::Bound;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cachestore_core::raw::group::GroupWriter;
+use cachestore_core::raw::{Phase, RowTimes, prepare_write, to_unix_millis};
+use cachestore_core::{
+    Bytes, CacheStore, Capabilities, Entry, Error, Page, Result, ScanCursor, ScanItem, SetItem,
+    SetOptions, SharedClock, Stats, SystemClock, async_trait, check_identity, check_namespace,
+};
+use redb::{Database, ReadableDatabase, ReadableTable};
+
+use crate::builder::RedbStoreBuilder;
+use crate::config::{DEFAULT_CACHE_SIZE, DEFAULT_MAX_PAYLOAD, Durability};
+use crate::error::{guard, map_err};
+use crate::row::{self, Bincode};
+use crate::schema::ROWS;
+use crate::writer::{NewRow, Op, RedbWriter};
+
+/// The database, closed inside a panic guard: redb commits when it closes,
+/// and on a damaged file that commit can panic, which must not reach the
+/// caller (nor abort the process when the store is dropped while a panic
+/// unwinds).
+pub(crate) struct Db(pub(crate) Option<Database>);
+
+impl std::ops::Deref for Db {
+    type Target = Database;
+
+    fn deref(&self) -> &Database {
+        self.0.as_ref().expect("the database is present until the store is dropped")
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Some(db) = self.0.take() {
+            // A panic here was redb's, on a damaged file; the file is then
+            // judged at the next open.
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(db)));
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    // Dropped after `writer`, whose thread holds the other reference.
+    pub(crate) writer: GroupWriter<RedbWriter>,
+    pub(crate) db: Arc<Db>,
+    pub(crate) path: PathBuf,
+    pub(crate) location: String,
+    pub(crate) clock: SharedClock,
+    pub(crate) max_payload: u64,
+    pub(crate) codec: Bincode,
+    pub(crate) recovered_from: Option<PathBuf>,
+}
+
+/// A store in one redb file. Cheap to clone: clones share the database.
+#[derive(Clone)]
+pub struct RedbStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore").field("path", &self.inner.path).finish_non_exhaustive()
+    }
+}
+
+impl RedbStore {
+    /// Opens (or creates) the store at `path` with the default options.
+    pub fn open(path: impl Into<PathBuf>) -> Result<RedbStore> {
+        Self::builder(path).open()
+    }
+
+    /// A builder for the store at `path`.
+    pub fn builder(path: impl Into<PathBuf>) -> RedbStoreBuilder {
+        RedbStoreBuilder {
+            path: path.into(),
+            clock: Arc::new(SystemClock),
+            durability: Durability::Immediate,
+            recreate_if_corrupt: false,
+            check_integrity: false,
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            cache_size: DEFAULT_CACHE_SIZE,
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Where the damaged database was moved (its log beside it, with the
+    /// `-wal` suffix) when [`RedbStoreBuilder::recreate_if_corrupt`] had to
+    /// recreate the store; `None` when the files opened as they were.
+    pub fn recovered_from(&self) -> Option<&Path> {
+        self.inner.recovered_from.as_deref()
+    }
+
+    /// Commits everything durably to the redb file itself (a checkpoint): with
+    /// [`Durability::Immediate`] the writes were durable already (in the
+    /// log), and the log starts over; with [`Durability::Buffered`] this is
+    /// what makes them durable.
+    pub async fn flush(&self) -> Result<()> {
+        self.inner.writer.with_engine(RedbWriter::flush)
+    }
+
+    /// Reads every row: each value's checksum and format. `Ok` when sound, else
+    /// [`Error::Corrupt`] naming the first problem.
+    pub async fn integrity_check(&self) -> Result<()> {
+        self.read_txn("checking integrity", |txn, this| {
+            let e = |e: redb::StorageError| map_err(&this.inner.path, "checking integrity", e);
+            let rows = txn.open_table(ROWS).map_err(|e| this.err("checking integrity", e))?;
+            for item in rows.iter().map_err(e)? {
+                let (k, v) = item.map_err(e)?;
+                let (ns, key) = k.value();
+                this.decode(ns, key, v.value())?;
+            }
+            Ok(())
+        })
+    }
+
+    fn err(&self, operation: &str, e: impl Into<redb::Error>) -> Error {
+        map_err(&self.inner.path, operation, e)
+    }
+
+    fn corrupt(&self, ns: &str, key: &str, detail: impl Into<String>) -> Error {
+        Error::corrupt_row(&self.inner.location, ns, key, detail)
+    }
+
+    fn now(&self) -> Result<i64> {
+        to_unix_millis(self.inner.clock.now())
+    }
+
+    /// Decodes a value: times, headers and the payload copied out.
+    fn decode(&self, ns: &str, key: &str, value: &[u8]) -> Result<(RowTimes, Entry)> {
+        let (times, headers, payload) = row::decode(&self.inner.codec, (ns, key), value)
+            .map_err(|d| self.corrupt(ns, key, d))?;
+        let entry = Entry::from_parts(Bytes::copy_from_slice(&value[payload]), headers, times)
+            .ok_or_else(|| self.corrupt(ns, key, "a time is out of range"))?;
+        Ok((times, entry))
+    }
+
+    /// Runs `f` in a read transaction, with panics caught.
+    fn read_txn<R>(
+        &self,
+        operation: &str,
+        f: impl FnOnce(&redb::ReadTransaction, &Self) -> Result<R>,
+    ) -> Result<R> {
+        guard(&self.inner.path, operation, || {
+            let txn = self.inner.db.begin_read().map_err(|e| self.err(operation, e))?;
+            f(&txn, self)
+        })
+    }
+
+    fn read(&self, namespace: &str, key: &str, stale_ok: bool) -> Result<Option<Entry>> {
+        check_identity(namespace, key)?;
+        let now = self.now()?;
+        self.read_txn("reading", |txn, this| {
+            let rows = txn.open_table(ROWS).map_err(|e| this.err("reading", e))?;
+            this.get_in(&rows, namespace, key, now, stale_ok)
+        })
+    }
+
+    fn get_in(
+        &self,
+        rows: &redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
+        namespace: &str,
+        key: &str,
+        now: i64,
+        stale_ok: bool,
+    ) -> Result<Option<Entry>> {
+        let Some(value) = rows.get((namespace, key)).map_err(|e| self.err("reading", e))? else {
+            return Ok(None);
+        };
+        let value = value.value();
+        // Judge the phase from the fixed header before copying the payload.
+        let fixed = row::fixed(value).map_err(|d| self.corrupt(namespace, key, d))?;
+        match fixed.times.phase(now) {
+            Phase::Fresh => {}
+            Phase::Stale if stale_ok => {}
+            _ => return Ok(None),
+        }
+        self.decode(namespace, key, value).map(|(_, entry)| Some(entry))
+    }
+
+    fn prepare_row(
+        &self,
+        namespace: String,
+        key: String,
+        payload: Bytes,
+        options: &SetOptions,
+    ) -> Result<NewRow> {
+        let times = prepare_write(
+            self.inner.clock.as_ref(),
+            self.inner.max_payload,
+            &namespace,
+            &key,
+            &payload,
+            options,
+        )?;
+        let identity = (namespace.as_str(), key.as_str());
+        let value = row::encode(&self.inner.codec, identity, &times, &options.headers, &payload)
+            .map_err(|detail| Error::Backend {
+                backend: "redb",
+                operation: "encoding headers".into(),
+                source: detail.into(),
+            })?;
+        Ok(NewRow { namespace, key, value })
+    }
+}
+
+#[async_trait]
+impl CacheStore for RedbStore {
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        self.read(namespace, key, false)
+    }
+
+    async fn get_stale(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        self.read(namespace, key, true)
+    }
+
+    async fn set(
+        &self,
+        namespace: &str,
+        key: &str,
+        payload: Bytes,
+        options: SetOptions,
+    ) -> Result<()> {
+        check_identity(namespace, key)?;
+        let row = self.prepare_row(namespace.to_owned(), key.to_owned(), payload, &options)?;
+        self.inner.writer.set(vec![row]).await
+    }
+
+    async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
+        check_identity(namespace, key)?;
+        self.inner.writer.delete(namespace, key, self.now()?).await
+    }
+
+    async fn purge_expired(&self) -> Result<u64> {
+        self.inner.writer.count(Op::Purge { now: self.now()? }).await
+    }
+
+    async fn clear_namespace(&self, namespace: &str) -> Result<u64> {
+        check_namespace(namespace)?;
+        let op = Op::Clear { namespace: Some(namespace.to_owned()), now: self.now()? };
+        self.inner.writer.count(op).await
+    }
+
+    async fn clear_all(&self) -> Result<u64> {
+        self.inner.writer.count(Op::Clear { namespace: None, now: self.now()? }).await
+    }
+
+    async fn get_many(&self, ids: &[(&str, &str)]) -> Result<Vec<Option<Entry>>> {
+        for (namespace, key) in ids {
+            check_identity(namespace, key)?;
+        }
+        let now = self.now()?;
+        self.read_txn("reading", |txn, this| {
+            let rows = txn.open_table(ROWS).map_err(|e| this.err("reading", e))?;
+            ids.iter().map(|(ns, key)| this.get_in(&rows, ns, key, now, false)).collect()
+        })
+    }
+
+    async fn set_many(&self, items: Vec<SetItem>) -> Result<()> {
+        let mut rows = Vec::with_capacity(items.len());
+        for item in items {
+            check_identity(&item.namespace, &item.key)?;
+            rows.push(self.prepare_row(item.namespace, item.key, item.payload, &item.options)?);
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.inner.writer.set(rows).await
+    }
+
+    async fn scan(
+        &self,
+        namespace: Option<&str>,
+        after: Option<&ScanCursor>,
+        limit: usize,
+    ) -> Result<Page> {
+        if let Some(ns) = namespace {
+            check_namespace(ns)?;
+        }
+        let limit = limit.max(1);
+        let now = self.now()?;
+        let start: Bound<(&str, &str)> = match (namespace, after) {
+            (_, Some(c)) if namespace.is_none_or(|ns| c.namespace.as_str() >= ns) => {
+                if namespace.is_some_and(|ns| c.namespace.as_str() > ns) {
+                    return Ok(Page::default());
+                }
+                Bound::Excluded((c.namespace.as_str(), c.key.as_str()))
+            }
+            (Some(ns), _) => Bound::Included((ns, "")),
+            (None, _) => Bound::Unbounded,
+        };
+        self.read_txn("scanning", |txn, this| {
+            let rows = txn.open_table(ROWS).map_err(|e| this.err("scanning", e))?;
+            let mut items = Vec::with_capacity(limit.min(1024));
+            let mut more = false;
+            for item in rows
+                .range::<(&str, &str)>((start, Bound::Unbounded))
+                .map_err(|e| this.err("scanning", e))?
+            {
+                let (k, v) = item.map_err(|e| this.err("scanning", e))?;
+                let (ns, key) = k.value();
+                if namespace.is_some_and(|want| want != ns) {
+                    break;
+                }
+                let fixed = row::fixed(v.value()).map_err(|d| this.corrupt(ns, key, d))?;
+                if !fixed.times.phase(now).is_live() {
+                    continue;
+                }
+                if items.len() == limit {
+                    more = true;
+                    break;
+                }
+                let entry = this.decode(ns, key, v.value())?.1;
+                items.push(ScanItem { namespace: ns.to_owned(), key: key.to_owned(), entry });
+            }
+            Ok(Page::from_items(items, more))
+        })
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        let now = self.now()?;
+        self.read_txn("computing stats", |txn, this| {
+            let rows = txn.open_table(ROWS).map_err(|e| this.err("computing stats", e))?;
+            let mut stats = Stats::new(true);
+            for item in rows.iter().map_err(|e| this.err("computing stats", e))? {
+                let (k, v) = item.map_err(|e| this.err("computing stats", e))?;
+                let (ns, key) = k.value();
+                let fixed = row::fixed(v.value()).map_err(|d| this.corrupt(ns, key, d))?;
+                stats.record(ns, fixed.times.phase(now), fixed.payload_len as u64);
+            }
+            Ok(stats)
+        })
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new()
+            .with_persistent(true)
+            .with_atomic_batch(true)
+            .with_exact_stats(true)
+            .with_max_payload(self.inner.max_payload)
+    }
+
+    fn clock(&self) -> SharedClock {
+        self.inner.clock.clone()
+    }
+}
