@@ -26,7 +26,8 @@ pub(crate) use cachestore_core::raw::files::corrupt;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use crate::{Durability, map_err};
+use crate::config::Durability;
+use crate::error::map_err;
 
 /// `PRAGMA application_id` of a cachestore SQLite file: "CSTR".
 pub const APPLICATION_ID: i32 = 0x4353_5452;

@@ -10,7 +10,7 @@ use cachestore_core::raw::group::{Answer, Write, WriteEngine};
 use cachestore_core::{Bytes, Headers, Result};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::map_err;
+use crate::error::map_err;
 use crate::row::{checksum, encode_headers};
 
 /// A row ready to write: validated, times resolved, headers encoded.

@@ -1,0 +1,163 @@
+//! Building and opening a store: file checks, the schema, recreate.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cachestore_core::raw::group::GroupWriter;
+use cachestore_core::raw::to_unix_millis;
+use cachestore_core::{Clock, Error, MIN_PAYLOAD_LIMIT, Result, SharedClock};
+use rusqlite::Connection;
+
+use crate::config::Durability;
+use crate::error::map_err;
+use crate::schema;
+use crate::store::{Inner, SqliteStore};
+use crate::writer::SqliteWriter;
+
+/// Builds a [`SqliteStore`].
+#[derive(Clone, Debug)]
+pub struct SqliteStoreBuilder {
+    pub(crate) path: PathBuf,
+    pub(crate) clock: SharedClock,
+    pub(crate) durability: Durability,
+    pub(crate) busy_timeout: Duration,
+    pub(crate) recreate_if_corrupt: bool,
+    pub(crate) check_integrity: bool,
+    pub(crate) max_payload: u64,
+    pub(crate) max_idle_readers: usize,
+}
+
+impl SqliteStoreBuilder {
+    /// The clock every phase is judged by. Default: [`SystemClock`](cachestore_core::SystemClock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The clock, already shared.
+    pub fn shared_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Durability of a committed write. Default: [`Durability::Normal`].
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// How long a write waits for another process's lock. Default:
+    /// [`DEFAULT_BUSY_TIMEOUT`](crate::DEFAULT_BUSY_TIMEOUT); at most `i32::MAX` milliseconds (about 24.8
+    /// days, SQLite's limit), longer is [`Error::Config`] at open.
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// When the file is damaged (not a SQLite file, truncated, failing
+    /// SQLite's checks), move it and its `-wal`/`-shm` aside as
+    /// `<path>.corrupt-<unix ms>` and start an empty store. The file is never
+    /// deleted. Another program's database or a newer schema version is
+    /// still refused. Default: off, a damaged file is [`Error::Corrupt`].
+    pub fn recreate_if_corrupt(mut self, on: bool) -> Self {
+        self.recreate_if_corrupt = on;
+        self
+    }
+
+    /// Run `PRAGMA quick_check` at open (O(file size)); a failure is
+    /// [`Error::Corrupt`], or a recreated store with
+    /// [`recreate_if_corrupt`](Self::recreate_if_corrupt). Default: off (SQLite
+    /// and the row checksums detect damage as it is read).
+    pub fn check_integrity_on_open(mut self, on: bool) -> Self {
+        self.check_integrity = on;
+        self
+    }
+
+    /// The largest payload accepted. Default: [`DEFAULT_MAX_PAYLOAD`](crate::DEFAULT_MAX_PAYLOAD); at
+    /// least 16 MiB and at most 512 MiB (SQLite's blob limit is 1 GB).
+    pub fn max_payload(mut self, bytes: u64) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// How many idle read connections to keep. Default: 8.
+    pub fn max_idle_readers(mut self, n: usize) -> Self {
+        self.max_idle_readers = n;
+        self
+    }
+
+    /// Opens the store, creating the file (and its directories) if missing.
+    ///
+    /// Blocks for the open (file checks, schema, at most a busy timeout).
+    pub fn open(self) -> Result<SqliteStore> {
+        // SQLite takes the busy timeout as an i32 of milliseconds (~24.8 days).
+        if self.busy_timeout.as_millis() > i32::MAX as u128 {
+            return Err(Error::Config {
+                message: format!(
+                    "busy_timeout is {:?}; SQLite takes at most {} ms (about 24.8 days)",
+                    self.busy_timeout,
+                    i32::MAX
+                ),
+            });
+        }
+        if !(MIN_PAYLOAD_LIMIT..=512 * 1024 * 1024).contains(&self.max_payload) {
+            return Err(Error::Config {
+                message: format!(
+                    "max_payload is {} bytes; it must be between 16 MiB and 512 MiB",
+                    self.max_payload
+                ),
+            });
+        }
+        match self.open_once() {
+            Err(Error::Corrupt { .. }) if self.recreate_if_corrupt => {
+                let stamp = to_unix_millis(self.clock.now())?;
+                let moved =
+                    cachestore_core::raw::files::move_aside(&self.path, stamp, &["-wal", "-shm"])?;
+                let mut store = self.open_once()?;
+                if let Some(inner) = Arc::get_mut(&mut store.inner) {
+                    inner.recovered_from = Some(moved);
+                }
+                Ok(store)
+            }
+            other => other,
+        }
+    }
+
+    fn open_once(&self) -> Result<SqliteStore> {
+        let path = &self.path;
+        if schema::inspect(path)? == schema::FileState::New {
+            cachestore_core::raw::files::create_private_file(path)?;
+        }
+        let mut conn = schema::connect(path, self.busy_timeout, false)?;
+        schema::prepare(&mut conn, path, self.durability, self.busy_timeout)?;
+        if self.check_integrity {
+            quick_check(&conn, path)?;
+        }
+        let writer = GroupWriter::start(SqliteWriter { conn, path: path.clone() })?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.clone(),
+                location: path.display().to_string(),
+                clock: self.clock.clone(),
+                busy_timeout: self.busy_timeout,
+                max_payload: self.max_payload,
+                max_idle_readers: self.max_idle_readers,
+                readers: Mutex::new(Vec::new()),
+                writer,
+                recovered_from: None,
+            }),
+        })
+    }
+}
+
+pub(crate) fn quick_check(conn: &Connection, path: &Path) -> Result<()> {
+    let result: String = conn
+        .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
+        .map_err(|e| map_err(path, "checking integrity", e))?;
+    if result == "ok" {
+        Ok(())
+    } else {
+        Err(schema::corrupt(path, format!("integrity check failed: {result}")))
+    }
+}

@@ -1,0 +1,398 @@
+//! The store and its `CacheStore` implementation: reads on a pool of read
+//! connections, writes through the writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use cachestore_core::raw::group::GroupWriter;
+use cachestore_core::raw::{Phase, RowTimes, prepare_write, to_unix_millis};
+use cachestore_core::{
+    Bytes, CacheStore, Capabilities, Entry, Error, Page, Result, ScanCursor, ScanItem, SetItem,
+    SetOptions, SharedClock, Stats, SystemClock, async_trait, check_identity, check_namespace,
+};
+use rusqlite::{Connection, Row as SqlRow, params};
+
+use crate::builder::SqliteStoreBuilder;
+use crate::config::{DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_PAYLOAD, Durability};
+use crate::error::map_err;
+use crate::row::{checksum, corrupt_row, decode_headers};
+use crate::schema;
+use crate::writer::{NewRow, Op, SqliteWriter};
+
+/// The columns [`SqliteStore::decode`] reads, in its order, as a literal for `concat!`.
+macro_rules! select {
+    ($($rest:literal),*) => {
+        concat!(
+            "SELECT namespace, key, stored_at, expires_at, stale_until, checksum, headers, payload \
+             FROM cache_rows ",
+            $($rest),*
+        )
+    };
+}
+
+pub(crate) const GET_FRESH: &str =
+    select!("WHERE namespace = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)");
+
+pub(crate) const GET_STALE: &str =
+    select!("WHERE namespace = ?1 AND key = ?2 AND (stale_until IS NULL OR stale_until > ?3)");
+
+pub(crate) const SCAN_ALL: &str =
+    select!("WHERE (stale_until IS NULL OR stale_until > ?1) ORDER BY namespace, key LIMIT ?2");
+
+pub(crate) const SCAN_ALL_AFTER: &str = select!(
+    "WHERE (namespace, key) > (?3, ?4) AND (stale_until IS NULL OR stale_until > ?1) \
+     ORDER BY namespace, key LIMIT ?2"
+);
+
+pub(crate) const SCAN_NS: &str = select!(
+    "WHERE namespace = ?3 AND (stale_until IS NULL OR stale_until > ?1) ORDER BY key LIMIT ?2"
+);
+
+pub(crate) const SCAN_NS_AFTER: &str = select!(
+    "WHERE namespace = ?3 AND key > ?4 AND (stale_until IS NULL OR stale_until > ?1) \
+     ORDER BY key LIMIT ?2"
+);
+
+pub(crate) struct Inner {
+    pub(crate) path: PathBuf,
+    pub(crate) location: String,
+    pub(crate) clock: SharedClock,
+    pub(crate) busy_timeout: Duration,
+    pub(crate) max_payload: u64,
+    pub(crate) max_idle_readers: usize,
+    pub(crate) readers: Mutex<Vec<Connection>>,
+    pub(crate) writer: GroupWriter<SqliteWriter>,
+    pub(crate) recovered_from: Option<PathBuf>,
+}
+
+/// A store in one SQLite file. Cheap to clone: clones share the connections.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.inner.path).finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the store at `path` with the default options.
+    pub fn open(path: impl Into<PathBuf>) -> Result<SqliteStore> {
+        Self::builder(path).open()
+    }
+
+    /// A builder for the store at `path`.
+    pub fn builder(path: impl Into<PathBuf>) -> SqliteStoreBuilder {
+        SqliteStoreBuilder {
+            path: path.into(),
+            clock: Arc::new(SystemClock),
+            durability: Durability::Normal,
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            recreate_if_corrupt: false,
+            check_integrity: false,
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            max_idle_readers: 8,
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Where a damaged file was moved when this store was opened with
+    /// [`SqliteStoreBuilder::recreate_if_corrupt`] and had to recreate it;
+    /// `None` when the file opened as it was.
+    pub fn recovered_from(&self) -> Option<&Path> {
+        self.inner.recovered_from.as_deref()
+    }
+
+    /// Runs SQLite's full `PRAGMA integrity_check` and verifies every row's
+    /// checksum. `Ok` when the file is sound, else [`Error::Corrupt`] naming
+    /// the first problem.
+    pub async fn integrity_check(&self) -> Result<()> {
+        self.with_reader(|conn| {
+            let result: String = conn
+                .query_row("PRAGMA integrity_check(1)", [], |r| r.get(0))
+                .map_err(|e| self.err("checking integrity", e))?;
+            if result != "ok" {
+                return Err(schema::corrupt(
+                    &self.inner.path,
+                    format!("integrity check failed: {result}"),
+                ));
+            }
+            let mut stmt = conn.prepare(select!()).map_err(|e| self.err("checking rows", e))?;
+            let mut rows = stmt.query([]).map_err(|e| self.err("checking rows", e))?;
+            while let Some(row) = rows.next().map_err(|e| self.err("checking rows", e))? {
+                self.decode(row)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Checkpoints the write-ahead log into the database file and truncates
+    /// it, so the file alone holds every row (before copying it, say).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.inner.writer.with_engine(|w| {
+            w.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(|e| self.err("checkpointing", e))
+        })
+    }
+
+    fn err(&self, op: &'static str, e: rusqlite::Error) -> Error {
+        map_err(&self.inner.path, op, e)
+    }
+
+    fn now(&self) -> Result<i64> {
+        to_unix_millis(self.inner.clock.now())
+    }
+
+    /// Runs `f` on a pooled read connection.
+    fn with_reader<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        let idle = self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => schema::connect(&self.inner.path, self.inner.busy_timeout, true)?,
+        };
+        let result = f(&conn);
+        // A connection left inside a transaction by an error is not reused.
+        if conn.is_autocommit() {
+            let mut readers = self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner);
+            if readers.len() < self.inner.max_idle_readers {
+                readers.push(conn);
+            }
+        }
+        result
+    }
+
+    /// Decodes a row selected with [`COLUMNS`], verifying its checksum.
+    fn decode(&self, row: &SqlRow<'_>) -> Result<(String, String, Entry)> {
+        let e = |e| self.err("reading a row", e);
+        let ns: Vec<u8> = row.get(0).map_err(e)?;
+        let key: Vec<u8> = row.get(1).map_err(e)?;
+        let times = RowTimes {
+            stored_at: row.get(2).map_err(e)?,
+            expires_at: row.get(3).map_err(e)?,
+            stale_until: row.get(4).map_err(e)?,
+        };
+        let stored_sum: i64 = row.get(5).map_err(e)?;
+        let headers: Vec<u8> = row.get(6).map_err(e)?;
+        let payload: Vec<u8> = row.get(7).map_err(e)?;
+        let bad = |detail: String| corrupt_row(&self.inner.location, &ns, &key, detail);
+        if i64::from(checksum(&ns, &key, &times, &headers, &payload)) != stored_sum {
+            return Err(bad("checksum mismatch: the row was damaged on disk".into()));
+        }
+        times.check().map_err(|d| bad(d.into()))?;
+        let headers = decode_headers(&headers).map_err(|d| bad(format!("headers: {d}")))?;
+        let entry = Entry::from_parts(Bytes::from(payload), headers, times)
+            .ok_or_else(|| bad("a time is out of range".into()))?;
+        let ns = String::from_utf8(ns.clone()).map_err(|_| bad("namespace is not UTF-8".into()))?;
+        let key = String::from_utf8(key.clone()).map_err(|_| bad("key is not UTF-8".into()))?;
+        Ok((ns, key, entry))
+    }
+
+    fn read(&self, namespace: &str, key: &str, stale_ok: bool) -> Result<Option<Entry>> {
+        check_identity(namespace, key)?;
+        let now = self.now()?;
+        let sql = if stale_ok { GET_STALE } else { GET_FRESH };
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err("reading", e))?;
+            let mut rows = stmt
+                .query(params![namespace.as_bytes(), key.as_bytes(), now])
+                .map_err(|e| self.err("reading", e))?;
+            match rows.next().map_err(|e| self.err("reading", e))? {
+                Some(row) => self.decode(row).map(|(_, _, entry)| Some(entry)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn prepare_row(
+        &self,
+        namespace: String,
+        key: String,
+        payload: Bytes,
+        options: &SetOptions,
+    ) -> Result<NewRow> {
+        let times = prepare_write(
+            self.inner.clock.as_ref(),
+            self.inner.max_payload,
+            &namespace,
+            &key,
+            &payload,
+            options,
+        )?;
+        Ok(NewRow::new(namespace, key, times, &options.headers, payload))
+    }
+}
+
+#[async_trait]
+impl CacheStore for SqliteStore {
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        self.read(namespace, key, false)
+    }
+
+    async fn get_stale(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        self.read(namespace, key, true)
+    }
+
+    async fn set(
+        &self,
+        namespace: &str,
+        key: &str,
+        payload: Bytes,
+        options: SetOptions,
+    ) -> Result<()> {
+        // Validate before allocating the owned identity.
+        check_identity(namespace, key)?;
+        let row = self.prepare_row(namespace.to_owned(), key.to_owned(), payload, &options)?;
+        self.inner.writer.set(vec![row]).await
+    }
+
+    async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
+        check_identity(namespace, key)?;
+        self.inner.writer.delete(namespace, key, self.now()?).await
+    }
+
+    async fn purge_expired(&self) -> Result<u64> {
+        self.inner.writer.count(Op::Purge { now: self.now()? }).await
+    }
+
+    async fn clear_namespace(&self, namespace: &str) -> Result<u64> {
+        check_namespace(namespace)?;
+        let op = Op::Clear { namespace: Some(namespace.to_owned()), now: self.now()? };
+        self.inner.writer.count(op).await
+    }
+
+    async fn clear_all(&self) -> Result<u64> {
+        self.inner.writer.count(Op::Clear { namespace: None, now: self.now()? }).await
+    }
+
+    async fn get_many(&self, ids: &[(&str, &str)]) -> Result<Vec<Option<Entry>>> {
+        for (namespace, key) in ids {
+            check_identity(namespace, key)?;
+        }
+        let now = self.now()?;
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(GET_FRESH).map_err(|e| self.err("reading", e))?;
+            let mut out = Vec::with_capacity(ids.len());
+            for (namespace, key) in ids {
+                let mut rows = stmt
+                    .query(params![namespace.as_bytes(), key.as_bytes(), now])
+                    .map_err(|e| self.err("reading", e))?;
+                out.push(match rows.next().map_err(|e| self.err("reading", e))? {
+                    Some(row) => Some(self.decode(row)?.2),
+                    None => None,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    async fn set_many(&self, items: Vec<SetItem>) -> Result<()> {
+        let mut rows = Vec::with_capacity(items.len());
+        for item in items {
+            rows.push(self.prepare_row(item.namespace, item.key, item.payload, &item.options)?);
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.inner.writer.set(rows).await
+    }
+
+    async fn scan(
+        &self,
+        namespace: Option<&str>,
+        after: Option<&ScanCursor>,
+        limit: usize,
+    ) -> Result<Page> {
+        if let Some(ns) = namespace {
+            check_namespace(ns)?;
+        }
+        let limit = limit.max(1);
+        let now = self.now()?;
+        let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+        // Row values compare by bytes (BLOB columns), which is the scan order.
+        let (sql, ns, key): (&str, &[u8], &[u8]) = match (namespace, after) {
+            (None, None) => (SCAN_ALL, b"", b""),
+            (None, Some(c)) => (SCAN_ALL_AFTER, c.namespace.as_bytes(), c.key.as_bytes()),
+            (Some(ns), None) => (SCAN_NS, ns.as_bytes(), b""),
+            (Some(ns), Some(c)) => match c.namespace.as_bytes().cmp(ns.as_bytes()) {
+                std::cmp::Ordering::Less => (SCAN_NS, ns.as_bytes(), b""),
+                std::cmp::Ordering::Equal => (SCAN_NS_AFTER, ns.as_bytes(), c.key.as_bytes()),
+                std::cmp::Ordering::Greater => return Ok(Page::default()),
+            },
+        };
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err("scanning", e))?;
+            let e = |e| self.err("scanning", e);
+            let mut rows = match (sql == SCAN_ALL, sql == SCAN_NS) {
+                (true, _) => stmt.query(params![now, fetch]),
+                (_, true) => stmt.query(params![now, fetch, ns]),
+                _ => stmt.query(params![now, fetch, ns, key]),
+            }
+            .map_err(e)?;
+            let mut items = Vec::with_capacity(limit.min(1024));
+            let mut more = false;
+            while let Some(row) = rows.next().map_err(|e| self.err("scanning", e))? {
+                if items.len() == limit {
+                    more = true;
+                    break;
+                }
+                let (namespace, key, entry) = self.decode(row)?;
+                items.push(ScanItem { namespace, key, entry });
+            }
+            Ok(Page::from_items(items, more))
+        })
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        let now = self.now()?;
+        self.with_reader(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT namespace, \
+                       sum(expires_at IS NULL OR expires_at > ?1), \
+                       sum(CASE WHEN expires_at IS NULL OR expires_at > ?1 THEN payload_len ELSE 0 END), \
+                       sum(expires_at <= ?1), \
+                       sum(CASE WHEN expires_at <= ?1 THEN payload_len ELSE 0 END) \
+                     FROM cache_rows INDEXED BY cache_rows_stats \
+                     WHERE stale_until IS NULL OR stale_until > ?1 GROUP BY namespace",
+                )
+                .map_err(|e| self.err("computing stats", e))?;
+            let mut rows = stmt.query([now]).map_err(|e| self.err("computing stats", e))?;
+            let mut stats = Stats::new(true);
+            while let Some(row) = rows.next().map_err(|e| self.err("computing stats", e))? {
+                let e = |e| self.err("computing stats", e);
+                let ns: Vec<u8> = row.get(0).map_err(e)?;
+                let ns = String::from_utf8(ns).map_err(|_| {
+                    schema::corrupt(&self.inner.path, "a namespace is not UTF-8")
+                })?;
+                let n = |i: usize| -> Result<u64> {
+                    let v: Option<i64> = row.get(i).map_err(|e| self.err("computing stats", e))?;
+                    Ok(u64::try_from(v.unwrap_or(0)).unwrap_or(0))
+                };
+                stats.record_many(&ns, Phase::Fresh, n(1)?, n(2)?);
+                stats.record_many(&ns, Phase::Stale, n(3)?, n(4)?);
+            }
+            Ok(stats)
+        })
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new()
+            .with_persistent(true)
+            .with_multi_process(true)
+            .with_atomic_batch(true)
+            .with_exact_stats(true)
+            .with_max_payload(self.inner.max_payload)
+    }
+
+    fn clock(&self) -> SharedClock {
+        self.inner.clock.clone()
+    }
+}
