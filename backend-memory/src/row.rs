@@ -1,0 +1,44 @@
+//! A stored row and its identity, as the store keeps them in moka.
+
+use cachestore_core::raw::RowTimes;
+use cachestore_core::{Bytes, Entry, Error, Headers, Result};
+
+/// A row's identity. Ordered by namespace bytes, then key bytes: the scan order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct RowKey {
+    pub(crate) namespace: Box<str>,
+    pub(crate) key: Box<str>,
+}
+
+impl RowKey {
+    pub(crate) fn new(namespace: &str, key: &str) -> Self {
+        RowKey { namespace: namespace.into(), key: key.into() }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Row {
+    pub(crate) payload: Bytes,
+    pub(crate) headers: Headers,
+    pub(crate) times: RowTimes,
+}
+
+impl Row {
+    pub(crate) fn entry(&self) -> Result<Entry> {
+        Entry::from_parts(self.payload.clone(), self.headers.clone(), self.times).ok_or_else(|| {
+            Error::Corrupt {
+                location: "memory store".into(),
+                detail: "a row time is out of range".into(),
+                source: None,
+            }
+        })
+    }
+
+    /// Bytes the row holds, for the capacity weigher.
+    pub(crate) fn weight(&self, key: &RowKey) -> u32 {
+        const OVERHEAD: usize = 96;
+        let headers: usize = self.headers.iter().map(|(k, v)| k.len() + v.len() + 48).sum();
+        let total = OVERHEAD + key.namespace.len() + key.key.len() + self.payload.len() + headers;
+        u32::try_from(total).unwrap_or(u32::MAX)
+    }
+}

@@ -1,0 +1,275 @@
+//! The store and its `CacheStore` implementation.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+use cachestore_core::raw::{Phase, prepare_write, to_unix_millis};
+use cachestore_core::{
+    Bytes, CacheStore, Capabilities, Clock, Entry, Page, Result, ScanCursor, ScanItem, SetOptions,
+    SharedClock, Stats, SystemClock, async_trait, check_identity, check_namespace,
+};
+use moka::ops::compute::{CompResult, Op};
+
+use crate::builder::MemoryStoreBuilder;
+use crate::row::{Row, RowKey};
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) rows: moka::sync::Cache<RowKey, Arc<Row>>,
+    pub(crate) clock: SharedClock,
+    pub(crate) max_payload: u64,
+    pub(crate) bounded: bool,
+}
+
+/// An in-memory store. Cheap to clone: clones share the same rows.
+///
+/// Every single-row write (set, delete, and each removal by purge or clear)
+/// goes through moka's per-key compute lock, so a purge never removes a row
+/// that a concurrent `set` has just made fresh.
+///
+/// `scan`, `stats`, `purge_expired` and the clears walk every row: O(rows).
+#[derive(Debug, Clone)]
+pub struct MemoryStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// An unbounded store on the system clock.
+    pub fn new() -> Self {
+        Self::with_clock(SystemClock)
+    }
+
+    /// An unbounded store on `clock`.
+    pub fn with_clock(clock: impl Clock) -> Self {
+        MemoryStore::builder()
+            .clock(clock)
+            .build()
+            .unwrap_or_else(|_| unreachable!("the default payload limit is valid"))
+    }
+
+    /// A builder for the clock, a size bound and the payload limit.
+    pub fn builder() -> MemoryStoreBuilder {
+        MemoryStoreBuilder::default()
+    }
+
+    fn now_ms(&self) -> Result<i64> {
+        to_unix_millis(self.inner.clock.now())
+    }
+
+    fn read(&self, namespace: &str, key: &str, accept_stale: bool) -> Result<Option<Entry>> {
+        check_identity(namespace, key)?;
+        let now = self.now_ms()?;
+        let Some(row) = self.inner.rows.get(&RowKey::new(namespace, key)) else {
+            return Ok(None);
+        };
+        match row.times.phase(now) {
+            Phase::Fresh => row.entry().map(Some),
+            Phase::Stale if accept_stale => row.entry().map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Removes `key` if `remove(phase)` says so, under the key lock, and
+    /// returns the phase of the removed row.
+    fn remove_if(
+        &self,
+        key: RowKey,
+        now: i64,
+        remove: impl FnOnce(Phase) -> bool,
+    ) -> Option<Phase> {
+        let mut removed = None;
+        let result = self.inner.rows.entry(key).and_compute_with(|current| match current {
+            Some(row) => {
+                let phase = row.value().times.phase(now);
+                if remove(phase) {
+                    removed = Some(phase);
+                    Op::Remove
+                } else {
+                    Op::Nop
+                }
+            }
+            None => Op::Nop,
+        });
+        match result {
+            CompResult::Removed(_) => removed,
+            _ => None,
+        }
+    }
+
+    /// Removes every row whose key passes `select` and whose phase passes
+    /// `remove`; returns how many went for which `count` holds.
+    fn remove_where(
+        &self,
+        select: impl Fn(&RowKey) -> bool,
+        remove: impl Fn(Phase) -> bool,
+        count: impl Fn(Phase) -> bool,
+    ) -> Result<u64> {
+        let now = self.now_ms()?;
+        let keys: Vec<RowKey> = self
+            .inner
+            .rows
+            .iter()
+            .filter(|(k, row)| select(k) && remove(row.times.phase(now)))
+            .map(|(k, _)| RowKey::clone(&k))
+            .collect();
+        let mut n = 0;
+        for key in keys {
+            if self.remove_if(key, now, &remove).is_some_and(&count) {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Runs moka's pending maintenance (eviction under a size bound) now
+    /// rather than on a later call. Useful in tests of the size bound.
+    pub fn run_pending_tasks(&self) {
+        self.inner.rows.run_pending_tasks();
+    }
+
+    /// The weighted size moka accounts for, in bytes, when the store is
+    /// bounded; the row count otherwise.
+    pub fn weighted_size(&self) -> u64 {
+        self.inner.rows.weighted_size()
+    }
+}
+
+/// A scan candidate in a max-heap keeping the `limit` smallest identities.
+pub(crate) struct Candidate(Arc<RowKey>, Arc<Row>);
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Candidate {}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+#[async_trait]
+impl CacheStore for MemoryStore {
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        self.read(namespace, key, false)
+    }
+
+    async fn get_stale(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        self.read(namespace, key, true)
+    }
+
+    async fn set(
+        &self,
+        namespace: &str,
+        key: &str,
+        payload: Bytes,
+        options: SetOptions,
+    ) -> Result<()> {
+        let times = prepare_write(
+            self.inner.clock.as_ref(),
+            self.inner.max_payload,
+            namespace,
+            key,
+            &payload,
+            &options,
+        )?;
+        let row = Arc::new(Row { payload, headers: options.headers, times });
+        self.inner.rows.entry(RowKey::new(namespace, key)).and_compute_with(|_| Op::Put(row));
+        Ok(())
+    }
+
+    async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
+        check_identity(namespace, key)?;
+        let now = self.now_ms()?;
+        Ok(self.remove_if(RowKey::new(namespace, key), now, |_| true).is_some_and(Phase::is_live))
+    }
+
+    async fn purge_expired(&self) -> Result<u64> {
+        self.remove_where(|_| true, |phase| phase == Phase::Dead, |_| true)
+    }
+
+    async fn clear_namespace(&self, namespace: &str) -> Result<u64> {
+        check_namespace(namespace)?;
+        self.remove_where(|k| &*k.namespace == namespace, |_| true, Phase::is_live)
+    }
+
+    async fn clear_all(&self) -> Result<u64> {
+        self.remove_where(|_| true, |_| true, Phase::is_live)
+    }
+
+    async fn scan(
+        &self,
+        namespace: Option<&str>,
+        after: Option<&ScanCursor>,
+        limit: usize,
+    ) -> Result<Page> {
+        if let Some(ns) = namespace {
+            check_namespace(ns)?;
+        }
+        let limit = limit.max(1);
+        let now = self.now_ms()?;
+        let after = after.map(|c| RowKey::new(&c.namespace, &c.key));
+        // Keep the `limit` smallest identities after the cursor: O(rows · log limit).
+        let mut heap: BinaryHeap<Candidate> =
+            BinaryHeap::with_capacity(limit.saturating_add(1).min(1_024));
+        let mut more = false;
+        for (k, row) in self.inner.rows.iter() {
+            if namespace.is_some_and(|ns| *k.namespace != *ns)
+                || after.as_ref().is_some_and(|a| *k <= *a)
+                || !row.times.phase(now).is_live()
+            {
+                continue;
+            }
+            heap.push(Candidate(k, row));
+            if heap.len() > limit {
+                heap.pop();
+                more = true;
+            }
+        }
+        let mut items = Vec::with_capacity(heap.len());
+        for Candidate(k, row) in heap.into_sorted_vec() {
+            items.push(ScanItem {
+                namespace: k.namespace.to_string(),
+                key: k.key.to_string(),
+                entry: row.entry()?,
+            });
+        }
+        Ok(Page::from_items(items, more))
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        let now = self.now_ms()?;
+        let mut stats = Stats::new(true);
+        for (k, row) in self.inner.rows.iter() {
+            stats.record(&k.namespace, row.times.phase(now), row.payload.len() as u64);
+        }
+        Ok(stats)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new()
+            .with_exact_stats(true)
+            .with_evicts_live_rows(self.inner.bounded)
+            .with_max_payload(self.inner.max_payload)
+    }
+
+    fn clock(&self) -> SharedClock {
+        self.inner.clock.clone()
+    }
+}
