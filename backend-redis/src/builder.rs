@@ -1,0 +1,142 @@
+//! Building a store and connecting it: single node or cluster, timeouts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cachestore_core::{Clock, Error, MIN_PAYLOAD_LIMIT, Result, SharedClock};
+use redis::Script;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::connection::Conn;
+use crate::error::{classify, redacted, timeout};
+use crate::schema::{CLEAR, PURGE};
+use crate::store::{Inner, RedisStore, endpoint};
+
+/// Builds a [`RedisStore`].
+#[derive(Clone, Debug)]
+pub struct RedisStoreBuilder {
+    pub(crate) url: String,
+    pub(crate) cluster: bool,
+    pub(crate) prefix: String,
+    pub(crate) clock: SharedClock,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) response_timeout: Duration,
+    pub(crate) expiry_grace: Duration,
+    pub(crate) max_payload: u64,
+}
+
+impl RedisStoreBuilder {
+    /// The clock every phase is judged by. Default: [`SystemClock`](cachestore_core::SystemClock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The clock, already shared.
+    pub fn shared_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Treat the URL as a seed node of a Redis Cluster. Default: single node.
+    pub fn cluster(mut self, on: bool) -> Self {
+        self.cluster = on;
+        self
+    }
+
+    /// The prefix of every key, so that stores can share a database.
+    /// Default: [`DEFAULT_PREFIX`](crate::DEFAULT_PREFIX).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long to wait for a connection. Default: 2 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for a reply. Default: 5 s.
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// How long after `stale_until` Redis keeps a row. Default:
+    /// [`DEFAULT_EXPIRY_GRACE`](crate::DEFAULT_EXPIRY_GRACE).
+    pub fn expiry_grace(mut self, grace: Duration) -> Self {
+        self.expiry_grace = grace;
+        self
+    }
+
+    /// The largest payload accepted. Default: [`DEFAULT_MAX_PAYLOAD`](crate::DEFAULT_MAX_PAYLOAD); between
+    /// 16 MiB and 512 MiB.
+    pub fn max_payload(mut self, bytes: u64) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// Connects. Fails with [`Error::Unavailable`] when the server cannot be
+    /// reached within the connect timeout, and with [`Error::Config`] on a
+    /// bad URL or failed authentication.
+    pub async fn open(self) -> Result<RedisStore> {
+        if !(MIN_PAYLOAD_LIMIT..=512 * 1024 * 1024).contains(&self.max_payload) {
+            return Err(Error::Config {
+                message: format!(
+                    "max_payload is {} bytes; it must be between 16 MiB and 512 MiB",
+                    self.max_payload
+                ),
+            });
+        }
+        let info: redis::ConnectionInfo =
+            redis::IntoConnectionInfo::into_connection_info(self.url.as_str()).map_err(|e| {
+                Error::Config { message: format!("{}: not a Redis URL: {e}", redacted(&self.url)) }
+            })?;
+        let endpoint = endpoint(&info);
+        let conn = if self.cluster {
+            let client = redis::cluster::ClusterClientBuilder::new(vec![info])
+                .connection_timeout(self.connect_timeout)
+                .response_timeout(self.response_timeout)
+                .retries(2)
+                .build()
+                .map_err(|e| classify(&endpoint, "configuring the cluster client", e))?;
+            let conn =
+                tokio::time::timeout(self.connect_timeout * 2, client.get_async_connection())
+                    .await
+                    .map_err(|_| timeout(&endpoint, self.connect_timeout * 2))?
+                    .map_err(|e| classify(&endpoint, "connecting", e))?;
+            Conn::Cluster(conn)
+        } else {
+            let client = redis::Client::open(info)
+                .map_err(|e| classify(&endpoint, "configuring the client", e))?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(self.connect_timeout))
+                .set_response_timeout(Some(self.response_timeout))
+                .set_number_of_retries(1);
+            let conn = tokio::time::timeout(
+                self.connect_timeout * 2,
+                ConnectionManager::new_with_config(client, config),
+            )
+            .await
+            .map_err(|_| timeout(&endpoint, self.connect_timeout * 2))?
+            .map_err(|e| classify(&endpoint, "connecting", e))?;
+            Conn::Single(conn)
+        };
+        let store = RedisStore {
+            inner: Arc::new(Inner {
+                conn,
+                endpoint,
+                prefix: self.prefix,
+                clock: self.clock,
+                expiry_grace: self.expiry_grace,
+                max_payload: self.max_payload,
+                purge: Script::new(PURGE),
+                clear: Script::new(CLEAR),
+            }),
+        };
+        // Fail now, not at the first operation, on a wrong password.
+        store.query::<String>(&redis::cmd("PING"), "checking the connection").await?;
+        Ok(store)
+    }
+}

@@ -1,0 +1,608 @@
+//! The store and its `CacheStore` implementation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cachestore_core::raw::encoding::{checksum, decode_headers, encode_headers};
+use cachestore_core::raw::{Phase, RowTimes, prepare_write, to_unix_millis};
+use cachestore_core::{
+    Bytes, CacheStore, Capabilities, Entry, Error, Page, Result, ScanCursor, ScanItem, SetItem,
+    SetOptions, SharedClock, Stats, SystemClock, async_trait, check_identity, check_namespace,
+};
+use redis::{Cmd, FromRedisValue, Pipeline, RedisError, Script, Value};
+
+use crate::builder::RedisStoreBuilder;
+use crate::config::{DEFAULT_EXPIRY_GRACE, DEFAULT_MAX_PAYLOAD, DEFAULT_PREFIX, MAX_PX};
+use crate::connection::Conn;
+use crate::error::classify;
+use crate::row::{Fields, NewRow, Raw, last_per_identity, opt_ms};
+use crate::schema::{META_VERSION, hex};
+
+pub(crate) struct Inner {
+    pub(crate) conn: Conn,
+    pub(crate) endpoint: String,
+    pub(crate) prefix: String,
+    pub(crate) clock: SharedClock,
+    pub(crate) expiry_grace: Duration,
+    pub(crate) max_payload: u64,
+    pub(crate) purge: Script,
+    pub(crate) clear: Script,
+}
+
+/// A store on Redis. Cheap to clone: clones share the connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("endpoint", &self.inner.endpoint)
+            .field("prefix", &self.inner.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The server part of a URL, without credentials.
+pub(crate) fn endpoint(info: &redis::ConnectionInfo) -> String {
+    info.addr().to_string()
+}
+
+impl RedisStore {
+    /// A builder for the store at `url` (`redis://[user:password@]host:port/db`).
+    pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            url: url.into(),
+            cluster: false,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            clock: Arc::new(SystemClock),
+            connect_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(5),
+            expiry_grace: DEFAULT_EXPIRY_GRACE,
+            max_payload: DEFAULT_MAX_PAYLOAD,
+        }
+    }
+
+    /// The prefix of this store's keys.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// The server, without credentials.
+    pub fn endpoint(&self) -> &str {
+        &self.inner.endpoint
+    }
+
+    /// Connects to `url` with the default options.
+    pub async fn open(url: impl Into<String>) -> Result<RedisStore> {
+        Self::builder(url).open().await
+    }
+
+    fn tag(&self, ns: &str) -> String {
+        format!("{}{{{}}}", self.inner.prefix, hex(ns.as_bytes()))
+    }
+
+    fn row_prefix(&self, ns: &str) -> String {
+        format!("{}:r:", self.tag(ns))
+    }
+
+    fn row_key(&self, ns: &str, key: &str) -> Vec<u8> {
+        let mut k = self.row_prefix(ns).into_bytes();
+        k.extend_from_slice(key.as_bytes());
+        k
+    }
+
+    fn index_key(&self, ns: &str) -> String {
+        format!("{}:i", self.tag(ns))
+    }
+
+    fn registry(&self) -> String {
+        format!("{}namespaces", self.inner.prefix)
+    }
+
+    fn err(&self, operation: &str, e: RedisError) -> Error {
+        classify(&self.inner.endpoint, operation, e)
+    }
+
+    fn corrupt(&self, ns: &str, key: &str, detail: impl Into<String>) -> Error {
+        Error::corrupt_row(&format!("redis {}", self.inner.endpoint), ns, key, detail)
+    }
+
+    fn now(&self) -> Result<i64> {
+        to_unix_millis(self.inner.clock.now())
+    }
+
+    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd, operation: &str) -> Result<T> {
+        cmd.query_async(&mut self.inner.conn.clone()).await.map_err(|e| self.err(operation, e))
+    }
+
+    async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline, operation: &str) -> Result<T> {
+        pipe.query_async(&mut self.inner.conn.clone()).await.map_err(|e| self.err(operation, e))
+    }
+
+    async fn script(&self, script: &Script, ns: &str, now: i64, operation: &str) -> Result<u64> {
+        let mut invocation = script.key(self.index_key(ns));
+        invocation.arg(self.row_prefix(ns)).arg(now);
+        let mut conn = self.inner.conn.clone();
+        invocation.invoke_async(&mut conn).await.map_err(|e| self.err(operation, e))
+    }
+
+    fn hmget(&self, pipe: &mut Pipeline, ns: &str, key: &str) {
+        pipe.cmd("HMGET").arg(self.row_key(ns, key)).arg("s").arg("e").arg("m").arg("p");
+    }
+
+    /// Decodes a row and judges it at `now`: `Some` when its phase is wanted.
+    fn decode(
+        &self,
+        ns: &str,
+        key: &str,
+        raw: Raw,
+        now: i64,
+        stale_ok: bool,
+    ) -> Result<Option<Entry>> {
+        let (Some(stale), Some(expires), Some(meta), Some(payload)) =
+            (raw.stale, raw.expires, raw.meta, raw.payload)
+        else {
+            return Ok(None);
+        };
+        let bad = |d: &str| self.corrupt(ns, key, d);
+        let parse = |v: &[u8]| -> Result<Option<i64>> {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            std::str::from_utf8(v)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .map(Some)
+                .ok_or_else(|| bad("a time field is not a number"))
+        };
+        let (stale_until, expires_at) = (parse(&stale)?, parse(&expires)?);
+        if meta.len() < 13 || meta[0] != META_VERSION {
+            return Err(bad("unknown row format"));
+        }
+        let stored_at = i64::from_le_bytes(meta[5..13].try_into().map_err(|_| bad("short meta"))?);
+        let times = RowTimes { stored_at, expires_at, stale_until };
+        times.check().map_err(bad)?;
+        let headers_blob = &meta[13..];
+        let sum = u32::from_le_bytes(meta[1..5].try_into().map_err(|_| bad("short meta"))?);
+        if checksum(ns.as_bytes(), key.as_bytes(), &times, headers_blob, &payload) != sum {
+            return Err(bad("checksum mismatch: the row was changed outside cachestore"));
+        }
+        match times.phase(now) {
+            Phase::Fresh => {}
+            Phase::Stale if stale_ok => {}
+            _ => return Ok(None),
+        }
+        let headers = decode_headers(headers_blob)
+            .map_err(|d| self.corrupt(ns, key, format!("headers: {d}")))?;
+        Entry::from_parts(Bytes::from(payload), headers, times)
+            .map(Some)
+            .ok_or_else(|| bad("a time is out of range"))
+    }
+
+    async fn read(&self, ns: &str, key: &str, stale_ok: bool) -> Result<Option<Entry>> {
+        check_identity(ns, key)?;
+        let now = self.now()?;
+        let mut pipe = redis::pipe();
+        self.hmget(&mut pipe, ns, key);
+        let (fields,): (Fields,) = self.pipeline(&pipe, "reading").await?;
+        self.decode(ns, key, fields.into(), now, stale_ok)
+    }
+
+    /// The commands that write one row atomically (MULTI/EXEC on one slot).
+    fn write_row(&self, pipe: &mut Pipeline, r: &NewRow, now: i64) {
+        let (ns, key, times, headers, payload) =
+            (&r.ns, &r.key, &r.times, &r.headers, &r.payload[..]);
+        let row = self.row_key(ns, key);
+        let index = self.index_key(ns);
+        pipe.cmd("DEL").arg(&row).ignore();
+        if !times.phase(now).is_live() {
+            // Already dead: not kept, and the old row is gone too.
+            pipe.cmd("ZREM").arg(&index).arg(key).ignore();
+            return;
+        }
+        let mut meta = Vec::with_capacity(13 + headers.len());
+        meta.push(META_VERSION);
+        meta.extend_from_slice(
+            &checksum(ns.as_bytes(), key.as_bytes(), times, headers, payload).to_le_bytes(),
+        );
+        meta.extend_from_slice(&times.stored_at.to_le_bytes());
+        meta.extend_from_slice(headers);
+        pipe.cmd("HSET")
+            .arg(&row)
+            .arg("s")
+            .arg(opt_ms(times.stale_until))
+            .arg("e")
+            .arg(opt_ms(times.expires_at))
+            .arg("m")
+            .arg(meta)
+            .arg("p")
+            .arg(payload)
+            .ignore();
+        if let Some(stale_until) = times.stale_until {
+            let grace = i64::try_from(self.inner.expiry_grace.as_millis()).unwrap_or(i64::MAX);
+            // Redis adds its own clock to PX and refuses a sum past i64: and
+            // inside MULTI/EXEC the refusal would come after the row was
+            // written. Past 31,700 years a row is kept as good as forever.
+            let px = stale_until.saturating_sub(now).saturating_add(grace).clamp(1, MAX_PX);
+            pipe.cmd("PEXPIRE").arg(&row).arg(px).ignore();
+        }
+        pipe.cmd("ZADD").arg(&index).arg(0).arg(key).ignore();
+    }
+
+    async fn namespaces(&self, from: Option<&str>) -> Result<Vec<String>> {
+        let start = from.map_or_else(|| b"-".to_vec(), |ns| [b"[", ns.as_bytes()].concat());
+        let names: Vec<Vec<u8>> = self
+            .query(
+                redis::cmd("ZRANGEBYLEX").arg(self.registry()).arg(start).arg("+"),
+                "listing namespaces",
+            )
+            .await?;
+        names
+            .into_iter()
+            .map(|n| {
+                String::from_utf8(n).map_err(|_| self.corrupt("?", "?", "a namespace is not UTF-8"))
+            })
+            .collect()
+    }
+
+    async fn write_many(&self, items: Vec<NewRow>) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let now = self.now()?;
+        let mut registry = redis::pipe();
+        for row in &items {
+            registry.cmd("ZADD").arg(self.registry()).arg(0).arg(&row.ns).ignore();
+        }
+        self.pipeline::<()>(&registry, "registering namespaces").await?;
+        match &self.inner.conn {
+            Conn::Single(_) => {
+                let mut pipe = redis::pipe();
+                pipe.atomic();
+                for row in &items {
+                    self.write_row(&mut pipe, row, now);
+                }
+                self.pipeline::<()>(&pipe, "writing rows").await
+            }
+            Conn::Cluster(_) => {
+                // Rows of different namespaces live on different nodes: one
+                // MULTI/EXEC per row, all in flight together. Writes in flight
+                // together may land in any order, so only the last item for
+                // each identity is written: that is all a sequence of sets
+                // leaves behind.
+                let mut tasks = tokio::task::JoinSet::new();
+                for row in last_per_identity(items) {
+                    let store = self.clone();
+                    tasks.spawn(async move {
+                        let mut pipe = redis::pipe();
+                        pipe.atomic();
+                        store.write_row(&mut pipe, &row, now);
+                        store.pipeline::<()>(&pipe, "writing a row").await
+                    });
+                }
+                while let Some(result) = tasks.join_next().await {
+                    result.map_err(|e| Error::backend("redis", "joining a write", e))??;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn prepare(
+        &self,
+        ns: String,
+        key: String,
+        payload: Bytes,
+        options: &SetOptions,
+    ) -> Result<NewRow> {
+        let times = prepare_write(
+            self.inner.clock.as_ref(),
+            self.inner.max_payload,
+            &ns,
+            &key,
+            &payload,
+            options,
+        )?;
+        Ok(NewRow { ns, key, times, headers: encode_headers(&options.headers), payload })
+    }
+}
+
+#[async_trait]
+impl CacheStore for RedisStore {
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        self.read(namespace, key, false).await
+    }
+
+    async fn get_stale(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        self.read(namespace, key, true).await
+    }
+
+    async fn set(
+        &self,
+        namespace: &str,
+        key: &str,
+        payload: Bytes,
+        options: SetOptions,
+    ) -> Result<()> {
+        check_identity(namespace, key)?;
+        let row = self.prepare(namespace.to_owned(), key.to_owned(), payload, &options)?;
+        self.write_many(vec![row]).await
+    }
+
+    async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
+        check_identity(namespace, key)?;
+        let now = self.now()?;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HGET")
+            .arg(self.row_key(namespace, key))
+            .arg("s")
+            .cmd("DEL")
+            .arg(self.row_key(namespace, key))
+            .ignore()
+            .cmd("ZREM")
+            .arg(self.index_key(namespace))
+            .arg(key)
+            .ignore();
+        let (stale,): (Option<Vec<u8>>,) = self.pipeline(&pipe, "deleting").await?;
+        Ok(match stale {
+            None => false,
+            Some(s) if s.is_empty() => true,
+            Some(s) => std::str::from_utf8(&s)
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok())
+                .is_some_and(|s| now < s),
+        })
+    }
+
+    async fn purge_expired(&self) -> Result<u64> {
+        let now = self.now()?;
+        let mut n = 0;
+        for ns in self.namespaces(None).await? {
+            n += self.script(&self.inner.purge, &ns, now, "purging").await?;
+        }
+        Ok(n)
+    }
+
+    async fn clear_namespace(&self, namespace: &str) -> Result<u64> {
+        check_namespace(namespace)?;
+        let now = self.now()?;
+        self.script(&self.inner.clear, namespace, now, "clearing").await
+    }
+
+    async fn clear_all(&self) -> Result<u64> {
+        let now = self.now()?;
+        let mut n = 0;
+        for ns in self.namespaces(None).await? {
+            n += self.script(&self.inner.clear, &ns, now, "clearing").await?;
+        }
+        Ok(n)
+    }
+
+    async fn get_many(&self, ids: &[(&str, &str)]) -> Result<Vec<Option<Entry>>> {
+        for (ns, key) in ids {
+            check_identity(ns, key)?;
+        }
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.now()?;
+        let rows: Vec<(Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>)> =
+            match &self.inner.conn {
+                Conn::Single(_) => {
+                    let mut pipe = redis::pipe();
+                    for (ns, key) in ids {
+                        self.hmget(&mut pipe, ns, key);
+                    }
+                    self.pipeline(&pipe, "reading").await?
+                }
+                Conn::Cluster(_) => {
+                    let mut out = Vec::with_capacity(ids.len());
+                    for (ns, key) in ids {
+                        let mut pipe = redis::pipe();
+                        self.hmget(&mut pipe, ns, key);
+                        let (row,): ((
+                            Option<Vec<u8>>,
+                            Option<Vec<u8>>,
+                            Option<Vec<u8>>,
+                            Option<Vec<u8>>,
+                        ),) = self.pipeline(&pipe, "reading").await?;
+                        out.push(row);
+                    }
+                    out
+                }
+            };
+        ids.iter()
+            .zip(rows)
+            .map(|((ns, key), fields)| self.decode(ns, key, fields.into(), now, false))
+            .collect()
+    }
+
+    async fn set_many(&self, items: Vec<SetItem>) -> Result<()> {
+        let mut rows = Vec::with_capacity(items.len());
+        for item in items {
+            check_identity(&item.namespace, &item.key)?;
+            rows.push(self.prepare(item.namespace, item.key, item.payload, &item.options)?);
+        }
+        self.write_many(rows).await
+    }
+
+    async fn scan(
+        &self,
+        namespace: Option<&str>,
+        after: Option<&ScanCursor>,
+        limit: usize,
+    ) -> Result<Page> {
+        if let Some(ns) = namespace {
+            check_namespace(ns)?;
+        }
+        let limit = limit.max(1);
+        let now = self.now()?;
+        let namespaces = match namespace {
+            Some(ns) if after.is_some_and(|c| c.namespace.as_str() > ns) => {
+                return Ok(Page::default());
+            }
+            Some(ns) => vec![ns.to_owned()],
+            None => self.namespaces(after.map(|c| c.namespace.as_str())).await?,
+        };
+        let mut items: Vec<ScanItem> = Vec::new();
+        let mut more = false;
+        'namespaces: for ns in namespaces {
+            let mut start = match after {
+                Some(c) if c.namespace == ns => [b"(", c.key.as_bytes()].concat(),
+                _ => b"-".to_vec(),
+            };
+            loop {
+                // Batches of at most 1,000 keys, whatever the limit.
+                let want = limit.saturating_add(1).saturating_sub(items.len()).clamp(16, 1_000);
+                let keys: Vec<Vec<u8>> = self
+                    .query(
+                        redis::cmd("ZRANGEBYLEX")
+                            .arg(self.index_key(&ns))
+                            .arg(&start)
+                            .arg("+")
+                            .arg("LIMIT")
+                            .arg(0)
+                            .arg(want),
+                        "scanning",
+                    )
+                    .await?;
+                if keys.is_empty() {
+                    break;
+                }
+                let mut pipe = redis::pipe();
+                let keys: Vec<String> = keys
+                    .into_iter()
+                    .map(|k| {
+                        String::from_utf8(k)
+                            .map_err(|_| self.corrupt(&ns, "?", "a key is not UTF-8"))
+                    })
+                    .collect::<Result<_>>()?;
+                for key in &keys {
+                    self.hmget(&mut pipe, &ns, key);
+                }
+                let rows: Vec<(
+                    Option<Vec<u8>>,
+                    Option<Vec<u8>>,
+                    Option<Vec<u8>>,
+                    Option<Vec<u8>>,
+                )> = self.pipeline(&pipe, "scanning").await?;
+                for (key, (stale, expires, meta, payload)) in keys.iter().zip(rows) {
+                    if let Some(entry) =
+                        self.decode(&ns, key, Raw { stale, expires, meta, payload }, now, true)?
+                    {
+                        if items.len() == limit {
+                            more = true;
+                            break 'namespaces;
+                        }
+                        items.push(ScanItem { namespace: ns.clone(), key: key.clone(), entry });
+                    }
+                }
+                let last = keys.last().map(String::as_bytes).unwrap_or_default();
+                start = [b"(", last].concat();
+                if keys.len() < want {
+                    break;
+                }
+            }
+        }
+        Ok(Page::from_items(items, more))
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        let now = self.now()?;
+        let mut stats = Stats::new(true);
+        for ns in self.namespaces(None).await? {
+            let keys: Vec<Vec<u8>> = self
+                .query(
+                    redis::cmd("ZRANGE").arg(self.index_key(&ns)).arg(0).arg(-1),
+                    "computing stats",
+                )
+                .await?;
+            if keys.is_empty() {
+                continue;
+            }
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                let mut row = self.row_prefix(&ns).into_bytes();
+                row.extend_from_slice(key);
+                pipe.cmd("HMGET").arg(&row).arg("s").arg("e");
+                pipe.cmd("HSTRLEN").arg(&row).arg("p");
+            }
+            let values: Vec<Value> = self.pipeline(&pipe, "computing stats").await?;
+            for pair in values.chunks(2) {
+                let [fields, len] = pair else { continue };
+                let (stale, expires): (Option<String>, Option<String>) =
+                    FromRedisValue::from_redis_value(fields.clone())
+                        .map_err(|e| self.err("computing stats", e.into()))?;
+                let len: u64 = FromRedisValue::from_redis_value(len.clone())
+                    .map_err(|e| self.err("computing stats", e.into()))?;
+                let (Some(stale), Some(expires)) = (stale, expires) else { continue };
+                let ms = |s: &str| if s.is_empty() { None } else { s.parse::<i64>().ok() };
+                let times =
+                    RowTimes { stored_at: 0, expires_at: ms(&expires), stale_until: ms(&stale) };
+                stats.record(&ns, times.phase(now), len);
+            }
+        }
+        Ok(stats)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new()
+            .with_persistent(true)
+            .with_multi_process(true)
+            .with_atomic_batch(!self.inner.conn.is_cluster())
+            .with_exact_stats(true)
+            .with_self_expiring(true)
+            .with_max_payload(self.inner.max_payload)
+    }
+
+    fn clock(&self) -> SharedClock {
+        self.inner.clock.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::redacted;
+
+    #[test]
+    fn hex_is_lowercase_two_digits_a_byte() {
+        assert_eq!(hex(b""), "");
+        assert_eq!(hex(&[0, 0x0f, 0xa0, 0xff]), "000fa0ff");
+        assert_eq!(hex("é".as_bytes()), "c3a9");
+    }
+
+    #[test]
+    fn only_the_last_item_per_identity_is_kept_in_order() {
+        let row = |ns: &str, key: &str, v: &'static str| NewRow {
+            ns: ns.into(),
+            key: key.into(),
+            times: RowTimes { stored_at: 0, expires_at: None, stale_until: None },
+            headers: Vec::new(),
+            payload: Bytes::from_static(v.as_bytes()),
+        };
+        let kept = last_per_identity(vec![
+            row("a", "k", "1"),
+            row("b", "k", "2"),
+            row("a", "k", "3"),
+            row("a", "j", "4"),
+            row("a:b", "k", "5"),
+            row("a", "k", "6"),
+        ]);
+        let got: Vec<(&str, &str, &[u8])> =
+            kept.iter().map(|r| (r.ns.as_str(), r.key.as_str(), &r.payload[..])).collect();
+        assert_eq!(
+            got,
+            vec![("b", "k", &b"2"[..]), ("a", "j", b"4"), ("a:b", "k", b"5"), ("a", "k", b"6")]
+        );
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(redacted("redis://user:secret@host:6379/0"), "redis://user:***@host:6379/0");
+        assert_eq!(redacted("redis://host:6379/"), "redis://host:6379/");
+    }
+}
