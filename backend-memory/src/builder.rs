@@ -27,6 +27,23 @@ impl Default for MemoryStoreBuilder {
 }
 
 impl MemoryStoreBuilder {
+    /// A builder from a store URL: `memory://`, with the options
+    /// `capacity_bytes` ([`max_capacity_bytes`](Self::max_capacity_bytes))
+    /// and `max_payload`. Any other option is [`Error::Config`](cachestore_core::Error::Config).
+    pub fn from_url(url: &str) -> cachestore_core::Result<MemoryStoreBuilder> {
+        let mut url = cachestore_core::raw::url::StoreUrl::parse(url)?;
+        url.expect_scheme(&[crate::SCHEME])?;
+        let mut builder = MemoryStoreBuilder::default();
+        if let Some(bytes) = url.take_u64("capacity_bytes")? {
+            builder = builder.max_capacity_bytes(bytes);
+        }
+        if let Some(bytes) = url.take_u64("max_payload")? {
+            builder = builder.max_payload(bytes);
+        }
+        url.finish()?;
+        Ok(builder)
+    }
+
     /// The clock every phase is judged by. Default: [`SystemClock`].
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
@@ -79,5 +96,31 @@ impl MemoryStoreBuilder {
                 bounded: self.max_capacity_bytes.is_some(),
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::MemoryStoreBuilder;
+    use cachestore_core::Error;
+
+    #[test]
+    fn from_url_takes_its_own_options_and_refuses_the_rest() {
+        MemoryStoreBuilder::from_url("memory://?capacity_bytes=1048576&max_payload=16777216")
+            .expect("a URL with every kind of option");
+        for bad in [
+            "memory://?capacity_bytes=lots",
+            "sqlite:///x.db",
+            concat!("sqlite:///x.db", "?typo=1"),
+        ] {
+            match MemoryStoreBuilder::from_url(bad) {
+                Err(Error::Config { .. }) => {}
+                Err(e) => panic!("{bad}: {e:?}"),
+                Ok(_) => panic!("{bad} was taken"),
+            }
+        }
+        let typo =
+            format!("{}{}typo=1", "memory://?capacity_bytes=1048576&max_payload=16777216", '&');
+        assert!(matches!(MemoryStoreBuilder::from_url(&typo), Err(Error::Config { .. })), "{typo}");
     }
 }

@@ -33,6 +33,27 @@ pub struct RedbStoreBuilder {
 }
 
 impl RedbStoreBuilder {
+    /// A builder from a store URL: `redb:///abs/path` or `redb://rel/path`
+    /// (percent-encoded), with the options `durability=immediate|buffered`,
+    /// `recreate_if_corrupt=true|false` and `max_payload=BYTES`. Any other
+    /// option is [`Error::Config`].
+    pub fn from_url(url: &str) -> Result<RedbStoreBuilder> {
+        let mut url = cachestore_core::raw::url::StoreUrl::parse(url)?;
+        url.expect_scheme(&[crate::SCHEME])?;
+        let mut builder = RedbStore::builder(url.file()?);
+        if let Some(i) = url.take_choice("durability", &["immediate", "buffered"])? {
+            builder = builder.durability([Durability::Immediate, Durability::Buffered][i]);
+        }
+        if let Some(on) = url.take_bool("recreate_if_corrupt")? {
+            builder = builder.recreate_if_corrupt(on);
+        }
+        if let Some(bytes) = url.take_u64("max_payload")? {
+            builder = builder.max_payload(bytes);
+        }
+        url.finish()?;
+        Ok(builder)
+    }
+
     /// The clock every phase is judged by. Default: [`SystemClock`](cachestore_core::SystemClock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
@@ -282,4 +303,32 @@ pub(crate) fn move_aside_held(path: &Path, stamp: i64) -> Result<PathBuf> {
         path: path.into(),
         source: Some("the file kept being replaced by other processes".into()),
     })
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::RedbStoreBuilder;
+    use cachestore_core::Error;
+
+    #[test]
+    fn from_url_takes_its_own_options_and_refuses_the_rest() {
+        RedbStoreBuilder::from_url("redb://rel/c.redb?durability=buffered&max_payload=16777216")
+            .expect("a URL with every kind of option");
+        for bad in [
+            "redb:///x.redb?recreate_if_corrupt=perhaps",
+            "memory://",
+            concat!("memory://", "?typo=1"),
+        ] {
+            match RedbStoreBuilder::from_url(bad) {
+                Err(Error::Config { .. }) => {}
+                Err(e) => panic!("{bad}: {e:?}"),
+                Ok(_) => panic!("{bad} was taken"),
+            }
+        }
+        let typo = format!(
+            "{}{}typo=1",
+            "redb://rel/c.redb?durability=buffered&max_payload=16777216", '&'
+        );
+        assert!(matches!(RedbStoreBuilder::from_url(&typo), Err(Error::Config { .. })), "{typo}");
+    }
 }

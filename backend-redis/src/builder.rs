@@ -26,6 +26,46 @@ pub struct RedisStoreBuilder {
 }
 
 impl RedisStoreBuilder {
+    /// A builder from a store URL: `redis://[user:password@]host:port/db` or
+    /// `rediss://…`, with the options `prefix=`, `cluster=true|false`,
+    /// `connect_timeout_ms=`, `response_timeout_ms=`, `expiry_grace_ms=` and
+    /// `max_payload=`; the rest of the query (`protocol=resp3`, say) goes to
+    /// the redis crate as it is.
+    pub fn from_url(url: &str) -> Result<RedisStoreBuilder> {
+        let mut url = cachestore_core::raw::url::StoreUrl::parse(url)?;
+        url.expect_scheme(&["redis", "rediss"])?;
+        let prefix = url.take("prefix");
+        let cluster = url.take_bool("cluster")?;
+        let ms = |v: Option<u64>| v.map(Duration::from_millis);
+        let connect = ms(url.take_u64("connect_timeout_ms")?);
+        let response = ms(url.take_u64("response_timeout_ms")?);
+        let grace = ms(url.take_u64("expiry_grace_ms")?);
+        let max_payload = url.take_u64("max_payload")?;
+        let rest: Vec<String> = url.options().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let base = url.raw().split('?').next().unwrap_or(url.raw()).to_owned();
+        let target = if rest.is_empty() { base } else { format!("{base}?{}", rest.join("&")) };
+        let mut builder = RedisStore::builder(target);
+        if let Some(p) = prefix {
+            builder = builder.prefix(p);
+        }
+        if let Some(on) = cluster {
+            builder = builder.cluster(on);
+        }
+        if let Some(d) = connect {
+            builder = builder.connect_timeout(d);
+        }
+        if let Some(d) = response {
+            builder = builder.response_timeout(d);
+        }
+        if let Some(d) = grace {
+            builder = builder.expiry_grace(d);
+        }
+        if let Some(bytes) = max_payload {
+            builder = builder.max_payload(bytes);
+        }
+        Ok(builder)
+    }
+
     /// The clock every phase is judged by. Default: [`SystemClock`](cachestore_core::SystemClock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
@@ -138,5 +178,30 @@ impl RedisStoreBuilder {
         // Fail now, not at the first operation, on a wrong password.
         store.query::<String>(&redis::cmd("PING"), "checking the connection").await?;
         Ok(store)
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::RedisStoreBuilder;
+    use cachestore_core::Error;
+
+    #[test]
+    fn from_url_takes_its_own_options_and_refuses_the_rest() {
+        RedisStoreBuilder::from_url(
+            "rediss://u:pw@h:6380/2?prefix=a:&cluster=false&connect_timeout_ms=5&protocol=resp3",
+        )
+        .expect("a URL with every kind of option");
+        for bad in
+            ["redis://h/0?cluster=maybe", "sqlite:///x.db", concat!("sqlite:///x.db", "?typo=1")]
+        {
+            match RedisStoreBuilder::from_url(bad) {
+                Err(Error::Config { .. }) => {}
+                Err(e) => panic!("{bad}: {e:?}"),
+                Ok(_) => panic!("{bad} was taken"),
+            }
+        }
+        // Options it does not know go to the redis crate (`protocol=resp3`
+        // above), which judges them when it connects.
     }
 }

@@ -29,6 +29,31 @@ pub struct SqliteStoreBuilder {
 }
 
 impl SqliteStoreBuilder {
+    /// A builder from a store URL: `sqlite:///abs/path` or
+    /// `sqlite://rel/path` (percent-encoded), with the options
+    /// `durability=normal|full`, `recreate_if_corrupt=true|false`,
+    /// `max_payload=BYTES` and `busy_timeout_ms=MS`. Any other option is
+    /// [`Error::Config`](cachestore_core::Error::Config).
+    pub fn from_url(url: &str) -> Result<SqliteStoreBuilder> {
+        let mut url = cachestore_core::raw::url::StoreUrl::parse(url)?;
+        url.expect_scheme(&[crate::SCHEME])?;
+        let mut builder = SqliteStore::builder(url.file()?);
+        if let Some(i) = url.take_choice("durability", &["normal", "full"])? {
+            builder = builder.durability([Durability::Normal, Durability::Full][i]);
+        }
+        if let Some(on) = url.take_bool("recreate_if_corrupt")? {
+            builder = builder.recreate_if_corrupt(on);
+        }
+        if let Some(bytes) = url.take_u64("max_payload")? {
+            builder = builder.max_payload(bytes);
+        }
+        if let Some(ms) = url.take_u64("busy_timeout_ms")? {
+            builder = builder.busy_timeout(Duration::from_millis(ms));
+        }
+        url.finish()?;
+        Ok(builder)
+    }
+
     /// The clock every phase is judged by. Default: [`SystemClock`](cachestore_core::SystemClock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
@@ -159,5 +184,36 @@ pub(crate) fn quick_check(conn: &Connection, path: &Path) -> Result<()> {
         Ok(())
     } else {
         Err(schema::corrupt(path, format!("integrity check failed: {result}")))
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::SqliteStoreBuilder;
+    use cachestore_core::Error;
+
+    #[test]
+    fn from_url_takes_its_own_options_and_refuses_the_rest() {
+        SqliteStoreBuilder::from_url(
+            "sqlite:///tmp/a%3Fb.sqlite?durability=full&busy_timeout_ms=10&recreate_if_corrupt=1",
+        )
+        .expect("a URL with every kind of option");
+        for bad in [
+            "sqlite:///x.db?durability=sometimes",
+            "redb:///x.redb",
+            concat!("redb:///x.redb", "?typo=1"),
+        ] {
+            match SqliteStoreBuilder::from_url(bad) {
+                Err(Error::Config { .. }) => {}
+                Err(e) => panic!("{bad}: {e:?}"),
+                Ok(_) => panic!("{bad} was taken"),
+            }
+        }
+        let typo = format!(
+            "{}{}typo=1",
+            "sqlite:///tmp/a%3Fb.sqlite?durability=full&busy_timeout_ms=10&recreate_if_corrupt=1",
+            '&'
+        );
+        assert!(matches!(SqliteStoreBuilder::from_url(&typo), Err(Error::Config { .. })), "{typo}");
     }
 }

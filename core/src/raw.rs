@@ -7,12 +7,15 @@
 //! - [`files`]: private file modes, refusing links, moving a damaged file
 //!   aside, syncing a directory;
 //! - [`encoding`]: a compact headers encoding and a row checksum;
+//! - [`url`]: store URLs split into scheme, path and options, for each
+//!   backend's `from_url`;
 //! - [`prepare_write`] and the time helpers ([`RowTimes`], [`Phase`], the
 //!   millisecond conversions), which every backend's `set` starts with.
 
 pub mod encoding;
 pub mod files;
 pub mod group;
+pub mod url;
 
 pub use crate::identity::check_payload;
 pub use crate::store::prepare_write;

@@ -1,0 +1,204 @@
+//! Store URLs as the backends read them: `scheme://path?option=value&…`.
+//!
+//! The facade's `open` only looks at the scheme and hands the whole URL to
+//! the backend's `from_url`, which takes its own options with
+//! [`StoreUrl::take`] and friends and ends with [`StoreUrl::finish`], so an
+//! option no backend took (a typo) is an error. Paths and option values are
+//! percent-decoded after the query is split off (`%3F` for a `?` in a path,
+//! `%25` for a `%`). Every message shows the URL without its secrets
+//! ([`redact_url`](crate::redact_url)).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// A URL split into scheme, path and options.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreUrl {
+    shown: String,
+    raw: String,
+    scheme: String,
+    path: String,
+    options: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the raw URL: it may hold a password.
+        f.debug_struct("StoreUrl").field("url", &self.shown).finish_non_exhaustive()
+    }
+}
+
+fn config(message: String) -> Error {
+    Error::Config { message }
+}
+
+fn decode(shown: &str, s: &str) -> Result<String> {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| config(format!("{shown}: a part does not percent-decode to UTF-8")))
+}
+
+impl StoreUrl {
+    /// Splits `url`; [`Error::Config`] when it has no `scheme://`.
+    pub fn parse(url: &str) -> Result<StoreUrl> {
+        let shown = crate::redact_url(url);
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            config(format!(
+                "{shown:?} is not a store URL; expected scheme://path, e.g. \
+                 sqlite:///var/cache/app.sqlite"
+            ))
+        })?;
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let mut options = BTreeMap::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            options.insert(decode(&shown, k)?, decode(&shown, v)?);
+        }
+        Ok(StoreUrl {
+            scheme: scheme.to_ascii_lowercase(),
+            path: decode(&shown, path)?,
+            shown,
+            raw: url.to_owned(),
+            options,
+        })
+    }
+
+    /// The URL as a message may show it: without its secrets.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// The URL as given, for connecting only: never show it.
+    pub fn raw(&self) -> &str {
+        &self.raw
+    }
+
+    /// The scheme, in lower case.
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    /// The options not taken yet.
+    pub fn options(&self) -> &BTreeMap<String, String> {
+        &self.options
+    }
+
+    /// The file path: `sqlite:///abs` is `/abs`, `sqlite://rel` is `rel`;
+    /// [`Error::Config`] when there is none.
+    pub fn file(&self) -> Result<PathBuf> {
+        if self.path.is_empty() {
+            return Err(config(format!(
+                "{}: no file path; e.g. {}:///var/cache/app.db",
+                self.shown, self.scheme
+            )));
+        }
+        Ok(PathBuf::from(&self.path))
+    }
+
+    /// Fails unless the scheme is one of `schemes` (a backend checks that
+    /// the URL is its own).
+    pub fn expect_scheme(&self, schemes: &[&str]) -> Result<()> {
+        if schemes.contains(&self.scheme.as_str()) {
+            return Ok(());
+        }
+        Err(config(format!("{}: not a {} URL", self.shown, schemes.join(":// or ") + "://")))
+    }
+
+    /// Takes option `key`'s value.
+    pub fn take(&mut self, key: &str) -> Option<String> {
+        self.options.remove(key)
+    }
+
+    /// Takes option `key` as `true`/`false` (`1`/`0`, `yes`/`no`).
+    pub fn take_bool(&mut self, key: &str) -> Result<Option<bool>> {
+        self.take(key)
+            .map(|v| match v.as_str() {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" => Ok(false),
+                _ => Err(config(format!("{}: {key}={v:?} is not true or false", self.shown))),
+            })
+            .transpose()
+    }
+
+    /// Takes option `key` as a whole number.
+    pub fn take_u64(&mut self, key: &str) -> Result<Option<u64>> {
+        self.take(key)
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    config(format!("{}: {key}={v:?} is not a whole number", self.shown))
+                })
+            })
+            .transpose()
+    }
+
+    /// Takes option `key`, which must be one of `choices`; returns its index.
+    pub fn take_choice(&mut self, key: &str, choices: &[&str]) -> Result<Option<usize>> {
+        self.take(key)
+            .map(|v| {
+                choices.iter().position(|c| *c == v).ok_or_else(|| {
+                    config(format!(
+                        "{}: {key}={v:?}; {}:// takes {}",
+                        self.shown,
+                        self.scheme,
+                        choices.join(" or ")
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    /// Fails on any option no one took.
+    pub fn finish(&self) -> Result<()> {
+        match self.options.keys().next() {
+            None => Ok(()),
+            Some(k) => {
+                Err(config(format!("{}: unknown option {k:?} for {}://", self.shown, self.scheme)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_scheme_path_and_options() {
+        let u = StoreUrl::parse("SQLite:///var/cache/my%20app%3F.sqlite?durability=full&x=")
+            .expect("parse");
+        assert_eq!(u.scheme(), "sqlite");
+        assert_eq!(u.file().expect("file"), PathBuf::from("/var/cache/my app?.sqlite"));
+        assert_eq!(u.options().get("durability").map(String::as_str), Some("full"));
+        assert_eq!(u.options().get("x").map(String::as_str), Some(""));
+        let rel = StoreUrl::parse("redb://cache/app.redb").expect("parse");
+        assert_eq!(rel.file().expect("file"), PathBuf::from("cache/app.redb"));
+        assert!(StoreUrl::parse("no-scheme").is_err());
+        assert!(StoreUrl::parse("sqlite://").expect("parse").file().is_err());
+    }
+
+    #[test]
+    fn options_are_taken_typed_and_leftovers_refused() {
+        let mut u = StoreUrl::parse("x://p?a=1&b=yes&c=full&d=odd").expect("parse");
+        assert_eq!(u.take_u64("a").expect("number"), Some(1));
+        assert_eq!(u.take_bool("b").expect("bool"), Some(true));
+        assert_eq!(u.take_choice("c", &["normal", "full"]).expect("choice"), Some(1));
+        assert!(u.finish().is_err(), "d was not taken");
+        assert!(u.take_choice("d", &["even"]).is_err());
+        assert!(u.finish().is_ok());
+        let mut bad = StoreUrl::parse("x://p?n=lots&t=maybe").expect("parse");
+        assert!(bad.take_u64("n").is_err() && bad.take_bool("t").is_err());
+    }
+
+    #[test]
+    fn secrets_are_never_shown() {
+        let u = StoreUrl::parse("redis://u:hunter2@h/0?cluster=maybe").expect("parse");
+        assert!(!u.shown().contains("hunter2") && !format!("{u:?}").contains("hunter2"));
+        let mut u = u;
+        let err = u.take_bool("cluster").expect_err("maybe");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(u.raw().contains("hunter2"), "the raw URL is kept for connecting");
+    }
+}
