@@ -11,6 +11,7 @@ use cachestore_core::{
     Bytes, CacheStore, Capabilities, Entry, Error, Page, Result, ScanCursor, ScanItem, SetItem,
     SetOptions, SharedClock, Stats, SystemClock, async_trait, check_identity, check_namespace,
 };
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row as SqlRow, params};
 
 use crate::builder::SqliteStoreBuilder;
@@ -170,29 +171,50 @@ impl SqliteStore {
     }
 
     /// Decodes a row selected with [`COLUMNS`], verifying its checksum.
-    fn decode(&self, row: &SqlRow<'_>) -> Result<(String, String, Entry)> {
+    /// Column `i` of `row` as a borrowed blob: no copy.
+    fn blob<'r>(&self, row: &'r SqlRow<'_>, i: usize) -> Result<&'r [u8]> {
+        match row.get_ref(i).map_err(|e| self.err("reading a row", e))? {
+            ValueRef::Blob(bytes) => Ok(bytes),
+            other => Err(Error::Corrupt {
+                location: self.inner.location.clone(),
+                detail: format!("column {i} holds {}, not a blob", other.data_type()),
+                source: None,
+            }),
+        }
+    }
+
+    /// The row's entry, checked against its stored identity and checksum.
+    /// Only the payload and the headers are copied out.
+    fn entry_of(&self, row: &SqlRow<'_>) -> Result<Entry> {
         let e = |e| self.err("reading a row", e);
-        let ns: Vec<u8> = row.get(0).map_err(e)?;
-        let key: Vec<u8> = row.get(1).map_err(e)?;
+        let (ns, key) = (self.blob(row, 0)?, self.blob(row, 1)?);
         let times = RowTimes {
             stored_at: row.get(2).map_err(e)?,
             expires_at: row.get(3).map_err(e)?,
             stale_until: row.get(4).map_err(e)?,
         };
         let stored_sum: i64 = row.get(5).map_err(e)?;
-        let headers: Vec<u8> = row.get(6).map_err(e)?;
-        let payload: Vec<u8> = row.get(7).map_err(e)?;
-        let bad = |detail: String| corrupt_row(&self.inner.location, &ns, &key, detail);
-        if i64::from(checksum(&ns, &key, &times, &headers, &payload)) != stored_sum {
+        let (headers, payload) = (self.blob(row, 6)?, self.blob(row, 7)?);
+        let bad = |detail: String| corrupt_row(&self.inner.location, ns, key, detail);
+        if i64::from(checksum(ns, key, &times, headers, payload)) != stored_sum {
             return Err(bad("checksum mismatch: the row was damaged on disk".into()));
         }
         times.check().map_err(|d| bad(d.into()))?;
-        let headers = decode_headers(&headers).map_err(|d| bad(format!("headers: {d}")))?;
-        let entry = Entry::from_parts(Bytes::from(payload), headers, times)
-            .ok_or_else(|| bad("a time is out of range".into()))?;
-        let ns = String::from_utf8(ns.clone()).map_err(|_| bad("namespace is not UTF-8".into()))?;
-        let key = String::from_utf8(key.clone()).map_err(|_| bad("key is not UTF-8".into()))?;
-        Ok((ns, key, entry))
+        let headers = decode_headers(headers).map_err(|d| bad(format!("headers: {d}")))?;
+        Entry::from_parts(Bytes::copy_from_slice(payload), headers, times)
+            .ok_or_else(|| bad("a time is out of range".into()))
+    }
+
+    /// The row's identity and entry (for scans).
+    fn decode(&self, row: &SqlRow<'_>) -> Result<(String, String, Entry)> {
+        let entry = self.entry_of(row)?;
+        let (ns, key) = (self.blob(row, 0)?, self.blob(row, 1)?);
+        let text = |bytes: &[u8], what: &str| {
+            std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| {
+                corrupt_row(&self.inner.location, ns, key, format!("{what} is not UTF-8"))
+            })
+        };
+        Ok((text(ns, "namespace")?, text(key, "key")?, entry))
     }
 
     fn read(&self, namespace: &str, key: &str, stale_ok: bool) -> Result<Option<Entry>> {
@@ -205,7 +227,7 @@ impl SqliteStore {
                 .query(params![namespace.as_bytes(), key.as_bytes(), now])
                 .map_err(|e| self.err("reading", e))?;
             match rows.next().map_err(|e| self.err("reading", e))? {
-                Some(row) => self.decode(row).map(|(_, _, entry)| Some(entry)),
+                Some(row) => self.entry_of(row).map(Some),
                 None => Ok(None),
             }
         })
