@@ -1,4 +1,6 @@
-//! The export line format, and writing rows with their original metadata.
+//! The export line format, and writing rows with their original metadata:
+//! import decodes each line into a [`Row`] once; migrate makes rows straight
+//! from the source's scan, with no base64 or text in between.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -39,23 +41,56 @@ impl Line {
         })
     }
 
-    /// Parses and checks one line; `Err` says what is wrong with it.
-    pub(crate) fn parse(text: &str) -> Result<Line, String> {
+    /// Parses and checks one line into the row it holds; `Err` says what is
+    /// wrong with it.
+    pub(crate) fn parse(text: &str) -> Result<Row, String> {
         let line: Line = serde_json::from_str(text).map_err(|e| e.to_string())?;
         cachestore::check_identity(&line.namespace, &line.key).map_err(|e| e.to_string())?;
-        BASE64.decode(&line.payload_base64).map_err(|e| format!("payload_base64: {e}"))?;
+        let payload =
+            BASE64.decode(&line.payload_base64).map_err(|e| format!("payload_base64: {e}"))?;
         let times = cachestore_core::raw::RowTimes {
             stored_at: line.stored_at_ms,
             expires_at: line.expires_at_ms,
             stale_until: line.stale_until_ms,
         };
         times.check().map_err(str::to_owned)?;
-        Ok(line)
+        Ok(Row {
+            namespace: line.namespace,
+            key: line.key,
+            payload: Bytes::from(payload),
+            headers: line.headers,
+            stored_at_ms: line.stored_at_ms,
+            expires_at_ms: line.expires_at_ms,
+            stale_until_ms: line.stale_until_ms,
+        })
     }
+}
 
-    fn payload(&self) -> Bytes {
-        // Checked by `parse` or produced by `from_item`.
-        Bytes::from(BASE64.decode(&self.payload_base64).unwrap_or_default())
+/// A row to write with its original times.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    namespace: String,
+    key: String,
+    payload: Bytes,
+    headers: Headers,
+    stored_at_ms: i64,
+    expires_at_ms: Option<i64>,
+    stale_until_ms: Option<i64>,
+}
+
+impl Row {
+    /// A scanned row as it is (the payload is shared, not copied).
+    pub(crate) fn from_item(item: ScanItem) -> Result<Row, String> {
+        let ms = |t: SystemTime| to_unix_millis(t).map_err(|e| e.to_string());
+        Ok(Row {
+            stored_at_ms: ms(item.entry.stored_at)?,
+            expires_at_ms: item.entry.expires_at.map(ms).transpose()?,
+            stale_until_ms: item.entry.stale_until.map(ms).transpose()?,
+            namespace: item.namespace,
+            key: item.key,
+            payload: item.entry.payload,
+            headers: item.entry.headers,
+        })
     }
 }
 
@@ -66,7 +101,7 @@ fn at(ms: i64) -> Result<SystemTime, String> {
 /// How to write `line` so that the store keeps its times: the store's clock
 /// stands at `stored_at`, the TTL is `Until(expires_at)` and the stale window
 /// `stale_until - expires_at`.
-fn options(line: &Line) -> Result<(SystemTime, SetOptions), String> {
+fn options(line: &Row) -> Result<(SystemTime, SetOptions), String> {
     let stored_at = at(line.stored_at_ms)?;
     let mut options = SetOptions::new().headers(line.headers.clone());
     if let (Some(e), Some(s)) = (line.expires_at_ms, line.stale_until_ms) {
@@ -81,20 +116,19 @@ fn options(line: &Line) -> Result<(SystemTime, SetOptions), String> {
 /// Checks that `store` would accept every line as it will be written (the
 /// payload within its limit, the times representable), without writing
 /// anything; returns each refused line's number (from 1) and why.
-pub(crate) fn refused_by(store: &dyn CacheStore, lines: &[(usize, Line)]) -> Vec<String> {
+pub(crate) fn refused_by(store: &dyn CacheStore, lines: &[(usize, Row)]) -> Vec<String> {
     let max_payload = store.capabilities().max_payload;
     let clock = ManualClock::new();
     let mut refused = Vec::new();
     for (number, line) in lines {
         let checked = options(line).and_then(|(stored_at, options)| {
             clock.set(stored_at);
-            let payload = line.payload();
             cachestore_core::raw::prepare_write(
                 &clock,
                 max_payload,
                 &line.namespace,
                 &line.key,
-                &payload,
+                &line.payload,
                 &options,
             )
             .map(drop)
@@ -112,7 +146,7 @@ pub(crate) fn refused_by(store: &dyn CacheStore, lines: &[(usize, Line)]) -> Vec
 pub(crate) async fn write_rows(
     store: &Arc<dyn CacheStore>,
     clock: &ManualClock,
-    lines: &[Line],
+    lines: &[Row],
 ) -> Result<(), String> {
     // Rows stored at the same moment go in one batch (atomic where the
     // backend supports it); the clock moves between batches.
@@ -129,7 +163,8 @@ pub(crate) async fn write_rows(
                 flush(store, clock, &mut batch, batch_at).await.map_err(|e| failed(written, e))?;
         }
         batch_at = Some(stored_at);
-        batch.push(SetItem::new(line.namespace.clone(), line.key.clone(), line.payload(), options));
+        let payload = line.payload.clone();
+        batch.push(SetItem::new(line.namespace.clone(), line.key.clone(), payload, options));
     }
     flush(store, clock, &mut batch, batch_at).await.map(drop).map_err(|e| failed(written, e))
 }

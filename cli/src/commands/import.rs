@@ -9,7 +9,7 @@ use cachestore::ManualClock;
 
 use super::Context;
 use crate::output::{Failure, Outcome, open, progress};
-use crate::rows::{self, Line, write_rows};
+use crate::rows::{self, Line, Row, write_rows};
 
 /// The arguments of `cachestore import`.
 #[derive(clap::Args)]
@@ -57,7 +57,7 @@ async fn import(url: &str, file: &Path) -> Outcome {
     if !refused.is_empty() {
         return Err(refuse(refused));
     }
-    let lines: Vec<Line> = lines.into_iter().map(|(_, line)| line).collect();
+    let lines: Vec<Row> = lines.into_iter().map(|(_, line)| line).collect();
     let bar = progress(Some(lines.len() as u64), "importing");
     write_rows(&store, &clock, &lines).await.map_err(|e| Failure::new(1, e))?;
     bar.finish_and_clear();

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Context;
 use crate::output::{Failure, Outcome, create_private, open, progress};
-use crate::rows::{Line, write_rows};
+use crate::rows::{Row, write_rows};
 
 /// The arguments of `cachestore migrate`.
 #[derive(clap::Args)]
@@ -80,10 +80,11 @@ async fn migrate(
     let mut pages = 0;
     loop {
         let page = source.scan(None, cursor.as_ref(), 500).await?;
+        // Rows go from store to store as they are: no base64, no text.
         let lines = page
             .items
-            .iter()
-            .map(Line::from_item)
+            .into_iter()
+            .map(Row::from_item)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Failure::new(1, e))?;
         write_rows(&dest, &clock, &lines).await.map_err(|e| Failure::new(1, e))?;
