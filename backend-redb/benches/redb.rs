@@ -187,7 +187,7 @@ fn concurrent_writers(c: &mut Criterion) {
     g.sample_size(10).sampling_mode(SamplingMode::Flat);
     g.bench_function("store", |b| {
         b.iter(|| {
-            cachestore_conformance::bench::concurrent_sets(
+            cachestore_test_harness::bench::concurrent_sets(
                 &runtime,
                 &store,
                 WRITERS,
@@ -198,7 +198,7 @@ fn concurrent_writers(c: &mut Criterion) {
     });
     g.bench_function("raw", |b| {
         b.iter(|| {
-            cachestore_conformance::bench::concurrent_raw_sets(
+            cachestore_test_harness::bench::concurrent_raw_sets(
                 WRITERS,
                 WRITES_PER_WRITER,
                 || (),
@@ -319,7 +319,7 @@ fn space() {
 }
 
 fn print_ratios() {
-    use cachestore_conformance::bench::{print_ratio_table, print_throughput_row};
+    use cachestore_test_harness::bench::{print_ratio_table, print_throughput_row};
     print_ratio_table(
         "cachestore-redb / raw redb",
         &[

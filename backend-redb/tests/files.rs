@@ -110,10 +110,10 @@ async fn a_newer_format_is_refused() {
 }
 
 /// The shared check: a flipped payload byte is `Error::Corrupt`, never
-/// wrong bytes (`cachestore_conformance::corruption::flipped_payload_byte`).
+/// wrong bytes (`cachestore_test_harness::corruption::flipped_payload_byte`).
 #[test]
 fn a_damaged_row_is_corrupt_not_wrong_bytes() {
-    cachestore_conformance::corruption::flipped_payload_byte(&support::BACKEND)
+    cachestore_test_harness::corruption::flipped_payload_byte(&support::BACKEND)
         .unwrap_or_else(|e| panic!("{e}"));
 }
 

@@ -14,8 +14,9 @@
 
 use std::path::{Path, PathBuf};
 
-use cachestore_conformance::{ManualClock, fixture};
+use cachestore_conformance::ManualClock;
 use cachestore_redb::{RedbStore, SCHEMA_VERSION, WAL_SUFFIX};
+use cachestore_test_harness::fixture;
 
 fn fixture_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)

@@ -1,9 +1,9 @@
 //! Reliability with real processes (SIGKILL mid-write, a second process
 //! refused with InUse, a full disk): the shared harness of
-//! `cachestore_conformance::processes`.
+//! `cachestore_test_harness::processes`.
 
 mod support;
 
 fn main() -> std::process::ExitCode {
-    cachestore_conformance::processes::main(&support::BACKEND)
+    cachestore_test_harness::processes::main(&support::BACKEND)
 }

@@ -201,7 +201,7 @@ fn main() {
 }
 
 fn print_ratios() {
-    cachestore_conformance::bench::print_ratio_table(
+    cachestore_test_harness::bench::print_ratio_table(
         "cachestore-redis / raw redis crate (same commands)",
         &[
             ("redis_get", "<= 1.3"),

@@ -275,7 +275,7 @@ fn concurrent_writers(c: &mut Criterion) {
     g.sample_size(10).sampling_mode(SamplingMode::Flat);
     g.bench_function("store", |b| {
         b.iter(|| {
-            cachestore_conformance::bench::concurrent_sets(
+            cachestore_test_harness::bench::concurrent_sets(
                 &runtime,
                 &store,
                 WRITERS,
@@ -286,7 +286,7 @@ fn concurrent_writers(c: &mut Criterion) {
     });
     g.bench_function("raw", |b| {
         b.iter(|| {
-            cachestore_conformance::bench::concurrent_raw_sets(
+            cachestore_test_harness::bench::concurrent_raw_sets(
                 WRITERS,
                 WRITES_PER_WRITER,
                 || raw(&raw_file.path, Durability::Full),
@@ -299,7 +299,7 @@ fn concurrent_writers(c: &mut Criterion) {
 
 /// Criterion's median estimate of `group/function`, in ns.
 fn print_ratios() {
-    use cachestore_conformance::bench::{print_ratio_table, print_throughput_row};
+    use cachestore_test_harness::bench::{print_ratio_table, print_throughput_row};
     print_ratio_table(
         "cachestore-sqlite / raw rusqlite",
         &[

@@ -7,8 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use cachestore_conformance::{ManualClock, fixture};
+use cachestore_conformance::ManualClock;
 use cachestore_sqlite::{SCHEMA_VERSION, SqliteStore};
+use cachestore_test_harness::fixture;
 
 fn fixture_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1.sqlite")

@@ -1,8 +1,8 @@
 //! Reliability with real processes (SIGKILL mid-write, four processes on one
-//! file, a full disk): the shared harness of `cachestore_conformance::processes`.
+//! file, a full disk): the shared harness of `cachestore_test_harness::processes`.
 
 mod support;
 
 fn main() -> std::process::ExitCode {
-    cachestore_conformance::processes::main(&support::BACKEND)
+    cachestore_test_harness::processes::main(&support::BACKEND)
 }

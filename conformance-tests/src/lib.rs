@@ -33,11 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod behaviours;
-pub mod bench;
-pub mod corruption;
-pub mod fixture;
 pub mod model;
-pub mod processes;
 mod support;
 
 use std::future::Future;

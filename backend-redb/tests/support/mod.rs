@@ -1,11 +1,11 @@
-//! The redb store as the shared reliability harnesses see it.
+//! The redb store as the process harness and campaigns of `cachestore-test-harness` see it.
 #![allow(dead_code)]
 
 use std::path::Path;
 use std::sync::Arc;
 
-use cachestore_conformance::processes::Backend;
 use cachestore_redb::RedbStore;
+use cachestore_test_harness::processes::Backend;
 
 /// Every row's checksum and the index, after each kill.
 fn verify(path: &Path) -> Result<(), String> {

@@ -1,11 +1,11 @@
-//! The SQLite store as the shared reliability harnesses see it.
+//! The SQLite store as the process harness and campaigns of `cachestore-test-harness` see it.
 #![allow(dead_code)]
 
 use std::path::Path;
 use std::sync::Arc;
 
-use cachestore_conformance::processes::Backend;
 use cachestore_sqlite::SqliteStore;
+use cachestore_test_harness::processes::Backend;
 
 fn verify(path: &Path) -> Result<(), String> {
     let store = SqliteStore::open(path).map_err(|e| e.to_string())?;

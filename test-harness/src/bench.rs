@@ -1,15 +1,22 @@
 //! Helpers for backends' criterion benchmarks against their raw engines.
 
-use std::path::Path;
+use std::path::PathBuf;
+
+/// Where criterion writes its estimates: `$CRITERION_HOME`, else the
+/// `criterion` folder of the target directory the running benchmark was
+/// built in (`<target>/release/deps/<bench>`), wherever that is.
+fn criterion_home() -> Option<PathBuf> {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return Some(PathBuf::from(home));
+    }
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.ancestors().nth(3)?.join("criterion"))
+}
 
 /// Criterion's median estimate of `group/function` from the last run, in
-/// nanoseconds (read from `target/criterion`, or `$CARGO_TARGET_DIR`).
+/// nanoseconds.
 pub fn median(group: &str, function: &str) -> Option<f64> {
-    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target").display().to_string()
-    });
-    let file =
-        Path::new(&dir).join("criterion").join(group).join(function).join("new/estimates.json");
+    let file = criterion_home()?.join(group).join(function).join("new/estimates.json");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
     json["median"]["point_estimate"].as_f64()
 }

@@ -3,14 +3,15 @@
 //! for a single-process engine, a second process refused at once).
 //!
 //! Use it from a test target with `harness = false`: the binary is both the
-//! runner and, started with `child-…` arguments, the child processes it kills
-//! or runs side by side. It answers `--list` like libtest, so `cargo test`
-//! and `cargo nextest` both run it, and closes with libtest's summary line.
+//! runner (`libtest-mimic`, so `cargo test` and `cargo nextest` both run it,
+//! filters and `--list` work, and it closes with libtest's summary line) and,
+//! started with `child-…` arguments, the child processes it kills or runs
+//! side by side.
 //!
 //! ```text
 //! // tests/processes.rs, with [[test]] name = "processes", harness = false
 //! fn main() -> std::process::ExitCode {
-//!     cachestore_conformance::processes::main(&cachestore_conformance::processes::Backend {
+//!     cachestore_test_harness::processes::main(&cachestore_test_harness::processes::Backend {
 //!         file_name: "cache.mine",
 //!         companions: &["-wal"], // files beside it that belong to the store
 //!         open: |path| Ok(std::sync::Arc::new(MyStore::open(path)?)),
@@ -95,6 +96,10 @@ pub fn main(backend: &Backend) -> ExitCode {
     run(backend, &tests)
 }
 
+/// Runs one child process (started with a `child-…` argument), or the
+/// tests, with libtest's command line and output (`--list`, filters,
+/// `--exact`, …), one at a time unless `--test-threads` says otherwise:
+/// they start processes and time kills.
 fn run(backend: &Backend, tests: &[Test]) -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if let Some(mode) = args.get(1).filter(|a| a.starts_with("child-")) {
@@ -106,47 +111,21 @@ fn run(backend: &Backend, tests: &[Test]) -> ExitCode {
             }
         };
     }
-    if args.iter().any(|a| a == "--list") {
-        if !args.iter().any(|a| a == "--ignored") {
-            for (name, _) in tests {
-                println!("{name}: test");
-            }
-        }
-        return ExitCode::SUCCESS;
-    }
-    let exact = args.iter().any(|a| a == "--exact");
-    let filters: Vec<&String> = args[1..].iter().filter(|a| !a.starts_with("--")).collect();
-    let selected: Vec<&Test> = tests
+    let mut arguments = libtest_mimic::Arguments::from_args();
+    arguments.test_threads = arguments.test_threads.or(Some(1));
+    let backend = *backend;
+    let trials = tests
         .iter()
-        .filter(|(name, _)| {
-            filters.is_empty()
-                || filters.iter().any(|f| if exact { name == f } else { name.contains(f.as_str()) })
+        .map(|&(name, test)| {
+            libtest_mimic::Trial::test(name, move || {
+                let started = Instant::now();
+                test(&backend).map_err(libtest_mimic::Failed::from)?;
+                println!("  ({name}: {:.1}s)", started.elapsed().as_secs_f64());
+                Ok(())
+            })
         })
         .collect();
-    println!("\nrunning {} tests", selected.len());
-    let (mut passed, mut failed) = (0, Vec::new());
-    let start = Instant::now();
-    for (name, test) in &selected {
-        let t = Instant::now();
-        match test(backend) {
-            Ok(()) => {
-                println!("test {name} ... ok ({:.1}s)", t.elapsed().as_secs_f64());
-                passed += 1;
-            }
-            Err(e) => {
-                println!("test {name} ... FAILED\n{e}");
-                failed.push(*name);
-            }
-        }
-    }
-    let result = if failed.is_empty() { "ok" } else { "FAILED" };
-    println!(
-        "\ntest result: {result}. {passed} passed; {} failed; 0 ignored; 0 measured; {} filtered out; finished in {:.2}s\n",
-        failed.len(),
-        tests.len() - selected.len(),
-        start.elapsed().as_secs_f64()
-    );
-    if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    libtest_mimic::run(&arguments, trials).exit_code()
 }
 
 fn run_child(backend: &Backend, mode: &str, args: &[String]) -> Result<(), String> {
