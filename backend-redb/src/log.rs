@@ -321,7 +321,15 @@ pub(crate) fn new_epoch() -> u64 {
 /// The record of `ops` in `epoch`, or `None` when they are larger than
 /// [`DIRECT_LIMIT`].
 pub(crate) fn record(epoch: u64, ops: &[&Op]) -> Option<Vec<u8>> {
-    let mut out = vec![0u8; RECORD_HEAD];
+    // Sized before anything is copied: a group too large for the log (a
+    // 1 MiB value, say) is checkpointed at once, and a record is allocated
+    // once, at its size, not grown copy by copy.
+    let body = ops.iter().try_fold(0usize, |n, op| n.checked_add(op_len(op)?))?;
+    if body > DIRECT_LIMIT {
+        return None;
+    }
+    let mut out = Vec::with_capacity(RECORD_HEAD + body);
+    out.resize(RECORD_HEAD, 0);
     out[8..16].copy_from_slice(&epoch.to_le_bytes());
     for op in ops {
         encode_op(&mut out, op)?;
@@ -336,6 +344,23 @@ pub(crate) fn record(epoch: u64, ops: &[&Op]) -> Option<Vec<u8>> {
     let crc = h.finalize();
     out[4..8].copy_from_slice(&crc.to_le_bytes());
     Some(out)
+}
+
+/// How many bytes [`encode_op`] appends for `op`; `None` past `usize`.
+fn op_len(op: &Op) -> Option<usize> {
+    let bytes = |b: &[u8]| b.len().checked_add(4);
+    match op {
+        Op::Set(rows) => rows.iter().try_fold(5usize, |n, r| {
+            n.checked_add(bytes(r.namespace.as_bytes())?)?
+                .checked_add(bytes(r.key.as_bytes())?)?
+                .checked_add(bytes(&r.value)?)
+        }),
+        Op::Delete { namespace, key, .. } => {
+            Some(1 + bytes(namespace.as_bytes())? + bytes(key.as_bytes())? + 8)
+        }
+        Op::Purge { .. } | Op::Clear { namespace: None, .. } => Some(9),
+        Op::Clear { namespace: Some(namespace), .. } => Some(1 + bytes(namespace.as_bytes())? + 8),
+    }
 }
 
 const SET: u8 = 1;
@@ -457,6 +482,25 @@ mod tests {
             Op::Clear { namespace: Some("x".into()), now: 7 },
             Op::Clear { namespace: None, now: i64::MAX },
         ]
+    }
+
+    #[test]
+    fn op_len_is_what_encode_op_appends_and_a_record_is_allocated_once() {
+        for op in sample() {
+            let mut out = Vec::new();
+            encode_op(&mut out, &op).expect("encodes");
+            assert_eq!(op_len(&op), Some(out.len()), "{op:?}");
+        }
+        let ops = sample();
+        let refs: Vec<&Op> = ops.iter().collect();
+        let record = record(3, &refs).expect("small enough");
+        assert_eq!(record.capacity(), record.len(), "the record grew after it was sized");
+        let big = Op::Set(vec![NewRow {
+            namespace: "n".into(),
+            key: "k".into(),
+            value: vec![0; DIRECT_LIMIT],
+        }]);
+        assert!(super::record(3, &[&big]).is_none(), "over the direct limit: no record");
     }
 
     fn describe(ops: &[Op]) -> Vec<String> {
