@@ -176,7 +176,8 @@ const WAL_HEADS: [[u8; 8]; 2] = [
 
 /// A file at `<path>-wal` that is not a SQLite write-ahead log is another
 /// program's: SQLite would overwrite or delete it, so the open is refused
-/// ([`Error::Incompatible`]) and it is left untouched. One whose first bytes
+/// ([`Error::Incompatible`]) and it is left untouched. One cut inside its
+/// first bytes is ours (a crash as it was created). One whose first bytes
 /// are a log's with two or fewer damaged is ours, damaged:
 /// [`Error::Corrupt`] (SQLite itself would ignore it and open an older
 /// state).
@@ -193,6 +194,11 @@ fn check_wal(path: &Path) -> Result<(), Error> {
     let differing = |valid: &[u8; 8]| head.iter().zip(valid).filter(|(a, b)| a != b).count();
     let closest = WAL_HEADS.iter().map(differing).min().unwrap_or(8);
     if read == head.len() && closest == 0 {
+        return Ok(());
+    }
+    // Cut inside its first bytes (a crash as SQLite created it): ours, and
+    // SQLite ignores a log that short.
+    if read < head.len() && WAL_HEADS.iter().any(|valid| head[..read] == valid[..read]) {
         return Ok(());
     }
     if read == head.len() && closest <= 2 {

@@ -338,6 +338,19 @@ async fn a_foreign_file_where_the_log_goes_is_refused_untouched() {
 }
 
 #[tokio::test]
+async fn a_log_cut_inside_its_first_bytes_is_ours() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.sqlite");
+    store_with_rows(&path, 2).await;
+    for cut in [1usize, 4, 7] {
+        fs::write(sidecar(&path, "-wal"), &[0x37, 0x7f, 0x06, 0x82, 0x00, 0x2d, 0xe2][..cut])
+            .expect("write");
+        let store = SqliteStore::open(&path).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        assert_eq!(store.stats().await.expect("stats").fresh, 2, "cut at {cut}");
+    }
+}
+
+#[tokio::test]
 async fn a_damaged_log_header_of_ours_is_corrupt() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("cache.sqlite");
