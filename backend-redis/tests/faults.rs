@@ -235,3 +235,57 @@ async fn a_dead_cluster_master_is_unavailable_for_writes_and_reads_alike() {
     }
     assert!(failures > 0, "no call failed with a master down: the test did not test");
 }
+
+/// `EXISTS key` through redis-cli on the server (or cluster, following
+/// redirections) at `url`: whether Redis still holds the key physically.
+fn exists(url: &str, key: &str) -> bool {
+    let port = url.trim_end_matches('/').rsplit(':').next().expect("a port").to_owned();
+    let out = std::process::Command::new("redis-cli")
+        .args(["-c", "-p", &port, "EXISTS", key])
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).trim() == "1"
+}
+
+/// In real time, with short windows (fresh 1 s, stale 2 s more, grace 1 s):
+/// Redis keeps a row while it is stale, serves it from `get_stale`, and
+/// drops it only after `stale_until` plus the grace period; never when it
+/// turns stale. On a single node and on a cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_drops_a_row_after_its_stale_window_and_grace_not_before() {
+    if !require_redis() {
+        return;
+    }
+    let single = Server::start(&[]).expect("redis-server");
+    let (_nodes, cluster_url) = support::start_cluster().expect("a private cluster");
+    for (url, cluster) in [(single.url(), false), (cluster_url, true)] {
+        let store = RedisStore::builder(&url)
+            .cluster(cluster)
+            .prefix("rt:")
+            .expiry_grace(Duration::from_secs(1))
+            .open()
+            .await
+            .expect("open");
+        let started = Instant::now();
+        let options =
+            SetOptions::for_duration(Duration::from_secs(1)).stale_for(Duration::from_secs(2));
+        store.set("ns", "k", Bytes::from_static(b"v"), options).await.expect("set");
+        let key = "rt:{6e73}:r:k";
+        let at = |ms: u64| async move {
+            if let Some(wait) = Duration::from_millis(ms).checked_sub(started.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
+        };
+        at(1_400).await;
+        assert!(store.get("ns", "k").await.expect("get").is_none(), "fresh after its TTL");
+        assert!(
+            store.get_stale("ns", "k").await.expect("get_stale").is_some(),
+            "cluster {cluster}: the row was dropped when it turned stale"
+        );
+        at(3_400).await;
+        assert!(store.get_stale("ns", "k").await.expect("get_stale").is_none(), "dead");
+        assert!(exists(&url, key), "cluster {cluster}: dropped before the grace period ended");
+        at(4_800).await;
+        assert!(!exists(&url, key), "cluster {cluster}: kept after stale_until plus grace");
+    }
+}
