@@ -8,7 +8,7 @@ use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::connection::Conn;
-use crate::error::{classify, redacted, timeout};
+use crate::error::{classify, timeout};
 use crate::schema::{CLEAR, PURGE};
 use crate::store::{Inner, RedisStore, endpoint};
 
@@ -131,7 +131,12 @@ impl RedisStoreBuilder {
         }
         let info: redis::ConnectionInfo =
             redis::IntoConnectionInfo::into_connection_info(self.url.as_str()).map_err(|e| {
-                Error::Config { message: format!("{}: not a Redis URL: {e}", redacted(&self.url)) }
+                Error::Config {
+                    message: format!(
+                        "{}: not a Redis URL: {e}",
+                        cachestore_core::redact_url(&self.url)
+                    ),
+                }
             })?;
         let endpoint = endpoint(&info);
         let conn = if self.cluster {

@@ -6,11 +6,6 @@ use std::time::Duration;
 use cachestore_core::Error;
 use redis::RedisError;
 
-/// A URL with any password replaced.
-pub(crate) fn redacted(url: &str) -> String {
-    cachestore_core::redact_url(url)
-}
-
 pub(crate) fn timeout(endpoint: &str, after: Duration) -> Error {
     Error::Unavailable {
         endpoint: endpoint.to_owned(),

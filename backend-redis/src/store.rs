@@ -566,7 +566,7 @@ impl CacheStore for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::redacted;
+    use cachestore_core::redact_url as redacted;
 
     #[test]
     fn hex_is_lowercase_two_digits_a_byte() {

@@ -183,9 +183,10 @@ impl SqliteStore {
         }
     }
 
-    /// The row's entry, checked against its stored identity and checksum.
-    /// Only the payload and the headers are copied out.
-    fn entry_of(&self, row: &SqlRow<'_>) -> Result<Entry> {
+    /// The row's stored identity (borrowed) and its entry, checked against
+    /// that identity and its checksum. Only the payload and the headers are
+    /// copied out.
+    fn entry_of<'r>(&self, row: &'r SqlRow<'_>) -> Result<(&'r [u8], &'r [u8], Entry)> {
         let e = |e| self.err("reading a row", e);
         let (ns, key) = (self.blob(row, 0)?, self.blob(row, 1)?);
         let times = RowTimes {
@@ -201,14 +202,14 @@ impl SqliteStore {
         }
         times.check().map_err(|d| bad(d.into()))?;
         let headers = decode_headers(headers).map_err(|d| bad(format!("headers: {d}")))?;
-        Entry::from_parts(Bytes::copy_from_slice(payload), headers, times)
-            .ok_or_else(|| bad("a time is out of range".into()))
+        let entry = Entry::from_parts(Bytes::copy_from_slice(payload), headers, times)
+            .ok_or_else(|| bad("a time is out of range".into()))?;
+        Ok((ns, key, entry))
     }
 
     /// The row's identity and entry (for scans).
     fn decode(&self, row: &SqlRow<'_>) -> Result<(String, String, Entry)> {
-        let entry = self.entry_of(row)?;
-        let (ns, key) = (self.blob(row, 0)?, self.blob(row, 1)?);
+        let (ns, key, entry) = self.entry_of(row)?;
         let text = |bytes: &[u8], what: &str| {
             std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| {
                 corrupt_row(&self.inner.location, ns, key, format!("{what} is not UTF-8"))
@@ -227,7 +228,7 @@ impl SqliteStore {
                 .query(params![namespace.as_bytes(), key.as_bytes(), now])
                 .map_err(|e| self.err("reading", e))?;
             match rows.next().map_err(|e| self.err("reading", e))? {
-                Some(row) => self.entry_of(row).map(Some),
+                Some(row) => self.entry_of(row).map(|(_, _, entry)| Some(entry)),
                 None => Ok(None),
             }
         })

@@ -19,7 +19,9 @@ use std::path::Path;
 
 use cachestore_core::{Bytes, Entry, SetOptions, Ttl};
 
-use crate::processes::{Backend, store_files, variant, with_suffix, write_store_files};
+use cachestore_core::raw::files::sidecar;
+
+use crate::processes::{Backend, store_files, variant, write_store_files};
 
 fn rows() -> BTreeMap<String, Bytes> {
     (0..120u32)
@@ -354,7 +356,7 @@ fn recreate_keeps_every_byte(
         .and_then(|l| l.strip_prefix("moved "))
         .ok_or_else(|| format!("recreate moved nothing: {stdout:?}"))?;
     for (suffix, bytes) in &before {
-        let moved = with_suffix(Path::new(moved), suffix);
+        let moved = sidecar(Path::new(moved), suffix);
         let kept = fs::read(&moved).map_err(|e| format!("{}: {e}", moved.display()))?;
         if &kept != bytes {
             return Err(format!("{} differs from the refused file{suffix}", moved.display()));

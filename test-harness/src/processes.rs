@@ -40,6 +40,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use cachestore_core::raw::files::sidecar;
 use cachestore_core::{Bytes, CacheStore, Error, SetItem, SetOptions};
 
 /// The backend under test.
@@ -590,7 +591,7 @@ pub(crate) fn store_files(
 ) -> Result<Vec<(String, Vec<u8>)>, String> {
     let mut files = Vec::new();
     for suffix in std::iter::once("").chain(backend.companions.iter().copied()) {
-        let file = with_suffix(path, suffix);
+        let file = sidecar(path, suffix);
         match std::fs::read(&file) {
             Ok(bytes) => files.push((suffix.to_owned(), bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -603,16 +604,10 @@ pub(crate) fn store_files(
 /// Writes a store's files (as [`store_files`] gives them) at `path`.
 pub(crate) fn write_store_files(path: &Path, files: &[(String, Vec<u8>)]) -> Result<(), String> {
     for (suffix, bytes) in files {
-        let file = with_suffix(path, suffix);
+        let file = sidecar(path, suffix);
         std::fs::write(&file, bytes).map_err(|e| format!("writing {}: {e}", file.display()))?;
     }
     Ok(())
-}
-
-pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
 }
 
 const KILLS_AT_OPEN: u64 = 200;
