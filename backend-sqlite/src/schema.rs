@@ -128,15 +128,18 @@ pub(crate) fn inspect(path: &Path) -> Result<FileState, Error> {
         });
     }
     // A file shorter than its header says was truncated. Only checked with
-    // no write-ahead log: a checkpoint cut short by a crash may leave the
-    // file short, and SQLite repairs it from the log.
+    // no write-ahead log and no rollback journal: a checkpoint cut short by a
+    // crash may leave the file short, and so may a transaction of the
+    // creation (before the switch to WAL, under a rollback journal) killed
+    // while it extended the file; SQLite repairs both, from the log or the
+    // journal.
     let page_size = match u16::from_be_bytes([header[16], header[17]]) {
         1 => 65_536,
         n => u64::from(n),
     };
     let pages = u64::from(u32::from_be_bytes([header[28], header[29], header[30], header[31]]));
     let valid = header[24..28] == header[92..96];
-    if valid && !has_wal(path) && len < pages * page_size {
+    if valid && !has_wal(path) && !has_journal(path) && len < pages * page_size {
         return Err(corrupt(
             path,
             format!(
@@ -214,6 +217,11 @@ fn check_wal(path: &Path) -> Result<(), Error> {
 
 fn has_wal(path: &Path) -> bool {
     fs::metadata(files::sidecar(path, "-wal")).is_ok_and(|m| m.len() > 0)
+}
+
+/// Whether a rollback journal that SQLite may play back is beside the file.
+fn has_journal(path: &Path) -> bool {
+    fs::metadata(files::sidecar(path, "-journal")).is_ok_and(|m| m.len() > 0)
 }
 
 /// Opens a connection with the settings every connection of a store shares.

@@ -21,7 +21,7 @@ fn settle(path: &Path) -> Result<(), String> {
 
 pub(crate) const BACKEND: Backend = Backend {
     file_name: "cache.sqlite",
-    companions: &["-wal", "-shm"],
+    companions: &["-wal", "-shm", "-journal"],
     open: |path| Ok(Arc::new(SqliteStore::open(path)?)),
     recreate: |path| {
         let store = SqliteStore::builder(path).recreate_if_corrupt(true).open()?;
