@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use cachestore_core::{Clock, Error, MIN_PAYLOAD_LIMIT, Result, SharedClock, SystemClock};
+use cachestore_core::raw::url::{StoreUrl, apply};
+use cachestore_core::{Clock, Result, SharedClock, SystemClock};
 
 use crate::config::DEFAULT_MAX_PAYLOAD;
 use crate::row::{Row, RowKey};
@@ -31,59 +32,35 @@ impl MemoryStoreBuilder {
     /// `capacity_bytes` ([`max_capacity_bytes`](Self::max_capacity_bytes))
     /// and `max_payload`. Any other option is [`Error::Config`](cachestore_core::Error::Config).
     pub fn from_url(url: &str) -> cachestore_core::Result<MemoryStoreBuilder> {
-        let mut url = cachestore_core::raw::url::StoreUrl::parse(url)?;
+        let mut url = StoreUrl::parse(url)?;
         url.expect_scheme(&[crate::SCHEME])?;
         let mut builder = MemoryStoreBuilder::default();
-        if let Some(bytes) = url.take_u64("capacity_bytes")? {
-            builder = builder.max_capacity_bytes(bytes);
-        }
-        if let Some(bytes) = url.take_u64("max_payload")? {
-            builder = builder.max_payload(bytes);
-        }
+        builder = apply(builder, url.take_u64("capacity_bytes")?, Self::max_capacity_bytes);
+        builder = apply(builder, url.take_u64("max_payload")?, Self::max_payload);
         url.finish()?;
         Ok(builder)
     }
 
-    /// The clock every phase is judged by. Default: [`SystemClock`].
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// The clock, already shared.
-    pub fn shared_clock(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Bounds the memory the rows take (payload, headers and identity, plus a
-    /// small per-row overhead). moka then evicts rows, live ones included,
-    /// by its TinyLFU policy, and the store declares
-    /// [`Capabilities::evicts_live_rows`](cachestore_core::Capabilities::evicts_live_rows). Default: unbounded.
-    pub fn max_capacity_bytes(mut self, bytes: u64) -> Self {
-        self.max_capacity_bytes = Some(bytes);
-        self
-    }
-
-    /// The largest payload accepted. Default: [`DEFAULT_MAX_PAYLOAD`]. Must
-    /// be at least 16 MiB, the minimum every backend accepts.
-    pub fn max_payload(mut self, bytes: u64) -> Self {
-        self.max_payload = bytes;
-        self
+    cachestore_core::raw::builder::setters! {
+        /// The clock every phase is judged by. Default: [`SystemClock`].
+        clock(clock: impl Clock) => clock = Arc::new(clock);
+        /// The clock, already shared.
+        shared_clock(clock: SharedClock) => clock;
+        /// Bounds the memory the rows take (payload, headers and identity, plus a
+        /// small per-row overhead). moka then evicts rows, live ones included,
+        /// by its TinyLFU policy, and the store declares
+        /// [`Capabilities::evicts_live_rows`](cachestore_core::Capabilities::evicts_live_rows). Default: unbounded.
+        max_capacity_bytes(bytes: u64) => max_capacity_bytes = Some(bytes);
+        /// The largest payload accepted. Default: [`DEFAULT_MAX_PAYLOAD`]. Must
+        /// be at least 16 MiB, the minimum every backend accepts.
+        max_payload(bytes: u64) => max_payload;
     }
 
     /// Builds the store.
     ///
-    /// Fails with [`Error::Config`] if the payload limit is under 16 MiB.
+    /// Fails with [`Error::Config`](cachestore_core::Error::Config) if the payload limit is under 16 MiB.
     pub fn build(self) -> Result<MemoryStore> {
-        if self.max_payload < MIN_PAYLOAD_LIMIT {
-            return Err(Error::Config {
-                message: format!(
-                    "max_payload is {} bytes; every backend must accept at least {MIN_PAYLOAD_LIMIT} (16 MiB)",
-                    self.max_payload
-                ),
-            });
-        }
+        cachestore_core::raw::builder::check_max_payload(self.max_payload, u64::MAX)?;
         let mut builder = moka::sync::Cache::builder();
         if let Some(bytes) = self.max_capacity_bytes {
             builder = builder.weigher(|k: &RowKey, v: &Arc<Row>| v.weight(k)).max_capacity(bytes);

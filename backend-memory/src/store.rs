@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-use cachestore_core::raw::{Phase, prepare_write, to_unix_millis};
+use cachestore_core::raw::{Phase, ScanRange, prepare_write, to_unix_millis};
 use cachestore_core::{
     Bytes, CacheStore, Capabilities, Clock, Entry, Page, Result, ScanCursor, ScanItem, SetOptions,
     SharedClock, Stats, SystemClock, async_trait, check_identity, check_namespace,
@@ -174,23 +174,11 @@ impl CacheStore for MemoryStore {
         self.read(namespace, key, true)
     }
 
-    async fn set(
-        &self,
-        namespace: &str,
-        key: &str,
-        payload: Bytes,
-        options: SetOptions,
-    ) -> Result<()> {
-        let times = prepare_write(
-            self.inner.clock.as_ref(),
-            self.inner.max_payload,
-            namespace,
-            key,
-            &payload,
-            &options,
-        )?;
+    async fn set(&self, ns: &str, key: &str, payload: Bytes, options: SetOptions) -> Result<()> {
+        let clock = self.inner.clock.as_ref();
+        let times = prepare_write(clock, self.inner.max_payload, ns, key, &payload, &options)?;
         let row = Arc::new(Row { payload, headers: options.headers, times });
-        self.inner.rows.entry(RowKey::new(namespace, key)).and_compute_with(|_| Op::Put(row));
+        self.inner.rows.entry(RowKey::new(ns, key)).and_compute_with(|_| Op::Put(row));
         Ok(())
     }
 
@@ -213,27 +201,18 @@ impl CacheStore for MemoryStore {
         self.remove_where(|_| true, |_| true, Phase::is_live)
     }
 
-    async fn scan(
-        &self,
-        namespace: Option<&str>,
-        after: Option<&ScanCursor>,
-        limit: usize,
-    ) -> Result<Page> {
-        if let Some(ns) = namespace {
-            check_namespace(ns)?;
-        }
+    async fn scan(&self, ns: Option<&str>, at: Option<&ScanCursor>, limit: usize) -> Result<Page> {
+        let Some(range) = ScanRange::new(ns, at)? else {
+            return Ok(Page::default());
+        };
         let limit = limit.max(1);
         let now = self.now_ms()?;
-        let after = after.map(|c| RowKey::new(&c.namespace, &c.key));
         // Keep the `limit` smallest identities after the cursor: O(rows · log limit).
         let mut heap: BinaryHeap<Candidate> =
             BinaryHeap::with_capacity(limit.saturating_add(1).min(1_024));
         let mut more = false;
         for (k, row) in self.inner.rows.iter() {
-            if namespace.is_some_and(|ns| *k.namespace != *ns)
-                || after.as_ref().is_some_and(|a| *k <= *a)
-                || !row.times.phase(now).is_live()
-            {
+            if !range.contains(&k.namespace, &k.key) || !row.times.phase(now).is_live() {
                 continue;
             }
             heap.push(Candidate(k, row));

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use cachestore_core::raw::files::PathState;
 use cachestore_core::raw::group::GroupWriter;
 use cachestore_core::raw::to_unix_millis;
-use cachestore_core::{Clock, Error, MIN_PAYLOAD_LIMIT, Result, SharedClock};
+use cachestore_core::raw::url::{StoreUrl, apply};
+use cachestore_core::{Clock, Error, Result, SharedClock};
 use redb::Database;
 
 use crate::config::Durability;
@@ -38,71 +39,43 @@ impl RedbStoreBuilder {
     /// `recreate_if_corrupt=true|false` and `max_payload=BYTES`. Any other
     /// option is [`Error::Config`].
     pub fn from_url(url: &str) -> Result<RedbStoreBuilder> {
-        let mut url = cachestore_core::raw::url::StoreUrl::parse(url)?;
+        let mut url = StoreUrl::parse(url)?;
         url.expect_scheme(&[crate::SCHEME])?;
         let mut builder = RedbStore::builder(url.file()?);
-        if let Some(i) = url.take_choice("durability", &["immediate", "buffered"])? {
-            builder = builder.durability([Durability::Immediate, Durability::Buffered][i]);
-        }
-        if let Some(on) = url.take_bool("recreate_if_corrupt")? {
-            builder = builder.recreate_if_corrupt(on);
-        }
-        if let Some(bytes) = url.take_u64("max_payload")? {
-            builder = builder.max_payload(bytes);
-        }
+        let durability = url
+            .take_choice("durability", &["immediate", "buffered"])?
+            .map(|i| [Durability::Immediate, Durability::Buffered][i]);
+        builder = apply(builder, durability, Self::durability);
+        builder = apply(builder, url.take_bool("recreate_if_corrupt")?, Self::recreate_if_corrupt);
+        builder = apply(builder, url.take_u64("max_payload")?, Self::max_payload);
         url.finish()?;
         Ok(builder)
     }
 
-    /// The clock every phase is judged by. Default: [`SystemClock`](cachestore_core::SystemClock).
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// The clock, already shared.
-    pub fn shared_clock(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Durability of a committed write. Default: [`Durability::Immediate`].
-    pub fn durability(mut self, durability: Durability) -> Self {
-        self.durability = durability;
-        self
-    }
-
-    /// When the store is damaged (the database or its write-ahead log), move
-    /// both aside as `<path>.corrupt-<unix ms>` and
-    /// `<path>.corrupt-<unix ms>-wal`, byte for byte, and start an empty
-    /// store. The files are moved only while this process holds them in
-    /// redb's lock, so a file another process has open is never moved.
-    /// Nothing is ever deleted. A foreign file or a newer format is still
-    /// refused. Default: off.
-    pub fn recreate_if_corrupt(mut self, on: bool) -> Self {
-        self.recreate_if_corrupt = on;
-        self
-    }
-
-    /// Verify every page's checksum and rebuild the allocator state at every
-    /// open (O(file size)), not only after an unclean shutdown, when redb
-    /// does it by itself. Default: off.
-    pub fn check_integrity_on_open(mut self, on: bool) -> Self {
-        self.check_integrity = on;
-        self
-    }
-
-    /// The largest payload accepted. Default: [`DEFAULT_MAX_PAYLOAD`](crate::DEFAULT_MAX_PAYLOAD); between
-    /// 16 MiB and 1 GiB.
-    pub fn max_payload(mut self, bytes: u64) -> Self {
-        self.max_payload = bytes;
-        self
-    }
-
-    /// redb's page cache, in bytes. Default: [`DEFAULT_CACHE_SIZE`](crate::DEFAULT_CACHE_SIZE).
-    pub fn cache_size(mut self, bytes: usize) -> Self {
-        self.cache_size = bytes;
-        self
+    cachestore_core::raw::builder::setters! {
+        /// The clock every phase is judged by. Default: [`SystemClock`](cachestore_core::SystemClock).
+        clock(clock: impl Clock) => clock = Arc::new(clock);
+        /// The clock, already shared.
+        shared_clock(clock: SharedClock) => clock;
+        /// Durability of a committed write. Default: [`Durability::Immediate`].
+        durability(durability: Durability) => durability;
+        /// When the store is damaged (the database or its write-ahead log), move
+        /// both aside as `<path>.corrupt-<unix ms>` and
+        /// `<path>.corrupt-<unix ms>-wal`, byte for byte, and start an empty
+        /// store. The files are moved only while this process holds them in
+        /// redb's lock, so a file another process has open is never moved.
+        /// Nothing is ever deleted. A foreign file or a newer format is still
+        /// refused. Default: off.
+        recreate_if_corrupt(on: bool) => recreate_if_corrupt;
+        /// Verify every page's checksum and rebuild the allocator state at every
+        /// open (O(file size)), not only after an unclean shutdown, when redb
+        /// does it by itself. Default: off.
+        check_integrity_on_open(on: bool) => check_integrity;
+        /// The largest payload accepted. Default: [`DEFAULT_MAX_PAYLOAD`](crate::DEFAULT_MAX_PAYLOAD); between
+        /// 16 MiB and 1 GiB.
+        max_payload(bytes: u64) => max_payload;
+        /// redb's page cache, in bytes. Default: [`DEFAULT_CACHE_SIZE`](crate::DEFAULT_CACHE_SIZE).
+        cache_size(bytes: usize) => cache_size;
     }
 
     /// Opens the store, creating the file (and its directories) if missing.
@@ -113,14 +86,7 @@ impl RedbStoreBuilder {
     /// other write of the open are staged in memory until the whole open has
     /// succeeded (see the crate docs).
     pub fn open(self) -> Result<RedbStore> {
-        if !(MIN_PAYLOAD_LIMIT..=1 << 30).contains(&self.max_payload) {
-            return Err(Error::Config {
-                message: format!(
-                    "max_payload is {} bytes; it must be between 16 MiB and 1 GiB",
-                    self.max_payload
-                ),
-            });
-        }
+        cachestore_core::raw::builder::check_max_payload(self.max_payload, 1 << 30)?;
         match self.open_once() {
             Err(Error::Corrupt { .. }) if self.recreate_if_corrupt => {
                 let stamp = to_unix_millis(self.clock.now())?;

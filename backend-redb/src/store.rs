@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cachestore_core::raw::group::GroupWriter;
-use cachestore_core::raw::{Phase, RowTimes, prepare_write, to_unix_millis};
+use cachestore_core::raw::{Phase, RowTimes, ScanRange, SingleWriterStore};
 use cachestore_core::{
-    Bytes, CacheStore, Capabilities, Entry, Error, Page, Result, ScanCursor, ScanItem, SetItem,
-    SetOptions, SharedClock, Stats, SystemClock, async_trait, check_identity, check_namespace,
+    Bytes, Capabilities, Entry, Error, Headers, Page, Result, ScanItem, SharedClock, Stats,
+    SystemClock,
 };
 use redb::{Database, ReadableDatabase, ReadableTable};
 
@@ -19,7 +19,7 @@ use crate::config::{DEFAULT_CACHE_SIZE, DEFAULT_MAX_PAYLOAD, Durability};
 use crate::error::{guard, map_err};
 use crate::row::{self, Bincode};
 use crate::schema::ROWS;
-use crate::writer::{NewRow, Op, RedbWriter};
+use crate::writer::{NewRow, RedbWriter};
 
 /// The database, closed inside a panic guard: redb commits when it closes,
 /// and on a damaged file that commit can panic, which must not reach the
@@ -131,10 +131,6 @@ impl RedbStore {
         Error::corrupt_row(&self.inner.location, ns, key, detail)
     }
 
-    fn now(&self) -> Result<i64> {
-        to_unix_millis(self.inner.clock.now())
-    }
-
     /// Decodes a value: times, headers and the payload copied out.
     fn decode(&self, ns: &str, key: &str, value: &[u8]) -> Result<(RowTimes, Entry)> {
         let (times, headers, payload) = row::decode(&self.inner.codec, (ns, key), value)
@@ -153,15 +149,6 @@ impl RedbStore {
         guard(&self.inner.path, operation, || {
             let txn = self.inner.db.begin_read().map_err(|e| self.err(operation, e))?;
             f(&txn, self)
-        })
-    }
-
-    fn read(&self, namespace: &str, key: &str, stale_ok: bool) -> Result<Option<Entry>> {
-        check_identity(namespace, key)?;
-        let now = self.now()?;
-        self.read_txn("reading", |txn, this| {
-            let rows = txn.open_table(ROWS).map_err(|e| this.err("reading", e))?;
-            this.get_in(&rows, namespace, key, now, stale_ok)
         })
     }
 
@@ -186,118 +173,68 @@ impl RedbStore {
         }
         self.decode(namespace, key, value).map(|(_, entry)| Some(entry))
     }
+}
 
-    fn prepare_row(
+impl SingleWriterStore for RedbStore {
+    type Row = NewRow;
+    type Engine = RedbWriter;
+
+    fn writer(&self) -> &GroupWriter<RedbWriter> {
+        &self.inner.writer
+    }
+
+    fn store_clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+
+    fn store_capabilities(&self) -> Capabilities {
+        Capabilities::new()
+            .with_persistent(true)
+            .with_atomic_batch(true)
+            .with_exact_stats(true)
+            .with_max_payload(self.inner.max_payload)
+    }
+
+    fn make_row(
         &self,
         namespace: String,
         key: String,
+        times: RowTimes,
+        headers: &Headers,
         payload: Bytes,
-        options: &SetOptions,
     ) -> Result<NewRow> {
-        let times = prepare_write(
-            self.inner.clock.as_ref(),
-            self.inner.max_payload,
-            &namespace,
-            &key,
-            &payload,
-            options,
-        )?;
         let identity = (namespace.as_str(), key.as_str());
-        let value = row::encode(&self.inner.codec, identity, &times, &options.headers, &payload)
-            .map_err(|detail| Error::Backend {
+        let value = row::encode(&self.inner.codec, identity, &times, headers, &payload).map_err(
+            |detail| Error::Backend {
                 backend: "redb",
                 operation: "encoding headers".into(),
                 source: detail.into(),
-            })?;
+            },
+        )?;
         Ok(NewRow { namespace, key, value })
     }
-}
 
-#[async_trait]
-impl CacheStore for RedbStore {
-    async fn get(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
-        self.read(namespace, key, false)
+    fn read_row(&self, ns: &str, key: &str, now: i64, stale_ok: bool) -> Result<Option<Entry>> {
+        self.read_txn("reading", |txn, this| {
+            let rows = txn.open_table(ROWS).map_err(|e| this.err("reading", e))?;
+            this.get_in(&rows, ns, key, now, stale_ok)
+        })
     }
 
-    async fn get_stale(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
-        self.read(namespace, key, true)
-    }
-
-    async fn set(
-        &self,
-        namespace: &str,
-        key: &str,
-        payload: Bytes,
-        options: SetOptions,
-    ) -> Result<()> {
-        check_identity(namespace, key)?;
-        let row = self.prepare_row(namespace.to_owned(), key.to_owned(), payload, &options)?;
-        self.inner.writer.set(vec![row]).await
-    }
-
-    async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
-        check_identity(namespace, key)?;
-        self.inner.writer.delete(namespace, key, self.now()?).await
-    }
-
-    async fn purge_expired(&self) -> Result<u64> {
-        self.inner.writer.count(Op::Purge { now: self.now()? }).await
-    }
-
-    async fn clear_namespace(&self, namespace: &str) -> Result<u64> {
-        check_namespace(namespace)?;
-        let op = Op::Clear { namespace: Some(namespace.to_owned()), now: self.now()? };
-        self.inner.writer.count(op).await
-    }
-
-    async fn clear_all(&self) -> Result<u64> {
-        self.inner.writer.count(Op::Clear { namespace: None, now: self.now()? }).await
-    }
-
-    async fn get_many(&self, ids: &[(&str, &str)]) -> Result<Vec<Option<Entry>>> {
-        for (namespace, key) in ids {
-            check_identity(namespace, key)?;
-        }
-        let now = self.now()?;
+    fn read_rows(&self, ids: &[(&str, &str)], now: i64) -> Result<Vec<Option<Entry>>> {
         self.read_txn("reading", |txn, this| {
             let rows = txn.open_table(ROWS).map_err(|e| this.err("reading", e))?;
             ids.iter().map(|(ns, key)| this.get_in(&rows, ns, key, now, false)).collect()
         })
     }
 
-    async fn set_many(&self, items: Vec<SetItem>) -> Result<()> {
-        let mut rows = Vec::with_capacity(items.len());
-        for item in items {
-            check_identity(&item.namespace, &item.key)?;
-            rows.push(self.prepare_row(item.namespace, item.key, item.payload, &item.options)?);
-        }
-        if rows.is_empty() {
-            return Ok(());
-        }
-        self.inner.writer.set(rows).await
-    }
-
-    async fn scan(
-        &self,
-        namespace: Option<&str>,
-        after: Option<&ScanCursor>,
-        limit: usize,
-    ) -> Result<Page> {
-        if let Some(ns) = namespace {
-            check_namespace(ns)?;
-        }
-        let limit = limit.max(1);
-        let now = self.now()?;
-        let start: Bound<(&str, &str)> = match (namespace, after) {
-            (_, Some(c)) if namespace.is_none_or(|ns| c.namespace.as_str() >= ns) => {
-                if namespace.is_some_and(|ns| c.namespace.as_str() > ns) {
-                    return Ok(Page::default());
-                }
-                Bound::Excluded((c.namespace.as_str(), c.key.as_str()))
-            }
-            (Some(ns), _) => Bound::Included((ns, "")),
-            (None, _) => Bound::Unbounded,
+    fn scan_rows(&self, range: ScanRange<'_>, limit: usize, now: i64) -> Result<Page> {
+        let start: Bound<(&str, &str)> = match (range.namespace, range.after) {
+            (_, Some(after)) => Bound::Excluded(after),
+            (Some(ns), None) => Bound::Included((ns, "")),
+            (None, None) => Bound::Unbounded,
         };
+        let namespace = range.namespace;
         self.read_txn("scanning", |txn, this| {
             let rows = txn.open_table(ROWS).map_err(|e| this.err("scanning", e))?;
             let mut items = Vec::with_capacity(limit.min(1024));
@@ -326,8 +263,7 @@ impl CacheStore for RedbStore {
         })
     }
 
-    async fn stats(&self) -> Result<Stats> {
-        let now = self.now()?;
+    fn count_rows(&self, now: i64) -> Result<Stats> {
         self.read_txn("computing stats", |txn, this| {
             let rows = txn.open_table(ROWS).map_err(|e| this.err("computing stats", e))?;
             let mut stats = Stats::new(true);
@@ -339,17 +275,5 @@ impl CacheStore for RedbStore {
             }
             Ok(stats)
         })
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::new()
-            .with_persistent(true)
-            .with_atomic_batch(true)
-            .with_exact_stats(true)
-            .with_max_payload(self.inner.max_payload)
-    }
-
-    fn clock(&self) -> SharedClock {
-        self.inner.clock.clone()
     }
 }

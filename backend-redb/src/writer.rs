@@ -18,7 +18,7 @@ use crate::store::Db;
 
 /// A row ready to write.
 #[derive(Debug)]
-pub(crate) struct NewRow {
+pub struct NewRow {
     pub(crate) namespace: String,
     pub(crate) key: String,
     pub(crate) value: Vec<u8>,
@@ -32,7 +32,7 @@ pub(crate) type Reply = Answer;
 
 /// The write side: the database, its write-ahead log and the durability of
 /// its commits.
-pub(crate) struct RedbWriter {
+pub struct RedbWriter {
     pub(crate) db: Arc<Db>,
     pub(crate) path: PathBuf,
     pub(crate) durability: Durability,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cachestore_core::{Clock, Error, MIN_PAYLOAD_LIMIT, Result, SharedClock};
+use cachestore_core::{Clock, Error, Result, SharedClock};
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
@@ -66,69 +66,33 @@ impl RedisStoreBuilder {
         Ok(builder)
     }
 
-    /// The clock every phase is judged by. Default: [`SystemClock`](cachestore_core::SystemClock).
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// The clock, already shared.
-    pub fn shared_clock(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Treat the URL as a seed node of a Redis Cluster. Default: single node.
-    pub fn cluster(mut self, on: bool) -> Self {
-        self.cluster = on;
-        self
-    }
-
-    /// The prefix of every key, so that stores can share a database.
-    /// Default: [`DEFAULT_PREFIX`](crate::DEFAULT_PREFIX).
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// How long to wait for a connection. Default: 2 s.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// How long to wait for a reply. Default: 5 s.
-    pub fn response_timeout(mut self, timeout: Duration) -> Self {
-        self.response_timeout = timeout;
-        self
-    }
-
-    /// How long after `stale_until` Redis keeps a row. Default:
-    /// [`DEFAULT_EXPIRY_GRACE`](crate::DEFAULT_EXPIRY_GRACE).
-    pub fn expiry_grace(mut self, grace: Duration) -> Self {
-        self.expiry_grace = grace;
-        self
-    }
-
-    /// The largest payload accepted. Default: [`DEFAULT_MAX_PAYLOAD`](crate::DEFAULT_MAX_PAYLOAD); between
-    /// 16 MiB and 512 MiB.
-    pub fn max_payload(mut self, bytes: u64) -> Self {
-        self.max_payload = bytes;
-        self
+    cachestore_core::raw::builder::setters! {
+        /// The clock every phase is judged by. Default: [`SystemClock`](cachestore_core::SystemClock).
+        clock(clock: impl Clock) => clock = Arc::new(clock);
+        /// The clock, already shared.
+        shared_clock(clock: SharedClock) => clock;
+        /// Treat the URL as a seed node of a Redis Cluster. Default: single node.
+        cluster(on: bool) => cluster;
+        /// The prefix of every key, so that stores can share a database.
+        /// Default: [`DEFAULT_PREFIX`](crate::DEFAULT_PREFIX).
+        prefix(prefix: impl Into<String>) => prefix = prefix.into();
+        /// How long to wait for a connection. Default: 2 s.
+        connect_timeout(timeout: Duration) => connect_timeout;
+        /// How long to wait for a reply. Default: 5 s.
+        response_timeout(timeout: Duration) => response_timeout;
+        /// How long after `stale_until` Redis keeps a row. Default:
+        /// [`DEFAULT_EXPIRY_GRACE`](crate::DEFAULT_EXPIRY_GRACE).
+        expiry_grace(grace: Duration) => expiry_grace;
+        /// The largest payload accepted. Default: [`DEFAULT_MAX_PAYLOAD`](crate::DEFAULT_MAX_PAYLOAD); between
+        /// 16 MiB and 512 MiB.
+        max_payload(bytes: u64) => max_payload;
     }
 
     /// Connects. Fails with [`Error::Unavailable`] when the server cannot be
     /// reached within the connect timeout, and with [`Error::Config`] on a
     /// bad URL or failed authentication.
     pub async fn open(self) -> Result<RedisStore> {
-        if !(MIN_PAYLOAD_LIMIT..=512 * 1024 * 1024).contains(&self.max_payload) {
-            return Err(Error::Config {
-                message: format!(
-                    "max_payload is {} bytes; it must be between 16 MiB and 512 MiB",
-                    self.max_payload
-                ),
-            });
-        }
+        cachestore_core::raw::builder::check_max_payload(self.max_payload, 512 << 20)?;
         let info: redis::ConnectionInfo =
             redis::IntoConnectionInfo::into_connection_info(self.url.as_str()).map_err(|e| {
                 Error::Config {

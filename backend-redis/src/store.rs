@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cachestore_core::raw::encoding::{checksum, decode_headers, encode_headers};
-use cachestore_core::raw::{Phase, RowTimes, prepare_write, to_unix_millis};
+use cachestore_core::raw::{Phase, RowTimes, ScanRange, prepare_write, to_unix_millis};
 use cachestore_core::{
     Bytes, CacheStore, Capabilities, Entry, Error, Page, Result, ScanCursor, ScanItem, SetItem,
     SetOptions, SharedClock, Stats, SystemClock, async_trait, check_identity, check_namespace,
@@ -319,15 +319,9 @@ impl CacheStore for RedisStore {
         self.read(namespace, key, true).await
     }
 
-    async fn set(
-        &self,
-        namespace: &str,
-        key: &str,
-        payload: Bytes,
-        options: SetOptions,
-    ) -> Result<()> {
-        check_identity(namespace, key)?;
-        let row = self.prepare(namespace.to_owned(), key.to_owned(), payload, &options)?;
+    async fn set(&self, ns: &str, key: &str, payload: Bytes, options: SetOptions) -> Result<()> {
+        check_identity(ns, key)?;
+        let row = self.prepare(ns.to_owned(), key.to_owned(), payload, &options)?;
         self.write_many(vec![row]).await
     }
 
@@ -429,29 +423,21 @@ impl CacheStore for RedisStore {
         self.write_many(rows).await
     }
 
-    async fn scan(
-        &self,
-        namespace: Option<&str>,
-        after: Option<&ScanCursor>,
-        limit: usize,
-    ) -> Result<Page> {
-        if let Some(ns) = namespace {
-            check_namespace(ns)?;
-        }
+    async fn scan(&self, ns: Option<&str>, at: Option<&ScanCursor>, limit: usize) -> Result<Page> {
+        let Some(range) = ScanRange::new(ns, at)? else {
+            return Ok(Page::default());
+        };
         let limit = limit.max(1);
         let now = self.now()?;
-        let namespaces = match namespace {
-            Some(ns) if after.is_some_and(|c| c.namespace.as_str() > ns) => {
-                return Ok(Page::default());
-            }
+        let namespaces = match range.namespace {
             Some(ns) => vec![ns.to_owned()],
-            None => self.namespaces(after.map(|c| c.namespace.as_str())).await?,
+            None => self.namespaces(range.after.map(|(ns, _)| ns)).await?,
         };
         let mut items: Vec<ScanItem> = Vec::new();
         let mut more = false;
         'namespaces: for ns in namespaces {
-            let mut start = match after {
-                Some(c) if c.namespace == ns => [b"(", c.key.as_bytes()].concat(),
+            let mut start = match range.after {
+                Some((at, key)) if at == ns => [b"(", key.as_bytes()].concat(),
                 _ => b"-".to_vec(),
             };
             loop {

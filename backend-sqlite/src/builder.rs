@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use cachestore_core::raw::group::GroupWriter;
 use cachestore_core::raw::to_unix_millis;
-use cachestore_core::{Clock, Error, MIN_PAYLOAD_LIMIT, Result, SharedClock};
+use cachestore_core::raw::url::{StoreUrl, apply};
+use cachestore_core::{Clock, Error, Result, SharedClock};
 use rusqlite::Connection;
 
 use crate::config::Durability;
@@ -35,18 +36,15 @@ impl SqliteStoreBuilder {
     /// `max_payload=BYTES` and `busy_timeout_ms=MS`. Any other option is
     /// [`Error::Config`](cachestore_core::Error::Config).
     pub fn from_url(url: &str) -> Result<SqliteStoreBuilder> {
-        let mut url = cachestore_core::raw::url::StoreUrl::parse(url)?;
+        let mut url = StoreUrl::parse(url)?;
         url.expect_scheme(&[crate::SCHEME])?;
         let mut builder = SqliteStore::builder(url.file()?);
-        if let Some(i) = url.take_choice("durability", &["normal", "full"])? {
-            builder = builder.durability([Durability::Normal, Durability::Full][i]);
-        }
-        if let Some(on) = url.take_bool("recreate_if_corrupt")? {
-            builder = builder.recreate_if_corrupt(on);
-        }
-        if let Some(bytes) = url.take_u64("max_payload")? {
-            builder = builder.max_payload(bytes);
-        }
+        let durability = url
+            .take_choice("durability", &["normal", "full"])?
+            .map(|i| [Durability::Normal, Durability::Full][i]);
+        builder = apply(builder, durability, Self::durability);
+        builder = apply(builder, url.take_bool("recreate_if_corrupt")?, Self::recreate_if_corrupt);
+        builder = apply(builder, url.take_u64("max_payload")?, Self::max_payload);
         if let Some(ms) = url.take_u64("busy_timeout_ms")? {
             builder = builder.busy_timeout(Duration::from_millis(ms));
         }
@@ -54,62 +52,33 @@ impl SqliteStoreBuilder {
         Ok(builder)
     }
 
-    /// The clock every phase is judged by. Default: [`SystemClock`](cachestore_core::SystemClock).
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// The clock, already shared.
-    pub fn shared_clock(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Durability of a committed write. Default: [`Durability::Normal`].
-    pub fn durability(mut self, durability: Durability) -> Self {
-        self.durability = durability;
-        self
-    }
-
-    /// How long a write waits for another process's lock. Default:
-    /// [`DEFAULT_BUSY_TIMEOUT`](crate::DEFAULT_BUSY_TIMEOUT); at most `i32::MAX` milliseconds (about 24.8
-    /// days, SQLite's limit), longer is [`Error::Config`] at open.
-    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
-        self.busy_timeout = timeout;
-        self
-    }
-
-    /// When the file is damaged (not a SQLite file, truncated, failing
-    /// SQLite's checks), move it and its `-wal`/`-shm` aside as
-    /// `<path>.corrupt-<unix ms>` and start an empty store. The file is never
-    /// deleted. Another program's database or a newer schema version is
-    /// still refused. Default: off, a damaged file is [`Error::Corrupt`].
-    pub fn recreate_if_corrupt(mut self, on: bool) -> Self {
-        self.recreate_if_corrupt = on;
-        self
-    }
-
-    /// Run `PRAGMA quick_check` at open (O(file size)); a failure is
-    /// [`Error::Corrupt`], or a recreated store with
-    /// [`recreate_if_corrupt`](Self::recreate_if_corrupt). Default: off (SQLite
-    /// and the row checksums detect damage as it is read).
-    pub fn check_integrity_on_open(mut self, on: bool) -> Self {
-        self.check_integrity = on;
-        self
-    }
-
-    /// The largest payload accepted. Default: [`DEFAULT_MAX_PAYLOAD`](crate::DEFAULT_MAX_PAYLOAD); at
-    /// least 16 MiB and at most 512 MiB (SQLite's blob limit is 1 GB).
-    pub fn max_payload(mut self, bytes: u64) -> Self {
-        self.max_payload = bytes;
-        self
-    }
-
-    /// How many idle read connections to keep. Default: 8.
-    pub fn max_idle_readers(mut self, n: usize) -> Self {
-        self.max_idle_readers = n;
-        self
+    cachestore_core::raw::builder::setters! {
+        /// The clock every phase is judged by. Default: [`SystemClock`](cachestore_core::SystemClock).
+        clock(clock: impl Clock) => clock = Arc::new(clock);
+        /// The clock, already shared.
+        shared_clock(clock: SharedClock) => clock;
+        /// Durability of a committed write. Default: [`Durability::Normal`].
+        durability(durability: Durability) => durability;
+        /// How long a write waits for another process's lock. Default:
+        /// [`DEFAULT_BUSY_TIMEOUT`](crate::DEFAULT_BUSY_TIMEOUT); at most `i32::MAX` milliseconds (about 24.8
+        /// days, SQLite's limit), longer is [`Error::Config`] at open.
+        busy_timeout(timeout: Duration) => busy_timeout;
+        /// When the file is damaged (not a SQLite file, truncated, failing
+        /// SQLite's checks), move it and its `-wal`/`-shm` aside as
+        /// `<path>.corrupt-<unix ms>` and start an empty store. The file is never
+        /// deleted. Another program's database or a newer schema version is
+        /// still refused. Default: off, a damaged file is [`Error::Corrupt`].
+        recreate_if_corrupt(on: bool) => recreate_if_corrupt;
+        /// Run `PRAGMA quick_check` at open (O(file size)); a failure is
+        /// [`Error::Corrupt`], or a recreated store with
+        /// [`recreate_if_corrupt`](Self::recreate_if_corrupt). Default: off (SQLite
+        /// and the row checksums detect damage as it is read).
+        check_integrity_on_open(on: bool) => check_integrity;
+        /// The largest payload accepted. Default: [`DEFAULT_MAX_PAYLOAD`](crate::DEFAULT_MAX_PAYLOAD); at
+        /// least 16 MiB and at most 512 MiB (SQLite's blob limit is 1 GB).
+        max_payload(bytes: u64) => max_payload;
+        /// How many idle read connections to keep. Default: 8.
+        max_idle_readers(n: usize) => max_idle_readers;
     }
 
     /// Opens the store, creating the file (and its directories) if missing.
@@ -126,14 +95,7 @@ impl SqliteStoreBuilder {
                 ),
             });
         }
-        if !(MIN_PAYLOAD_LIMIT..=512 * 1024 * 1024).contains(&self.max_payload) {
-            return Err(Error::Config {
-                message: format!(
-                    "max_payload is {} bytes; it must be between 16 MiB and 512 MiB",
-                    self.max_payload
-                ),
-            });
-        }
+        cachestore_core::raw::builder::check_max_payload(self.max_payload, 512 << 20)?;
         match self.open_once() {
             Err(Error::Corrupt { .. }) if self.recreate_if_corrupt => {
                 let stamp = to_unix_millis(self.clock.now())?;

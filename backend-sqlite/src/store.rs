@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use cachestore_core::raw::group::GroupWriter;
-use cachestore_core::raw::{Phase, RowTimes, prepare_write, to_unix_millis};
+use cachestore_core::raw::{Phase, RowTimes, ScanRange, SingleWriterStore};
 use cachestore_core::{
-    Bytes, CacheStore, Capabilities, Entry, Error, Page, Result, ScanCursor, ScanItem, SetItem,
-    SetOptions, SharedClock, Stats, SystemClock, async_trait, check_identity, check_namespace,
+    Bytes, Capabilities, Entry, Error, Headers, Page, Result, ScanItem, SharedClock, Stats,
+    SystemClock,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row as SqlRow, params};
@@ -19,7 +19,7 @@ use crate::config::{DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_PAYLOAD, Durability};
 use crate::error::map_err;
 use crate::row::{checksum, corrupt_row, decode_headers};
 use crate::schema;
-use crate::writer::{NewRow, Op, SqliteWriter};
+use crate::writer::{NewRow, SqliteWriter};
 
 /// The columns [`SqliteStore::decode`] reads, in its order, as a literal for `concat!`.
 macro_rules! select {
@@ -148,10 +148,6 @@ impl SqliteStore {
         map_err(&self.inner.path, op, e)
     }
 
-    fn now(&self) -> Result<i64> {
-        to_unix_millis(self.inner.clock.now())
-    }
-
     /// Runs `f` on a pooled read connection.
     fn with_reader<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
         let idle = self.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
@@ -170,7 +166,6 @@ impl SqliteStore {
         result
     }
 
-    /// Decodes a row selected with [`COLUMNS`], verifying its checksum.
     /// Column `i` of `row` as a borrowed blob: no copy.
     fn blob<'r>(&self, row: &'r SqlRow<'_>, i: usize) -> Result<&'r [u8]> {
         match row.get_ref(i).map_err(|e| self.err("reading a row", e))? {
@@ -217,15 +212,46 @@ impl SqliteStore {
         };
         Ok((text(ns, "namespace")?, text(key, "key")?, entry))
     }
+}
 
-    fn read(&self, namespace: &str, key: &str, stale_ok: bool) -> Result<Option<Entry>> {
-        check_identity(namespace, key)?;
-        let now = self.now()?;
+impl SingleWriterStore for SqliteStore {
+    type Row = NewRow;
+    type Engine = SqliteWriter;
+
+    fn writer(&self) -> &GroupWriter<SqliteWriter> {
+        &self.inner.writer
+    }
+
+    fn store_clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+
+    fn store_capabilities(&self) -> Capabilities {
+        Capabilities::new()
+            .with_persistent(true)
+            .with_multi_process(true)
+            .with_atomic_batch(true)
+            .with_exact_stats(true)
+            .with_max_payload(self.inner.max_payload)
+    }
+
+    fn make_row(
+        &self,
+        namespace: String,
+        key: String,
+        times: RowTimes,
+        headers: &Headers,
+        payload: Bytes,
+    ) -> Result<NewRow> {
+        Ok(NewRow::new(namespace, key, times, headers, payload))
+    }
+
+    fn read_row(&self, ns: &str, key: &str, now: i64, stale_ok: bool) -> Result<Option<Entry>> {
         let sql = if stale_ok { GET_STALE } else { GET_FRESH };
         self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err("reading", e))?;
             let mut rows = stmt
-                .query(params![namespace.as_bytes(), key.as_bytes(), now])
+                .query(params![ns.as_bytes(), key.as_bytes(), now])
                 .map_err(|e| self.err("reading", e))?;
             match rows.next().map_err(|e| self.err("reading", e))? {
                 Some(row) => self.entry_of(row).map(|(_, _, entry)| Some(entry)),
@@ -234,72 +260,7 @@ impl SqliteStore {
         })
     }
 
-    fn prepare_row(
-        &self,
-        namespace: String,
-        key: String,
-        payload: Bytes,
-        options: &SetOptions,
-    ) -> Result<NewRow> {
-        let times = prepare_write(
-            self.inner.clock.as_ref(),
-            self.inner.max_payload,
-            &namespace,
-            &key,
-            &payload,
-            options,
-        )?;
-        Ok(NewRow::new(namespace, key, times, &options.headers, payload))
-    }
-}
-
-#[async_trait]
-impl CacheStore for SqliteStore {
-    async fn get(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
-        self.read(namespace, key, false)
-    }
-
-    async fn get_stale(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
-        self.read(namespace, key, true)
-    }
-
-    async fn set(
-        &self,
-        namespace: &str,
-        key: &str,
-        payload: Bytes,
-        options: SetOptions,
-    ) -> Result<()> {
-        // Validate before allocating the owned identity.
-        check_identity(namespace, key)?;
-        let row = self.prepare_row(namespace.to_owned(), key.to_owned(), payload, &options)?;
-        self.inner.writer.set(vec![row]).await
-    }
-
-    async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
-        check_identity(namespace, key)?;
-        self.inner.writer.delete(namespace, key, self.now()?).await
-    }
-
-    async fn purge_expired(&self) -> Result<u64> {
-        self.inner.writer.count(Op::Purge { now: self.now()? }).await
-    }
-
-    async fn clear_namespace(&self, namespace: &str) -> Result<u64> {
-        check_namespace(namespace)?;
-        let op = Op::Clear { namespace: Some(namespace.to_owned()), now: self.now()? };
-        self.inner.writer.count(op).await
-    }
-
-    async fn clear_all(&self) -> Result<u64> {
-        self.inner.writer.count(Op::Clear { namespace: None, now: self.now()? }).await
-    }
-
-    async fn get_many(&self, ids: &[(&str, &str)]) -> Result<Vec<Option<Entry>>> {
-        for (namespace, key) in ids {
-            check_identity(namespace, key)?;
-        }
-        let now = self.now()?;
+    fn read_rows(&self, ids: &[(&str, &str)], now: i64) -> Result<Vec<Option<Entry>>> {
         self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(GET_FRESH).map_err(|e| self.err("reading", e))?;
             let mut out = Vec::with_capacity(ids.len());
@@ -308,7 +269,7 @@ impl CacheStore for SqliteStore {
                     .query(params![namespace.as_bytes(), key.as_bytes(), now])
                     .map_err(|e| self.err("reading", e))?;
                 out.push(match rows.next().map_err(|e| self.err("reading", e))? {
-                    Some(row) => Some(self.decode(row)?.2),
+                    Some(row) => Some(self.entry_of(row)?.2),
                     None => None,
                 });
             }
@@ -316,39 +277,14 @@ impl CacheStore for SqliteStore {
         })
     }
 
-    async fn set_many(&self, items: Vec<SetItem>) -> Result<()> {
-        let mut rows = Vec::with_capacity(items.len());
-        for item in items {
-            rows.push(self.prepare_row(item.namespace, item.key, item.payload, &item.options)?);
-        }
-        if rows.is_empty() {
-            return Ok(());
-        }
-        self.inner.writer.set(rows).await
-    }
-
-    async fn scan(
-        &self,
-        namespace: Option<&str>,
-        after: Option<&ScanCursor>,
-        limit: usize,
-    ) -> Result<Page> {
-        if let Some(ns) = namespace {
-            check_namespace(ns)?;
-        }
-        let limit = limit.max(1);
-        let now = self.now()?;
+    fn scan_rows(&self, range: ScanRange<'_>, limit: usize, now: i64) -> Result<Page> {
         let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
         // Row values compare by bytes (BLOB columns), which is the scan order.
-        let (sql, ns, key): (&str, &[u8], &[u8]) = match (namespace, after) {
+        let (sql, ns, key): (&str, &[u8], &[u8]) = match (range.namespace, range.after) {
             (None, None) => (SCAN_ALL, b"", b""),
-            (None, Some(c)) => (SCAN_ALL_AFTER, c.namespace.as_bytes(), c.key.as_bytes()),
+            (None, Some((ns, key))) => (SCAN_ALL_AFTER, ns.as_bytes(), key.as_bytes()),
             (Some(ns), None) => (SCAN_NS, ns.as_bytes(), b""),
-            (Some(ns), Some(c)) => match c.namespace.as_bytes().cmp(ns.as_bytes()) {
-                std::cmp::Ordering::Less => (SCAN_NS, ns.as_bytes(), b""),
-                std::cmp::Ordering::Equal => (SCAN_NS_AFTER, ns.as_bytes(), c.key.as_bytes()),
-                std::cmp::Ordering::Greater => return Ok(Page::default()),
-            },
+            (Some(ns), Some((_, key))) => (SCAN_NS_AFTER, ns.as_bytes(), key.as_bytes()),
         };
         self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err("scanning", e))?;
@@ -373,8 +309,7 @@ impl CacheStore for SqliteStore {
         })
     }
 
-    async fn stats(&self) -> Result<Stats> {
-        let now = self.now()?;
+    fn count_rows(&self, now: i64) -> Result<Stats> {
         self.with_reader(|conn| {
             let mut stmt = conn
                 .prepare_cached(
@@ -404,18 +339,5 @@ impl CacheStore for SqliteStore {
             }
             Ok(stats)
         })
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::new()
-            .with_persistent(true)
-            .with_multi_process(true)
-            .with_atomic_batch(true)
-            .with_exact_stats(true)
-            .with_max_payload(self.inner.max_payload)
-    }
-
-    fn clock(&self) -> SharedClock {
-        self.inner.clock.clone()
     }
 }

@@ -14,7 +14,7 @@ use crate::error::map_err;
 use crate::row::{checksum, encode_headers};
 
 /// A row ready to write: validated, times resolved, headers encoded.
-pub(crate) struct NewRow {
+pub struct NewRow {
     pub(crate) namespace: String,
     pub(crate) key: String,
     pub(crate) times: RowTimes,
@@ -41,7 +41,7 @@ pub(crate) type Op = Write<NewRow>;
 pub(crate) type Reply = Answer;
 
 /// The writer connection.
-pub(crate) struct SqliteWriter {
+pub struct SqliteWriter {
     pub(crate) conn: Connection,
     pub(crate) path: PathBuf,
 }

@@ -102,23 +102,11 @@ impl CacheStore for BTreeStore {
         self.read(namespace, key, true)
     }
 
-    async fn set(
-        &self,
-        namespace: &str,
-        key: &str,
-        payload: Bytes,
-        options: SetOptions,
-    ) -> Result<()> {
-        let times = prepare_write(
-            self.clock.as_ref(),
-            MIN_PAYLOAD_LIMIT,
-            namespace,
-            key,
-            &payload,
-            &options,
-        )?;
+    async fn set(&self, ns: &str, key: &str, payload: Bytes, options: SetOptions) -> Result<()> {
+        let times =
+            prepare_write(self.clock.as_ref(), MIN_PAYLOAD_LIMIT, ns, key, &payload, &options)?;
         let row = Row { payload, headers: options.headers, times };
-        self.lock().insert((namespace.to_owned(), key.to_owned()), row);
+        self.lock().insert((ns.to_owned(), key.to_owned()), row);
         Ok(())
     }
 

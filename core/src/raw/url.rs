@@ -161,6 +161,22 @@ impl StoreUrl {
     }
 }
 
+/// `set(builder, value)` when an option was given, else `builder`: one line
+/// per option in a `from_url`.
+///
+/// ```
+/// # use cachestore_core::raw::url::{StoreUrl, apply};
+/// let mut url = StoreUrl::parse("x://?n=3").unwrap();
+/// let n = apply(0, url.take_u64("n").unwrap(), |_, n| n);
+/// assert_eq!(apply(n, url.take_u64("absent").unwrap(), |_, n| n), 3);
+/// ```
+pub fn apply<B, T>(builder: B, value: Option<T>, set: impl FnOnce(B, T) -> B) -> B {
+    match value {
+        Some(value) => set(builder, value),
+        None => builder,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,167 @@
+//! The shape shared by stores whose writes go through one [`GroupWriter`]
+//! (SQLite, redb): implement [`SingleWriterStore`] and the [`CacheStore`]
+//! implementation comes with it.
+//!
+//! The blanket implementation does what every such store does the same way:
+//! it validates identities, reads the clock once per call, prepares rows with
+//! [`prepare_write`] (so every backend refuses the same inputs with the same
+//! errors), and sends writes to the writer as [`Write`]s. The backend keeps
+//! what is its own: how a row is encoded, read, scanned and counted.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::error::Result;
+use crate::identity::{check_identity, check_namespace};
+use crate::raw::group::{Answer, GroupWriter, Write, WriteEngine};
+use crate::raw::scan::ScanRange;
+use crate::store::{CacheStore, prepare_write};
+use crate::time::{RowTimes, SharedClock, to_unix_millis};
+use crate::types::{Capabilities, Entry, Headers, Page, ScanCursor, SetItem, SetOptions, Stats};
+
+/// A store whose writes go through one [`GroupWriter`]; every implementor
+/// is a [`CacheStore`].
+///
+/// Times are milliseconds since the Unix epoch, read once per call from the
+/// store's clock. Identities reaching the read methods are valid.
+pub trait SingleWriterStore: Send + Sync + 'static {
+    /// The backend's prepared row (the [`Write::Set`] payload).
+    type Row: Send + 'static;
+    /// The backend's write side.
+    type Engine: WriteEngine<Op = Write<Self::Row>, Reply = Answer>;
+
+    /// The writer every write goes through.
+    fn writer(&self) -> &GroupWriter<Self::Engine>;
+
+    /// The store's clock.
+    fn store_clock(&self) -> &SharedClock;
+
+    /// What the store can do (its [`Capabilities::max_payload`] bounds every
+    /// write).
+    fn store_capabilities(&self) -> Capabilities;
+
+    /// A validated row made ready to write: its times resolved, its headers
+    /// and payload encoded as the backend stores them.
+    fn make_row(
+        &self,
+        namespace: String,
+        key: String,
+        times: RowTimes,
+        headers: &Headers,
+        payload: Bytes,
+    ) -> Result<Self::Row>;
+
+    /// The row at `(namespace, key)` if it is fresh at `now` (or stale, with
+    /// `stale_ok`).
+    fn read_row(
+        &self,
+        namespace: &str,
+        key: &str,
+        now: i64,
+        stale_ok: bool,
+    ) -> Result<Option<Entry>>;
+
+    /// The fresh row of each identity, in order (one snapshot where the
+    /// engine has them).
+    fn read_rows(&self, ids: &[(&str, &str)], now: i64) -> Result<Vec<Option<Entry>>>;
+
+    /// At most `limit` (at least 1) rows live at `now` within `range`, in
+    /// `(namespace, key)` byte order.
+    fn scan_rows(&self, range: ScanRange<'_>, limit: usize, now: i64) -> Result<Page>;
+
+    /// Counts of the rows live at `now`.
+    fn count_rows(&self, now: i64) -> Result<Stats>;
+}
+
+fn now<S: SingleWriterStore + ?Sized>(store: &S) -> Result<i64> {
+    to_unix_millis(store.store_clock().now())
+}
+
+fn prepare<S: SingleWriterStore>(
+    store: &S,
+    namespace: String,
+    key: String,
+    payload: Bytes,
+    options: &SetOptions,
+) -> Result<S::Row> {
+    let limit = store.store_capabilities().max_payload;
+    let clock = store.store_clock().as_ref();
+    let times = prepare_write(clock, limit, &namespace, &key, &payload, options)?;
+    store.make_row(namespace, key, times, &options.headers, payload)
+}
+
+#[async_trait]
+impl<S: SingleWriterStore> CacheStore for S {
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        check_identity(namespace, key)?;
+        self.read_row(namespace, key, now(self)?, false)
+    }
+
+    async fn get_stale(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        check_identity(namespace, key)?;
+        self.read_row(namespace, key, now(self)?, true)
+    }
+
+    async fn set(&self, ns: &str, key: &str, payload: Bytes, options: SetOptions) -> Result<()> {
+        // Validate before allocating the owned identity.
+        check_identity(ns, key)?;
+        let row = prepare(self, ns.to_owned(), key.to_owned(), payload, &options)?;
+        self.writer().set(vec![row]).await
+    }
+
+    async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
+        check_identity(namespace, key)?;
+        self.writer().delete(namespace, key, now(self)?).await
+    }
+
+    async fn purge_expired(&self) -> Result<u64> {
+        self.writer().count(Write::Purge { now: now(self)? }).await
+    }
+
+    async fn clear_namespace(&self, namespace: &str) -> Result<u64> {
+        check_namespace(namespace)?;
+        let op = Write::Clear { namespace: Some(namespace.to_owned()), now: now(self)? };
+        self.writer().count(op).await
+    }
+
+    async fn clear_all(&self) -> Result<u64> {
+        self.writer().count(Write::Clear { namespace: None, now: now(self)? }).await
+    }
+
+    async fn get_many(&self, ids: &[(&str, &str)]) -> Result<Vec<Option<Entry>>> {
+        for (namespace, key) in ids {
+            check_identity(namespace, key)?;
+        }
+        self.read_rows(ids, now(self)?)
+    }
+
+    async fn set_many(&self, items: Vec<SetItem>) -> Result<()> {
+        let mut rows = Vec::with_capacity(items.len());
+        for item in items {
+            rows.push(prepare(self, item.namespace, item.key, item.payload, &item.options)?);
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.writer().set(rows).await
+    }
+
+    async fn scan(&self, ns: Option<&str>, at: Option<&ScanCursor>, limit: usize) -> Result<Page> {
+        match ScanRange::new(ns, at)? {
+            Some(range) => self.scan_rows(range, limit.max(1), now(self)?),
+            None => Ok(Page::default()),
+        }
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        self.count_rows(now(self)?)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.store_capabilities()
+    }
+
+    fn clock(&self) -> SharedClock {
+        self.store_clock().clone()
+    }
+}
