@@ -5,6 +5,7 @@ use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use cachestore_core::raw::builder::FileOptions;
 use cachestore_core::raw::files::PathState;
 use cachestore_core::raw::group::GroupWriter;
 use cachestore_core::raw::to_unix_millis;
@@ -12,7 +13,7 @@ use cachestore_core::raw::url::{StoreUrl, apply};
 use cachestore_core::{Clock, Error, Result, SharedClock};
 use redb::Database;
 
-use crate::config::Durability;
+use crate::config::{DEFAULT_MAX_PAYLOAD, Durability};
 use crate::error::{guard, map_err};
 use crate::log::{self, Log};
 use crate::row::Bincode;
@@ -24,12 +25,8 @@ use crate::writer::RedbWriter;
 /// Builds a [`RedbStore`].
 #[derive(Clone, Debug)]
 pub struct RedbStoreBuilder {
-    pub(crate) path: PathBuf,
-    pub(crate) clock: SharedClock,
+    pub(crate) file: FileOptions,
     pub(crate) durability: Durability,
-    pub(crate) recreate_if_corrupt: bool,
-    pub(crate) check_integrity: bool,
-    pub(crate) max_payload: u64,
     pub(crate) cache_size: usize,
 }
 
@@ -41,22 +38,21 @@ impl RedbStoreBuilder {
     pub fn from_url(url: &str) -> Result<RedbStoreBuilder> {
         let mut url = StoreUrl::parse(url)?;
         url.expect_scheme(&[crate::SCHEME])?;
-        let mut builder = RedbStore::builder(url.file()?);
+        let mut builder = RedbStore::builder(PathBuf::new());
+        builder.file = FileOptions::from_url(&mut url, DEFAULT_MAX_PAYLOAD)?;
         let durability = url
             .take_choice("durability", &["immediate", "buffered"])?
             .map(|i| [Durability::Immediate, Durability::Buffered][i]);
         builder = apply(builder, durability, Self::durability);
-        builder = apply(builder, url.take_bool("recreate_if_corrupt")?, Self::recreate_if_corrupt);
-        builder = apply(builder, url.take_u64("max_payload")?, Self::max_payload);
         url.finish()?;
         Ok(builder)
     }
 
     cachestore_core::raw::builder::setters! {
         /// The clock every phase is judged by. Default: [`SystemClock`](cachestore_core::SystemClock).
-        clock(clock: impl Clock) => clock = Arc::new(clock);
+        clock(clock: impl Clock) => file.clock = Arc::new(clock);
         /// The clock, already shared.
-        shared_clock(clock: SharedClock) => clock;
+        shared_clock(clock: SharedClock) => file.clock;
         /// Durability of a committed write. Default: [`Durability::Immediate`].
         durability(durability: Durability) => durability;
         /// When the store is damaged (the database or its write-ahead log), move
@@ -66,14 +62,14 @@ impl RedbStoreBuilder {
         /// redb's lock, so a file another process has open is never moved.
         /// Nothing is ever deleted. A foreign file or a newer format is still
         /// refused. Default: off.
-        recreate_if_corrupt(on: bool) => recreate_if_corrupt;
+        recreate_if_corrupt(on: bool) => file.recreate_if_corrupt;
         /// Verify every page's checksum and rebuild the allocator state at every
         /// open (O(file size)), not only after an unclean shutdown, when redb
         /// does it by itself. Default: off.
-        check_integrity_on_open(on: bool) => check_integrity;
+        check_integrity_on_open(on: bool) => file.check_integrity;
         /// The largest payload accepted. Default: [`DEFAULT_MAX_PAYLOAD`](crate::DEFAULT_MAX_PAYLOAD); between
         /// 16 MiB and 1 GiB.
-        max_payload(bytes: u64) => max_payload;
+        max_payload(bytes: u64) => file.max_payload;
         /// redb's page cache, in bytes. Default: [`DEFAULT_CACHE_SIZE`](crate::DEFAULT_CACHE_SIZE).
         cache_size(bytes: usize) => cache_size;
     }
@@ -86,11 +82,11 @@ impl RedbStoreBuilder {
     /// other write of the open are staged in memory until the whole open has
     /// succeeded (see the crate docs).
     pub fn open(self) -> Result<RedbStore> {
-        cachestore_core::raw::builder::check_max_payload(self.max_payload, 1 << 30)?;
+        cachestore_core::raw::builder::check_max_payload(self.file.max_payload, 1 << 30)?;
         match self.open_once() {
-            Err(Error::Corrupt { .. }) if self.recreate_if_corrupt => {
-                let stamp = to_unix_millis(self.clock.now())?;
-                let moved = move_aside_held(&self.path, stamp)?;
+            Err(Error::Corrupt { .. }) if self.file.recreate_if_corrupt => {
+                let stamp = to_unix_millis(self.file.clock.now())?;
+                let moved = move_aside_held(&self.file.path, stamp)?;
                 let mut store = self.open_once()?;
                 if let Some(inner) = Arc::get_mut(&mut store.inner) {
                     inner.recovered_from = Some(moved);
@@ -110,7 +106,7 @@ impl RedbStoreBuilder {
             }
         }
         Err(Error::InUse {
-            path: self.path.clone(),
+            path: self.file.path.clone(),
             source: Some(
                 "the file kept being replaced by other processes while it was opened".into(),
             ),
@@ -120,7 +116,7 @@ impl RedbStoreBuilder {
     /// One attempt at opening; `None` when the file at the path changed
     /// meanwhile (so the attempt must be made again).
     fn try_open(&self) -> Result<Option<RedbStore>> {
-        let path = &self.path;
+        let path = &self.file.path;
         // A foreign file where the log goes: refused before anything is made.
         Log::check(path)?;
         let state = cachestore_core::raw::files::check_path(path)?;
@@ -145,7 +141,7 @@ impl RedbStoreBuilder {
         let db = guard(path, "opening", || {
             let mut builder = Database::builder();
             builder.set_cache_size(self.cache_size);
-            builder.set_check_integrity_on_open(self.check_integrity);
+            builder.set_check_integrity_on_open(self.file.check_integrity);
             builder.create_with_backend(storage.clone()).map_err(|e| map_err(path, "opening", e))
         })?;
         let db = Arc::new(Db(Some(db)));
@@ -178,7 +174,7 @@ impl RedbStoreBuilder {
         log_io: Option<Box<dyn log::LogIo>>,
         accept: impl FnOnce() -> Result<()>,
     ) -> Result<RedbStore> {
-        let path = &self.path;
+        let path = &self.file.path;
         let mut engine = RedbWriter {
             db: Arc::clone(&db),
             path: path.clone(),
@@ -208,8 +204,8 @@ impl RedbStoreBuilder {
                 db,
                 path: path.clone(),
                 location,
-                clock: self.clock.clone(),
-                max_payload: self.max_payload,
+                clock: self.file.clock.clone(),
+                max_payload: self.file.max_payload,
                 codec: Bincode,
                 writer,
                 recovered_from: None,
@@ -226,7 +222,7 @@ impl RedbStoreBuilder {
         storage: impl redb::StorageBackend,
         log_io: Box<dyn log::LogIo>,
     ) -> Result<RedbStore> {
-        let path = self.path.clone();
+        let path = self.file.path.clone();
         let db = guard(&path, "opening", || {
             let mut builder = Database::builder();
             builder.set_cache_size(self.cache_size);

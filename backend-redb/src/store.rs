@@ -6,11 +6,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use cachestore_core::raw::builder::FileOptions;
 use cachestore_core::raw::group::GroupWriter;
-use cachestore_core::raw::{Phase, RowTimes, ScanRange, SingleWriterStore};
+use cachestore_core::raw::{Phase, PreparedRow, RowTimes, ScanRange, SingleWriterStore};
 use cachestore_core::{
-    Bytes, Capabilities, Entry, Error, Headers, Page, Result, ScanItem, SharedClock, Stats,
-    SystemClock,
+    Bytes, Capabilities, Entry, Error, Page, Result, ScanItem, SharedClock, Stats,
 };
 use redb::{Database, ReadableDatabase, ReadableTable};
 
@@ -78,12 +78,8 @@ impl RedbStore {
     /// A builder for the store at `path`.
     pub fn builder(path: impl Into<PathBuf>) -> RedbStoreBuilder {
         RedbStoreBuilder {
-            path: path.into(),
-            clock: Arc::new(SystemClock),
+            file: FileOptions::new(path.into(), DEFAULT_MAX_PAYLOAD),
             durability: Durability::Immediate,
-            recreate_if_corrupt: false,
-            check_integrity: false,
-            max_payload: DEFAULT_MAX_PAYLOAD,
             cache_size: DEFAULT_CACHE_SIZE,
         }
     }
@@ -195,23 +191,16 @@ impl SingleWriterStore for RedbStore {
             .with_max_payload(self.inner.max_payload)
     }
 
-    fn make_row(
-        &self,
-        namespace: String,
-        key: String,
-        times: RowTimes,
-        headers: &Headers,
-        payload: Bytes,
-    ) -> Result<NewRow> {
-        let identity = (namespace.as_str(), key.as_str());
-        let value = row::encode(&self.inner.codec, identity, &times, headers, &payload).map_err(
-            |detail| Error::Backend {
-                backend: "redb",
-                operation: "encoding headers".into(),
-                source: detail.into(),
-            },
-        )?;
-        Ok(NewRow { namespace, key, value })
+    fn make_row(&self, new: PreparedRow) -> Result<NewRow> {
+        let identity = (new.namespace.as_str(), new.key.as_str());
+        let value =
+            row::encode(&self.inner.codec, identity, &new.times, &new.headers, &new.payload)
+                .map_err(|detail| Error::Backend {
+                    backend: "redb",
+                    operation: "encoding headers".into(),
+                    source: detail.into(),
+                })?;
+        Ok(NewRow { namespace: new.namespace, key: new.key, value })
     }
 
     fn read_row(&self, ns: &str, key: &str, now: i64, stale_ok: bool) -> Result<Option<Entry>> {

@@ -4,13 +4,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cachestore_core::raw::builder::FileOptions;
 use cachestore_core::raw::group::GroupWriter;
 use cachestore_core::raw::to_unix_millis;
 use cachestore_core::raw::url::{StoreUrl, apply};
 use cachestore_core::{Clock, Error, Result, SharedClock};
 use rusqlite::Connection;
 
-use crate::config::Durability;
+use crate::config::{DEFAULT_MAX_PAYLOAD, Durability};
 use crate::error::map_err;
 use crate::schema;
 use crate::store::{Inner, SqliteStore};
@@ -19,13 +20,9 @@ use crate::writer::SqliteWriter;
 /// Builds a [`SqliteStore`].
 #[derive(Clone, Debug)]
 pub struct SqliteStoreBuilder {
-    pub(crate) path: PathBuf,
-    pub(crate) clock: SharedClock,
+    pub(crate) file: FileOptions,
     pub(crate) durability: Durability,
     pub(crate) busy_timeout: Duration,
-    pub(crate) recreate_if_corrupt: bool,
-    pub(crate) check_integrity: bool,
-    pub(crate) max_payload: u64,
     pub(crate) max_idle_readers: usize,
 }
 
@@ -38,13 +35,12 @@ impl SqliteStoreBuilder {
     pub fn from_url(url: &str) -> Result<SqliteStoreBuilder> {
         let mut url = StoreUrl::parse(url)?;
         url.expect_scheme(&[crate::SCHEME])?;
-        let mut builder = SqliteStore::builder(url.file()?);
+        let mut builder = SqliteStore::builder(PathBuf::new());
+        builder.file = FileOptions::from_url(&mut url, DEFAULT_MAX_PAYLOAD)?;
         let durability = url
             .take_choice("durability", &["normal", "full"])?
             .map(|i| [Durability::Normal, Durability::Full][i]);
         builder = apply(builder, durability, Self::durability);
-        builder = apply(builder, url.take_bool("recreate_if_corrupt")?, Self::recreate_if_corrupt);
-        builder = apply(builder, url.take_u64("max_payload")?, Self::max_payload);
         if let Some(ms) = url.take_u64("busy_timeout_ms")? {
             builder = builder.busy_timeout(Duration::from_millis(ms));
         }
@@ -54,9 +50,9 @@ impl SqliteStoreBuilder {
 
     cachestore_core::raw::builder::setters! {
         /// The clock every phase is judged by. Default: [`SystemClock`](cachestore_core::SystemClock).
-        clock(clock: impl Clock) => clock = Arc::new(clock);
+        clock(clock: impl Clock) => file.clock = Arc::new(clock);
         /// The clock, already shared.
-        shared_clock(clock: SharedClock) => clock;
+        shared_clock(clock: SharedClock) => file.clock;
         /// Durability of a committed write. Default: [`Durability::Normal`].
         durability(durability: Durability) => durability;
         /// How long a write waits for another process's lock. Default:
@@ -68,15 +64,15 @@ impl SqliteStoreBuilder {
         /// `<path>.corrupt-<unix ms>` and start an empty store. The file is never
         /// deleted. Another program's database or a newer schema version is
         /// still refused. Default: off, a damaged file is [`Error::Corrupt`].
-        recreate_if_corrupt(on: bool) => recreate_if_corrupt;
+        recreate_if_corrupt(on: bool) => file.recreate_if_corrupt;
         /// Run `PRAGMA quick_check` at open (O(file size)); a failure is
         /// [`Error::Corrupt`], or a recreated store with
         /// [`recreate_if_corrupt`](Self::recreate_if_corrupt). Default: off (SQLite
         /// and the row checksums detect damage as it is read).
-        check_integrity_on_open(on: bool) => check_integrity;
+        check_integrity_on_open(on: bool) => file.check_integrity;
         /// The largest payload accepted. Default: [`DEFAULT_MAX_PAYLOAD`](crate::DEFAULT_MAX_PAYLOAD); at
         /// least 16 MiB and at most 512 MiB (SQLite's blob limit is 1 GB).
-        max_payload(bytes: u64) => max_payload;
+        max_payload(bytes: u64) => file.max_payload;
         /// How many idle read connections to keep. Default: 8.
         max_idle_readers(n: usize) => max_idle_readers;
     }
@@ -95,12 +91,15 @@ impl SqliteStoreBuilder {
                 ),
             });
         }
-        cachestore_core::raw::builder::check_max_payload(self.max_payload, 512 << 20)?;
+        cachestore_core::raw::builder::check_max_payload(self.file.max_payload, 512 << 20)?;
         match self.open_once() {
-            Err(Error::Corrupt { .. }) if self.recreate_if_corrupt => {
-                let stamp = to_unix_millis(self.clock.now())?;
-                let moved =
-                    cachestore_core::raw::files::move_aside(&self.path, stamp, &["-wal", "-shm"])?;
+            Err(Error::Corrupt { .. }) if self.file.recreate_if_corrupt => {
+                let stamp = to_unix_millis(self.file.clock.now())?;
+                let moved = cachestore_core::raw::files::move_aside(
+                    &self.file.path,
+                    stamp,
+                    &["-wal", "-shm"],
+                )?;
                 let mut store = self.open_once()?;
                 if let Some(inner) = Arc::get_mut(&mut store.inner) {
                     inner.recovered_from = Some(moved);
@@ -112,13 +111,13 @@ impl SqliteStoreBuilder {
     }
 
     fn open_once(&self) -> Result<SqliteStore> {
-        let path = &self.path;
+        let path = &self.file.path;
         if schema::inspect(path)? == schema::FileState::New {
             cachestore_core::raw::files::create_private_file(path)?;
         }
         let mut conn = schema::connect(path, self.busy_timeout, false)?;
         schema::prepare(&mut conn, path, self.durability, self.busy_timeout)?;
-        if self.check_integrity {
+        if self.file.check_integrity {
             quick_check(&conn, path)?;
         }
         let writer = GroupWriter::start(SqliteWriter { conn, path: path.clone() })?;
@@ -126,9 +125,9 @@ impl SqliteStoreBuilder {
             inner: Arc::new(Inner {
                 path: path.clone(),
                 location: path.display().to_string(),
-                clock: self.clock.clone(),
+                clock: self.file.clock.clone(),
                 busy_timeout: self.busy_timeout,
-                max_payload: self.max_payload,
+                max_payload: self.file.max_payload,
                 max_idle_readers: self.max_idle_readers,
                 readers: Mutex::new(Vec::new()),
                 writer,

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use cachestore_core::raw::builder::FileOptions;
 use cachestore_core::raw::group::GroupWriter;
-use cachestore_core::raw::{Phase, RowTimes, ScanRange, SingleWriterStore};
+use cachestore_core::raw::{Phase, PreparedRow, RowTimes, ScanRange, SingleWriterStore};
 use cachestore_core::{
-    Bytes, Capabilities, Entry, Error, Headers, Page, Result, ScanItem, SharedClock, Stats,
-    SystemClock,
+    Bytes, Capabilities, Entry, Error, Page, Result, ScanItem, SharedClock, Stats,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row as SqlRow, params};
@@ -88,13 +88,9 @@ impl SqliteStore {
     /// A builder for the store at `path`.
     pub fn builder(path: impl Into<PathBuf>) -> SqliteStoreBuilder {
         SqliteStoreBuilder {
-            path: path.into(),
-            clock: Arc::new(SystemClock),
+            file: FileOptions::new(path.into(), DEFAULT_MAX_PAYLOAD),
             durability: Durability::Normal,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
-            recreate_if_corrupt: false,
-            check_integrity: false,
-            max_payload: DEFAULT_MAX_PAYLOAD,
             max_idle_readers: 8,
         }
     }
@@ -235,15 +231,8 @@ impl SingleWriterStore for SqliteStore {
             .with_max_payload(self.inner.max_payload)
     }
 
-    fn make_row(
-        &self,
-        namespace: String,
-        key: String,
-        times: RowTimes,
-        headers: &Headers,
-        payload: Bytes,
-    ) -> Result<NewRow> {
-        Ok(NewRow::new(namespace, key, times, headers, payload))
+    fn make_row(&self, row: PreparedRow) -> Result<NewRow> {
+        Ok(NewRow::new(row))
     }
 
     fn read_row(&self, ns: &str, key: &str, now: i64, stale_ok: bool) -> Result<Option<Entry>> {

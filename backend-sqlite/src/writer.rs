@@ -5,9 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+use cachestore_core::raw::PreparedRow;
 use cachestore_core::raw::RowTimes;
 use cachestore_core::raw::group::{Answer, Write, WriteEngine};
-use cachestore_core::{Bytes, Headers, Result};
+use cachestore_core::{Bytes, Result};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::map_err;
@@ -23,14 +24,15 @@ pub struct NewRow {
 }
 
 impl NewRow {
-    pub(crate) fn new(
-        namespace: String,
-        key: String,
-        times: RowTimes,
-        headers: &Headers,
-        payload: Bytes,
-    ) -> Self {
-        NewRow { namespace, key, times, headers: encode_headers(headers), payload }
+    pub(crate) fn new(row: PreparedRow) -> Self {
+        let headers = encode_headers(&row.headers);
+        NewRow {
+            namespace: row.namespace,
+            key: row.key,
+            times: row.times,
+            headers,
+            payload: row.payload,
+        }
     }
 }
 

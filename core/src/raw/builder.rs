@@ -1,12 +1,63 @@
 //! What every backend's builder shares: its setters and the payload-limit
 //! check.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
 use crate::identity::MIN_PAYLOAD_LIMIT;
+use crate::raw::url::StoreUrl;
+use crate::time::{SharedClock, SystemClock};
+
+/// The settings of a store in a file (SQLite, redb) that are not the
+/// engine's own: a backend's builder holds them and sets them with
+/// [`setters!`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct FileOptions {
+    /// The store's file.
+    pub path: PathBuf,
+    /// The clock every phase is judged by.
+    pub clock: SharedClock,
+    /// The largest payload accepted.
+    pub max_payload: u64,
+    /// Move a damaged store aside and start an empty one.
+    pub recreate_if_corrupt: bool,
+    /// Check the whole file at open.
+    pub check_integrity: bool,
+}
+
+impl FileOptions {
+    /// The defaults for the store at `path`: the system clock, the payload
+    /// limit `max_payload`, no recreate, no full check at open.
+    pub fn new(path: PathBuf, max_payload: u64) -> FileOptions {
+        FileOptions {
+            path,
+            clock: Arc::new(SystemClock),
+            max_payload,
+            recreate_if_corrupt: false,
+            check_integrity: false,
+        }
+    }
+
+    /// The options of a file store's URL: its path, and the URL options
+    /// `recreate_if_corrupt=true|false` and `max_payload=BYTES`, taken from
+    /// `url`; the rest stays for the backend.
+    pub fn from_url(url: &mut StoreUrl, max_payload: u64) -> Result<FileOptions> {
+        let mut options = FileOptions::new(url.file()?, max_payload);
+        if let Some(on) = url.take_bool("recreate_if_corrupt")? {
+            options.recreate_if_corrupt = on;
+        }
+        if let Some(bytes) = url.take_u64("max_payload")? {
+            options.max_payload = bytes;
+        }
+        Ok(options)
+    }
+}
 
 /// Writes a builder's setters: each takes `self`, stores its argument (or
-/// the expression after `=`) in a field of the builder, and returns the
-/// builder. Attributes (doc comments) go through as they are.
+/// the expression after `=`) in a field of the builder (or a field of a
+/// field: `file.clock`), and returns the builder. Attributes (doc comments) go through as they are.
 ///
 /// ```
 /// # use std::sync::Arc;
@@ -26,11 +77,11 @@ use crate::identity::MIN_PAYLOAD_LIMIT;
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __cachestore_setters {
-    ($($(#[$attr:meta])* $name:ident($arg:ident: $ty:ty) => $field:ident $(= $value:expr)?;)*) => {
+    ($($(#[$attr:meta])* $name:ident($arg:ident: $ty:ty) => $($field:ident).+ $(= $value:expr)?;)*) => {
         $(
             $(#[$attr])*
             pub fn $name(mut self, $arg: $ty) -> Self {
-                self.$field = $crate::__cachestore_setters!(@value $arg $($value)?);
+                self.$($field).+ = $crate::__cachestore_setters!(@value $arg $($value)?);
                 self
             }
         )*

@@ -40,16 +40,9 @@ pub trait SingleWriterStore: Send + Sync + 'static {
     /// write).
     fn store_capabilities(&self) -> Capabilities;
 
-    /// A validated row made ready to write: its times resolved, its headers
-    /// and payload encoded as the backend stores them.
-    fn make_row(
-        &self,
-        namespace: String,
-        key: String,
-        times: RowTimes,
-        headers: &Headers,
-        payload: Bytes,
-    ) -> Result<Self::Row>;
+    /// A validated row (its identity, payload size and times checked and
+    /// resolved), encoded as the backend stores it.
+    fn make_row(&self, row: PreparedRow) -> Result<Self::Row>;
 
     /// The row at `(namespace, key)` if it is fresh at `now` (or stale, with
     /// `stale_ok`).
@@ -73,6 +66,23 @@ pub trait SingleWriterStore: Send + Sync + 'static {
     fn count_rows(&self, now: i64) -> Result<Stats>;
 }
 
+/// A write validated by [`prepare_write`], its times resolved, for
+/// [`SingleWriterStore::make_row`] to encode.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PreparedRow {
+    /// The row's namespace.
+    pub namespace: String,
+    /// The row's key.
+    pub key: String,
+    /// When it was stored, expires and stops being served stale.
+    pub times: RowTimes,
+    /// Its headers.
+    pub headers: Headers,
+    /// Its payload.
+    pub payload: Bytes,
+}
+
 fn now<S: SingleWriterStore + ?Sized>(store: &S) -> Result<i64> {
     to_unix_millis(store.store_clock().now())
 }
@@ -82,12 +92,12 @@ fn prepare<S: SingleWriterStore>(
     namespace: String,
     key: String,
     payload: Bytes,
-    options: &SetOptions,
+    options: SetOptions,
 ) -> Result<S::Row> {
     let limit = store.store_capabilities().max_payload;
     let clock = store.store_clock().as_ref();
-    let times = prepare_write(clock, limit, &namespace, &key, &payload, options)?;
-    store.make_row(namespace, key, times, &options.headers, payload)
+    let times = prepare_write(clock, limit, &namespace, &key, &payload, &options)?;
+    store.make_row(PreparedRow { namespace, key, times, headers: options.headers, payload })
 }
 
 #[async_trait]
@@ -105,7 +115,7 @@ impl<S: SingleWriterStore> CacheStore for S {
     async fn set(&self, ns: &str, key: &str, payload: Bytes, options: SetOptions) -> Result<()> {
         // Validate before allocating the owned identity.
         check_identity(ns, key)?;
-        let row = prepare(self, ns.to_owned(), key.to_owned(), payload, &options)?;
+        let row = prepare(self, ns.to_owned(), key.to_owned(), payload, options)?;
         self.writer().set(vec![row]).await
     }
 
@@ -138,7 +148,7 @@ impl<S: SingleWriterStore> CacheStore for S {
     async fn set_many(&self, items: Vec<SetItem>) -> Result<()> {
         let mut rows = Vec::with_capacity(items.len());
         for item in items {
-            rows.push(prepare(self, item.namespace, item.key, item.payload, &item.options)?);
+            rows.push(prepare(self, item.namespace, item.key, item.payload, item.options)?);
         }
         if rows.is_empty() {
             return Ok(());
