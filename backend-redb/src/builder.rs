@@ -16,7 +16,6 @@ use redb::Database;
 use crate::config::{DEFAULT_MAX_PAYLOAD, Durability};
 use crate::error::{guard, map_err};
 use crate::log::{self, Log};
-use crate::row::Bincode;
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::storage::{self, Storage};
 use crate::store::{Db, Inner, RedbStore};
@@ -187,7 +186,7 @@ impl RedbStoreBuilder {
             let format = schema::prepare(&db, path)?;
             let torn = engine.recover()?;
             if format < SCHEMA_VERSION {
-                engine.upgrade()?;
+                engine.upgrade(format)?;
             }
             Ok(torn)
         })?;
@@ -206,7 +205,6 @@ impl RedbStoreBuilder {
                 location,
                 clock: self.file.clock.clone(),
                 max_payload: self.file.max_payload,
-                codec: Bincode,
                 writer,
                 recovered_from: None,
             }),

@@ -86,7 +86,6 @@ mod crash_tests;
 
 pub use builder::RedbStoreBuilder;
 pub use config::{DEFAULT_CACHE_SIZE, DEFAULT_MAX_PAYLOAD, Durability};
-pub use row::{Bincode, HeaderCodec};
 pub use schema::SCHEMA_VERSION;
 pub use store::RedbStore;
 

@@ -1,4 +1,4 @@
-//! The on-disk form of a row's value, and the codec behind its headers.
+//! The on-disk form of a row's value.
 //!
 //! redb checks no value on a clean file, so every value carries a format
 //! version and a CRC-32. The checksum covers the row's identity too: a value
@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! offset  size  field
-//!  0      1     format version (2)
+//!  0      1     format version (3)
 //!  1      4     CRC-32 (LE) of: namespace length (u32 LE), namespace,
 //!               key length (u32 LE), key, then bytes 5.. of the value
 //!  5      1     flags: bit 0 = the row expires
@@ -16,13 +16,17 @@
 //! 14      8     expires_at (0 when the row never expires)
 //! 22      8     stale_until (0 when the row never expires)
 //! 30      4     length of the encoded headers (u32 LE)
-//! 34      n     headers, encoded by the [`HeaderCodec`]
+//! 34      n     headers, in core's headers encoding
+//!               ([`encode_headers`](cachestore_core::raw::encoding::encode_headers))
 //! 34+n    ..    payload, raw
 //! ```
 //!
-//! Format 1 had the same layout with a CRC of bytes 5.. alone; files of
-//! store format 2 and earlier hold such values, and are rewritten to format
-//! 2 values when they are upgraded.
+//! Earlier value formats had the same layout with headers encoded by
+//! bincode 2 (standard configuration); format 1's CRC covered bytes 5..
+//! alone. Files of store format 3 (value format 2) and earlier are
+//! rewritten to format 3 values when they are upgraded, the old headers
+//! read by a decoder of that one layout (so that the backend does not
+//! depend on bincode).
 //!
 //! The times sit at fixed offsets so that phase checks and statistics read
 //! them without decoding anything; the payload is raw so that reading it
@@ -32,74 +36,34 @@
 
 use cachestore_core::Headers;
 use cachestore_core::raw::RowTimes;
+use cachestore_core::raw::encoding::{decode_headers, encode_headers_into, encoded_headers_len};
 
 /// The value format this code writes.
-pub const FORMAT_VERSION: u8 = 2;
+pub const FORMAT_VERSION: u8 = 3;
 
-/// The value format before the identity was checksummed.
+/// The value format before the identity was checksummed (bincode headers).
 const FORMAT_V1: u8 = 1;
+
+/// The value format with the identity checksummed and bincode headers.
+const FORMAT_V2: u8 = 2;
 
 const HEADER: usize = 34;
 
-/// The most bytes a decoder may claim for headers: a forged length prefix
-/// asking for more is refused before anything is allocated.
-pub const HEADERS_LIMIT: usize = 16 * 1024 * 1024;
-
-/// Encodes and decodes a row's headers. The store's own format: the engine
-/// behind it (bincode today) can change without changing the API.
-pub trait HeaderCodec: Send + Sync + 'static {
-    /// Appends the encoded `headers` to `out`.
-    fn encode(&self, headers: &Headers, out: &mut Vec<u8>) -> Result<(), String>;
-    /// Decodes headers from exactly `bytes`, allocating at most
-    /// [`HEADERS_LIMIT`] bytes whatever the input claims.
-    fn decode(&self, bytes: &[u8]) -> Result<Headers, String>;
-}
-
-/// bincode 2 (serde), standard configuration, decoding from slices with a
-/// [`HEADERS_LIMIT`] byte limit.
-///
-/// bincode is unmaintained (RUSTSEC-2025-0141); it is pinned to 2.x and used
-/// only here, so replacing it is a change to this type alone.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Bincode;
-
-impl HeaderCodec for Bincode {
-    fn encode(&self, headers: &Headers, out: &mut Vec<u8>) -> Result<(), String> {
-        let config = bincode::config::standard();
-        bincode::serde::encode_into_std_write(headers, out, config)
-            .map(drop)
-            .map_err(|e| e.to_string())
-    }
-
-    fn decode(&self, bytes: &[u8]) -> Result<Headers, String> {
-        let config = bincode::config::standard().with_limit::<HEADERS_LIMIT>();
-        let (headers, read): (Headers, usize) =
-            bincode::serde::decode_from_slice(bytes, config).map_err(|e| e.to_string())?;
-        if read != bytes.len() {
-            return Err(format!("{} bytes after the headers", bytes.len() - read));
-        }
-        Ok(headers)
-    }
-}
-
 /// Encodes a whole value.
 pub(crate) fn encode(
-    codec: &dyn HeaderCodec,
     (namespace, key): (&str, &str),
     times: &RowTimes,
     headers: &Headers,
     payload: &[u8],
 ) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(HEADER + payload.len() + 16);
+    let mut out = Vec::with_capacity(HEADER + encoded_headers_len(headers) + payload.len());
     out.extend_from_slice(&[FORMAT_VERSION, 0, 0, 0, 0]);
     out.push(u8::from(times.expires_at.is_some()));
     out.extend_from_slice(&times.stored_at.to_le_bytes());
     out.extend_from_slice(&times.expires_at.unwrap_or(0).to_le_bytes());
     out.extend_from_slice(&times.stale_until.unwrap_or(0).to_le_bytes());
     out.extend_from_slice(&[0; 4]);
-    if !headers.is_empty() {
-        codec.encode(headers, &mut out)?;
-    }
+    encode_headers_into(headers, &mut out);
     let headers_len = u32::try_from(out.len() - HEADER).map_err(|_| "headers over 4 GiB")?;
     out[30..34].copy_from_slice(&headers_len.to_le_bytes());
     out.extend_from_slice(payload);
@@ -108,7 +72,7 @@ pub(crate) fn encode(
     Ok(out)
 }
 
-/// The CRC-32 of a format-2 value: the identity, then the value's body.
+/// The CRC-32 of a value of format 2 or later: the identity, then the value's body.
 fn checksum((namespace, key): (&str, &str), body: &[u8]) -> u32 {
     let mut crc = crc32fast::Hasher::new();
     for part in [namespace, key] {
@@ -140,7 +104,7 @@ pub(crate) fn fixed(value: &[u8]) -> Result<Fixed, String> {
     if value.len() < HEADER {
         return Err(format!("a value of {} bytes is shorter than its header", value.len()));
     }
-    if value[0] != FORMAT_VERSION && value[0] != FORMAT_V1 {
+    if !(FORMAT_V1..=FORMAT_VERSION).contains(&value[0]) {
         return Err(format!("unknown value format version {}", value[0]));
     }
     let expires = match value[5] {
@@ -166,34 +130,84 @@ pub(crate) fn fixed(value: &[u8]) -> Result<Fixed, String> {
 /// checksum against that identity: times, headers and the payload's byte
 /// range within `value`.
 pub(crate) fn decode(
-    codec: &dyn HeaderCodec,
     identity: (&str, &str),
     value: &[u8],
 ) -> Result<(RowTimes, Headers, std::ops::Range<usize>), String> {
-    if value.first() == Some(&FORMAT_V1) {
-        return Err("a value of format 1 in a file of the current format".into());
+    if let Some(&old @ (FORMAT_V1 | FORMAT_V2)) = value.first() {
+        return Err(format!("a value of format {old} in a file of the current format"));
     }
     let f = fixed(value)?;
     if checksum(identity, &value[5..]) != stored_crc(value) {
         return Err("checksum mismatch: the row was damaged on disk, or is not this key's".into());
     }
-    parts(codec, f, value)
+    parts(f, value, decode_headers)
 }
 
-/// Decodes a format-1 value (checksum of the body alone), for the upgrade
-/// of a file written before the identity was checksummed.
-pub(crate) fn decode_v1(
-    codec: &dyn HeaderCodec,
+/// Decodes a value of an earlier format for the upgrade of a file of store
+/// format `file_format`: value format 1 (checksum of the body alone) in
+/// files of format 1 and 2, value format 2 (the identity checksummed) in
+/// files of format 3; headers in bincode's layout.
+pub(crate) fn decode_old(
+    file_format: u64,
+    identity: (&str, &str),
     value: &[u8],
 ) -> Result<(RowTimes, Headers, std::ops::Range<usize>), String> {
     let f = fixed(value)?;
-    if value[0] != FORMAT_V1 {
-        return Err(format!("value format {} in a file of format 1 or 2", value[0]));
+    let (expected, crc) = match file_format {
+        1 | 2 => (FORMAT_V1, crc32fast::hash(&value[5..])),
+        3 => (FORMAT_V2, checksum(identity, &value[5..])),
+        other => return Err(format!("no upgrade from store format {other}")),
+    };
+    if value[0] != expected {
+        return Err(format!("value format {} in a file of store format {file_format}", value[0]));
     }
-    if crc32fast::hash(&value[5..]) != stored_crc(value) {
+    if crc != stored_crc(value) {
         return Err("checksum mismatch: the row was damaged on disk".into());
     }
-    parts(codec, f, value)
+    parts(f, value, decode_bincode_headers)
+}
+
+/// Decodes headers as bincode 2 (standard configuration: little-endian,
+/// variable-length integers) encoded a `BTreeMap<String, String>`: a
+/// length, then each name and value as a length and UTF-8 bytes. A length
+/// is one byte under 251, else a marker (251, 252, 253 for a following
+/// u16, u32, u64). Every length is checked against the bytes left, so a
+/// forged one allocates nothing.
+pub(crate) fn decode_bincode_headers(mut bytes: &[u8]) -> Result<Headers, String> {
+    fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Result<&'a [u8], String> {
+        if n > bytes.len() {
+            return Err(format!("length {n} runs past the end ({} bytes left)", bytes.len()));
+        }
+        let (head, rest) = bytes.split_at(n);
+        *bytes = rest;
+        Ok(head)
+    }
+    fn varint(bytes: &mut &[u8]) -> Result<u64, String> {
+        let marker = take(bytes, 1)?[0];
+        let wide = |b: &[u8]| b.iter().rev().fold(0u64, |n, &byte| (n << 8) | u64::from(byte));
+        Ok(match marker {
+            0..=250 => u64::from(marker),
+            251 => wide(take(bytes, 2)?),
+            252 => wide(take(bytes, 4)?),
+            253 => wide(take(bytes, 8)?),
+            _ => return Err(format!("length marker {marker} out of range")),
+        })
+    }
+    fn string(bytes: &mut &[u8]) -> Result<String, String> {
+        let len = usize::try_from(varint(bytes)?).map_err(|_| "a length over usize")?;
+        String::from_utf8(take(bytes, len)?.to_vec()).map_err(|_| "not UTF-8".to_owned())
+    }
+    let mut headers = Headers::new();
+    let count = varint(&mut bytes)?;
+    for i in 0..count {
+        let name = string(&mut bytes).map_err(|e| format!("header {i} name: {e}"))?;
+        let value = string(&mut bytes).map_err(|e| format!("header {i} value: {e}"))?;
+        headers.insert(name, value);
+    }
+    if !bytes.is_empty() {
+        return Err(format!("{} bytes after the headers", bytes.len()));
+    }
+    Ok(headers)
 }
 
 fn stored_crc(value: &[u8]) -> u32 {
@@ -203,16 +217,16 @@ fn stored_crc(value: &[u8]) -> u32 {
 }
 
 fn parts(
-    codec: &dyn HeaderCodec,
     f: Fixed,
     value: &[u8],
+    headers: fn(&[u8]) -> Result<Headers, String>,
 ) -> Result<(RowTimes, Headers, std::ops::Range<usize>), String> {
     f.times.check()?;
     let headers_end = HEADER + f.headers_len;
     let headers = if f.headers_len == 0 {
         Headers::new()
     } else {
-        codec.decode(&value[HEADER..headers_end])?
+        headers(&value[HEADER..headers_end]).map_err(|e| format!("headers: {e}"))?
     };
     Ok((f.times, headers, headers_end..value.len()))
 }
@@ -233,12 +247,12 @@ mod tests {
         h.insert("ключ".into(), "🦀\0".into());
         h.insert(String::new(), String::new());
         for (headers, payload) in [(Headers::new(), &b""[..]), (h, &b"payload"[..])] {
-            let v = encode(&Bincode, ID, &times(), &headers, payload).expect("encode");
-            let (t, got, range) = decode(&Bincode, ID, &v).expect("decode");
+            let v = encode(ID, &times(), &headers, payload).expect("encode");
+            let (t, got, range) = decode(ID, &v).expect("decode");
             assert_eq!((t, got, &v[range]), (times(), headers, payload));
         }
         let never = RowTimes { stored_at: -3, expires_at: None, stale_until: None };
-        let v = encode(&Bincode, ID, &never, &Headers::new(), b"x").expect("encode");
+        let v = encode(ID, &never, &Headers::new(), b"x").expect("encode");
         assert_eq!(fixed(&v).expect("fixed").times, never);
     }
 
@@ -246,44 +260,101 @@ mod tests {
     fn every_single_flipped_bit_is_detected() {
         let mut h = Headers::new();
         h.insert("etag".into(), "v1".into());
-        let v = encode(&Bincode, ID, &times(), &h, b"some payload").expect("encode");
+        let v = encode(ID, &times(), &h, b"some payload").expect("encode");
         for i in 0..v.len() * 8 {
             let mut bad = v.clone();
             bad[i / 8] ^= 1 << (i % 8);
-            assert!(decode(&Bincode, ID, &bad).is_err(), "bit {i} flipped unnoticed");
+            assert!(decode(ID, &bad).is_err(), "bit {i} flipped unnoticed");
         }
         for len in 0..v.len() {
-            assert!(decode(&Bincode, ID, &v[..len]).is_err(), "truncation to {len} unnoticed");
+            assert!(decode(ID, &v[..len]).is_err(), "truncation to {len} unnoticed");
         }
     }
 
     #[test]
     fn a_value_is_sound_only_under_its_own_identity() {
-        let v = encode(&Bincode, ("ns", "key-3"), &times(), &Headers::new(), b"3").expect("encode");
-        assert!(decode(&Bincode, ("ns", "key-3"), &v).is_ok());
+        let v = encode(("ns", "key-3"), &times(), &Headers::new(), b"3").expect("encode");
+        assert!(decode(("ns", "key-3"), &v).is_ok());
         for other in [("ns", "key-2"), ("ns", "key-3 "), ("n", "skey-3"), ("nskey-3", "")] {
-            assert!(decode(&Bincode, other, &v).is_err(), "{other:?} accepted key-3's value");
+            assert!(decode(other, &v).is_err(), "{other:?} accepted key-3's value");
+        }
+    }
+
+    /// A value of an old format, with `headers` as bincode laid them out.
+    fn old_value(format: u8, headers: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut v = encode(ID, &times(), &Headers::new(), b"").expect("encode");
+        v[0] = format;
+        v[30..34].copy_from_slice(&(headers.len() as u32).to_le_bytes());
+        v.extend_from_slice(headers);
+        v.extend_from_slice(payload);
+        let crc =
+            if format == FORMAT_V1 { crc32fast::hash(&v[5..]) } else { checksum(ID, &v[5..]) };
+        v[1..5].copy_from_slice(&crc.to_le_bytes());
+        v
+    }
+
+    #[test]
+    fn old_values_decode_only_through_the_upgrade_of_their_file_format() {
+        // bincode 2's layout of {"etag": "v1"}: count 1, then "etag", "v1".
+        let etag = [1, 4, b'e', b't', b'a', b'g', 2, b'v', b'1'];
+        let mut want = Headers::new();
+        want.insert("etag".into(), "v1".into());
+        for (format, file_formats) in [(FORMAT_V1, [1, 2]), (FORMAT_V2, [3, 3])] {
+            let mut v = old_value(format, &etag, b"old");
+            for file_format in file_formats {
+                let (t, h, range) =
+                    decode_old(file_format, ID, &v).expect("decodes for the upgrade");
+                assert_eq!((t, h, &v[range]), (times(), want.clone(), &b"old"[..]));
+            }
+            assert!(decode(ID, &v).is_err(), "format {format} outside the upgrade");
+            let other = if format == FORMAT_V1 { 3 } else { 2 };
+            assert!(decode_old(other, ID, &v).is_err(), "format {format} in store format {other}");
+            v[36] ^= 1;
+            assert!(decode_old(file_formats[0], ID, &v).is_err(), "a damaged old value");
         }
     }
 
     #[test]
-    fn format_1_values_decode_only_through_the_upgrade() {
-        let mut v = encode(&Bincode, ID, &times(), &Headers::new(), b"old").expect("encode");
-        v[0] = FORMAT_V1;
-        let crc = crc32fast::hash(&v[5..]);
-        v[1..5].copy_from_slice(&crc.to_le_bytes());
-        let (t, _, range) = decode_v1(&Bincode, &v).expect("format 1 decodes for the upgrade");
-        assert_eq!((t, &v[range]), (times(), &b"old"[..]));
-        assert!(decode(&Bincode, ID, &v).is_err(), "format 1 outside the upgrade");
-        v[35] ^= 1;
-        assert!(decode_v1(&Bincode, &v).is_err(), "a damaged format-1 value");
+    fn bincode_headers_decode_with_every_length_width_and_refuse_forgeries() {
+        let long = "x".repeat(300);
+        // count 1; name of 300 bytes (251 + u16); value "" (0).
+        let mut bytes = vec![1, 251];
+        bytes.extend_from_slice(&300u16.to_le_bytes());
+        bytes.extend_from_slice(long.as_bytes());
+        bytes.push(0);
+        let h = decode_bincode_headers(&bytes).expect("a 16-bit length");
+        assert_eq!(h.get(&long).map(String::as_str), Some(""));
+        // A map length of 2^60 (253 then u64 LE) with nothing after it.
+        let mut forged = vec![253];
+        forged.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        assert!(decode_bincode_headers(&forged).is_err());
+        assert!(decode_bincode_headers(&[1, 5, b'a']).is_err(), "a name past the end");
+        assert!(decode_bincode_headers(&[1, 1, 0xff, 0]).is_err(), "a name not UTF-8");
+        assert!(decode_bincode_headers(&[0, 0]).is_err(), "a byte after the headers");
+        assert!(decode_bincode_headers(&[254]).is_err(), "a 128-bit length");
     }
 
     #[test]
-    fn a_forged_headers_length_is_an_error() {
-        // A map length prefix of 2^60 (varint: 0xfd then u64 LE).
-        let mut forged = vec![0xfd];
-        forged.extend_from_slice(&(1u64 << 60).to_le_bytes());
-        assert!(Bincode.decode(&forged).is_err());
+    fn bincode_headers_decode_as_bincode_encoded_them() {
+        // Header maps of every size class, from a fixed xorshift.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let config = bincode::config::standard();
+        for _ in 0..300 {
+            let mut headers = Headers::new();
+            for _ in 0..next(8) {
+                let len = [0, 1, 250, 251, 300, 70_000][next(6) as usize];
+                let name: String =
+                    (0..len).map(|i| ['a', 'я', '🦀'][(i + next(3)) as usize % 3]).collect();
+                headers.insert(name, "v".repeat(next(400) as usize));
+            }
+            let bytes = bincode::serde::encode_to_vec(&headers, config).expect("bincode");
+            assert_eq!(decode_bincode_headers(&bytes), Ok(headers));
+        }
     }
 }

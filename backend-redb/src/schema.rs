@@ -24,11 +24,13 @@ pub(crate) use cachestore_core::raw::files::corrupt;
 ///   losing acknowledged writes.
 /// - 3: every value's checksum covers its identity (value format 2, see
 ///   [`crate::row`]), so that a damaged key cannot serve another row.
+/// - 4: headers in core's encoding, shared with the other backends, instead
+///   of bincode's (value format 3).
 ///
 /// A file of an earlier format is upgraded at its first open, in one durable
 /// commit that rewrites every value and the format together (after the log
 /// was replayed): a crash before it leaves the old format, after it the new.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// `(namespace, key)` → the encoded row (see [`crate::row`]).
 pub(crate) const ROWS: TableDefinition<(&str, &str), &[u8]> =
@@ -231,15 +233,11 @@ pub(crate) fn prepare(db: &Database, path: &Path) -> Result<u64> {
     Ok(version)
 }
 
-/// Upgrades the values of a file of format 1 or 2 in `txn` (which must
-/// commit durably): every value is rewritten with its identity under the
-/// checksum, and the format set to [`SCHEMA_VERSION`]. A value that fails
-/// its old checksum is [`Error::Corrupt`] and nothing is changed.
-pub(crate) fn upgrade(
-    txn: &WriteTransaction,
-    path: &Path,
-    codec: &dyn crate::row::HeaderCodec,
-) -> Result<()> {
+/// Upgrades the values of a file of format `from` (1 to 3) in `txn` (which
+/// must commit durably): every value is rewritten in the current value
+/// format, and the format set to [`SCHEMA_VERSION`]. A value that fails its
+/// old checksum is [`Error::Corrupt`] and nothing is changed.
+pub(crate) fn upgrade(txn: &WriteTransaction, path: &Path, from: u64) -> Result<()> {
     let err = |e: redb::Error| map_err(path, "upgrading the format", e);
     let mut rows = txn.open_table(ROWS).map_err(|e| err(e.into()))?;
     let mut upgraded = Vec::new();
@@ -247,10 +245,11 @@ pub(crate) fn upgrade(
         let (k, v) = item.map_err(|e| err(e.into()))?;
         let (ns, key) = k.value();
         let value = v.value();
-        let (times, headers, payload) = crate::row::decode_v1(codec, value).map_err(|d| {
-            corrupt(path, format!("row ({ns:?}, {key:?}) during the format upgrade: {d}"))
-        })?;
-        let new = crate::row::encode(codec, (ns, key), &times, &headers, &value[payload])
+        let (times, headers, payload) =
+            crate::row::decode_old(from, (ns, key), value).map_err(|d| {
+                corrupt(path, format!("row ({ns:?}, {key:?}) during the format upgrade: {d}"))
+            })?;
+        let new = crate::row::encode((ns, key), &times, &headers, &value[payload])
             .map_err(|d| corrupt(path, format!("re-encoding row ({ns:?}, {key:?}): {d}")))?;
         upgraded.push((ns.to_owned(), key.to_owned(), new));
     }

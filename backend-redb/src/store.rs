@@ -17,7 +17,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use crate::builder::RedbStoreBuilder;
 use crate::config::{DEFAULT_CACHE_SIZE, DEFAULT_MAX_PAYLOAD, Durability};
 use crate::error::{guard, map_err};
-use crate::row::{self, Bincode};
+use crate::row;
 use crate::schema::ROWS;
 use crate::writer::{NewRow, RedbWriter};
 
@@ -53,7 +53,6 @@ pub(crate) struct Inner {
     pub(crate) location: String,
     pub(crate) clock: SharedClock,
     pub(crate) max_payload: u64,
-    pub(crate) codec: Bincode,
     pub(crate) recovered_from: Option<PathBuf>,
 }
 
@@ -129,8 +128,8 @@ impl RedbStore {
 
     /// Decodes a value: times, headers and the payload copied out.
     fn decode(&self, ns: &str, key: &str, value: &[u8]) -> Result<(RowTimes, Entry)> {
-        let (times, headers, payload) = row::decode(&self.inner.codec, (ns, key), value)
-            .map_err(|d| self.corrupt(ns, key, d))?;
+        let (times, headers, payload) =
+            row::decode((ns, key), value).map_err(|d| self.corrupt(ns, key, d))?;
         let entry = Entry::from_parts(Bytes::copy_from_slice(&value[payload]), headers, times)
             .ok_or_else(|| self.corrupt(ns, key, "a time is out of range"))?;
         Ok((times, entry))
@@ -194,12 +193,13 @@ impl SingleWriterStore for RedbStore {
     fn make_row(&self, new: PreparedRow) -> Result<NewRow> {
         let identity = (new.namespace.as_str(), new.key.as_str());
         let value =
-            row::encode(&self.inner.codec, identity, &new.times, &new.headers, &new.payload)
-                .map_err(|detail| Error::Backend {
+            row::encode(identity, &new.times, &new.headers, &new.payload).map_err(|detail| {
+                Error::Backend {
                     backend: "redb",
                     operation: "encoding headers".into(),
                     source: detail.into(),
-                })?;
+                }
+            })?;
         Ok(NewRow { namespace: new.namespace, key: new.key, value })
     }
 

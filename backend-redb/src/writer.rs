@@ -12,7 +12,7 @@ use redb::{ReadableTable, WriteTransaction};
 use crate::config::Durability;
 use crate::error::{guard, internal, map_err};
 use crate::log::{self, Log};
-use crate::row::{self, Bincode};
+use crate::row;
 use crate::schema::{self, ROWS};
 use crate::store::Db;
 
@@ -107,9 +107,9 @@ impl RedbWriter {
     /// Upgrades a file of an earlier format (see [`SCHEMA_VERSION`]) in one
     /// checkpoint, after the log was replayed: the log's records, written in
     /// the old format, are voided by the new epoch in the same commit.
-    pub(crate) fn upgrade(&mut self) -> Result<()> {
+    pub(crate) fn upgrade(&mut self, from: u64) -> Result<()> {
         let txn = self.begin()?;
-        schema::upgrade(&txn, &self.path, &Bincode)?;
+        schema::upgrade(&txn, &self.path, from)?;
         self.checkpoint(txn)
     }
 

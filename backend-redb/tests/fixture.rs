@@ -4,13 +4,16 @@
 //! - `tests/fixtures/v2.redb`: format 2 (the log; values whose checksum
 //!   does not cover their identity), closed cleanly;
 //! - `tests/fixtures/v2-crash.redb` and its `-wal`: format 2 as a `kill -9`
-//!   leaves it, the rows still only in the log.
+//!   leaves it, the rows still only in the log;
+//! - `tests/fixtures/v3.redb`: format 3 (values whose checksum covers their
+//!   identity, headers encoded by bincode), flushed and closed.
 //!
 //! Each is opened, checked row by row, and found upgraded to the current
 //! format. The files were written by the code of their format, never to make
 //! a test pass: format 1 with `CACHESTORE_WRITE_FIXTURE=1` at that format,
-//! format 2 by `fixture::write` on a store of format 2 (the crash image
-//! copied while the store was open).
+//! formats 2 and 3 by `fixture::write` on a store of that format (the crash
+//! image copied while the store was open; format 3 flushed, its log left
+//! out).
 
 use std::path::{Path, PathBuf};
 
@@ -71,6 +74,12 @@ async fn the_format_1_fixture_opens_with_every_row() {
 async fn the_format_2_fixture_opens_with_every_row() {
     const { assert!(SCHEMA_VERSION >= 3) };
     opens_upgraded("v2.redb").await;
+}
+
+#[tokio::test]
+async fn the_format_3_fixture_opens_with_every_row() {
+    const { assert!(SCHEMA_VERSION >= 4) };
+    opens_upgraded("v3.redb").await;
 }
 
 #[tokio::test]

@@ -13,11 +13,25 @@ use crate::types::Headers;
 
 /// Encodes headers into their blob.
 pub fn encode_headers(headers: &Headers) -> Vec<u8> {
+    let mut out = Vec::with_capacity(encoded_headers_len(headers));
+    encode_headers_into(headers, &mut out);
+    out
+}
+
+/// The length of the headers' blob.
+pub fn encoded_headers_len(headers: &Headers) -> usize {
     if headers.is_empty() {
-        return Vec::new();
+        return 0;
     }
-    let size: usize = headers.iter().map(|(k, v)| 8 + k.len() + v.len()).sum::<usize>() + 4;
-    let mut out = Vec::with_capacity(size);
+    headers.iter().map(|(k, v)| 8 + k.len() + v.len()).sum::<usize>() + 4
+}
+
+/// Appends the headers' blob ([`encoded_headers_len`] bytes) to `out`.
+pub fn encode_headers_into(headers: &Headers, out: &mut Vec<u8>) {
+    if headers.is_empty() {
+        return;
+    }
+    out.reserve(encoded_headers_len(headers));
     // A BTreeMap holds at most isize::MAX entries and a String at most
     // isize::MAX bytes, but a row over 4 GiB is refused long before this
     // (max_payload), so u32 lengths never truncate for rows that reach here.
@@ -28,7 +42,6 @@ pub fn encode_headers(headers: &Headers) -> Vec<u8> {
             out.extend_from_slice(s.as_bytes());
         }
     }
-    out
 }
 
 fn len_u32(n: usize) -> u32 {
