@@ -8,8 +8,10 @@
 //! 1. applies its writes in a redb transaction, which computes the replies
 //!    and catches a failing write before anything is recorded;
 //! 2. appends one record holding those writes to the log and syncs it (one
-//!    `write` and one `fdatasync` of a file whose blocks already exist: about
-//!    100 µs);
+//!    vectored `write` and one `fdatasync` of a file whose blocks already
+//!    exist: about 100 µs). The record is the log's own [`Entry`] list, which
+//!    borrows the writes' buffers: a payload goes to the log without being
+//!    copied into a record first;
 //! 3. commits the transaction without a sync (`redb::Durability::None`),
 //!    noting in the same transaction how much of the log it holds.
 //!
@@ -36,13 +38,58 @@
 //! than drop acknowledged writes without a word.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{IoSlice, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use cachestore_core::raw::files::PathState;
 use cachestore_core::{Error, Result};
 
-use crate::writer::{NewRow, Op};
+/// One write as the log records it and replays it. It borrows its bytes:
+/// a record is written from the writes' own buffers, and a replay hands out
+/// entries that point into the bytes it read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Entry<'a> {
+    /// Insert or overwrite rows.
+    Set(Vec<RowEntry<'a>>),
+    /// Delete one row, judged live at `now`.
+    Delete {
+        /// The row's namespace.
+        namespace: &'a str,
+        /// The row's key.
+        key: &'a str,
+        /// When (ms since the Unix epoch).
+        now: i64,
+    },
+    /// Delete the rows dead at `now`.
+    Purge {
+        /// When (ms since the Unix epoch).
+        now: i64,
+    },
+    /// Delete a namespace's rows, or every row.
+    Clear {
+        /// The namespace; `None` for all.
+        namespace: Option<&'a str>,
+        /// When (ms since the Unix epoch).
+        now: i64,
+    },
+}
+
+/// A row of an [`Entry::Set`]: its value is `head` then `payload`, two
+/// pieces written one after the other (a replayed value is whole in
+/// `head`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RowEntry<'a> {
+    pub(crate) namespace: &'a str,
+    pub(crate) key: &'a str,
+    pub(crate) head: &'a [u8],
+    pub(crate) payload: &'a [u8],
+}
+
+impl RowEntry<'_> {
+    fn value_len(&self) -> usize {
+        self.head.len() + self.payload.len()
+    }
+}
 
 /// The companion file's suffix: `cache.redb` logs to `cache.redb-wal`.
 pub(crate) const SUFFIX: &str = "-wal";
@@ -81,6 +128,14 @@ pub(crate) trait LogIo: Send + std::fmt::Debug {
     fn read_at(&mut self, at: u64, max: u64) -> std::io::Result<Vec<u8>>;
     /// Writes `data` at `at`, growing the file as needed.
     fn write_at(&mut self, at: u64, data: &[u8]) -> std::io::Result<()>;
+    /// Writes `parts` one after the other from `at`.
+    fn write_parts_at(&mut self, mut at: u64, parts: &[&[u8]]) -> std::io::Result<()> {
+        for part in parts {
+            self.write_at(at, part)?;
+            at += part.len() as u64;
+        }
+        Ok(())
+    }
     /// Makes every write so far durable.
     fn sync(&mut self) -> std::io::Result<()>;
     /// Cuts or grows to `len`.
@@ -102,6 +157,23 @@ impl LogIo for File {
     fn write_at(&mut self, at: u64, data: &[u8]) -> std::io::Result<()> {
         self.seek(SeekFrom::Start(at))?;
         self.write_all(data)
+    }
+
+    /// One vectored write (as few system calls as the kernel allows): the
+    /// parts are not first copied into one buffer.
+    fn write_parts_at(&mut self, at: u64, parts: &[&[u8]]) -> std::io::Result<()> {
+        self.seek(SeekFrom::Start(at))?;
+        let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            match self.write_vectored(rest) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     fn sync(&mut self) -> std::io::Result<()> {
@@ -170,25 +242,28 @@ impl Log {
         Ok((Log { file, path, end: START, epoch: 0, records: 0 }, new))
     }
 
-    /// The writes of every intact record of `epoch` from `from` on, in order,
-    /// and where they end. At most `max_bytes` are read.
-    pub(crate) fn replay(
+    /// Reads every intact record of `epoch` from `from` on (at most
+    /// `max_bytes`) and, once the log is found sound, hands their writes, in
+    /// order, to `apply`. Returns what `apply` returned and where the
+    /// records end.
+    pub(crate) fn replay<R>(
         &mut self,
         epoch: u64,
         from: u64,
         max_bytes: u64,
-    ) -> Result<(Vec<Op>, u64)> {
+        apply: impl FnOnce(&[Entry<'_>]) -> Result<R>,
+    ) -> Result<(R, u64)> {
         let io = |e| Error::io(format!("reading the write-ahead log {}", self.path.display()), e);
         let len = self.file.len().map_err(io)?;
         let available = len.saturating_sub(from).min(max_bytes);
         let bytes = self.file.read_at(from, available).map_err(io)?;
-        let mut ops = Vec::new();
+        let mut entries = Vec::new();
         let mut at = 0usize;
         while let Some((body, next)) = record_at(&bytes, at, epoch) {
             let mut group = decode_body(body).ok_or_else(|| {
                 self.damaged(from + at as u64, "a record passed its checksum but does not decode")
             })?;
-            ops.append(&mut group);
+            entries.append(&mut group);
             at = next;
         }
         // Only the last record can be torn (each was synced before the next
@@ -204,7 +279,7 @@ impl Log {
                 &format!("an intact record follows at byte {}", from + q as u64),
             ));
         }
-        Ok((ops, from + at as u64))
+        Ok((apply(&entries)?, from + at as u64))
     }
 
     fn damaged(&self, at: u64, why: &str) -> Error {
@@ -234,9 +309,9 @@ impl Log {
     }
 
     /// Appends `record` at [`Log::end`] and syncs it; does not move `end`.
-    pub(crate) fn write(&mut self, record: &[u8]) -> Result<()> {
+    pub(crate) fn write(&mut self, record: &Record<'_>) -> Result<()> {
         let io = |e| Error::io(format!("writing the write-ahead log {}", self.path.display()), e);
-        self.file.write_at(self.end, record).map_err(io)?;
+        self.file.write_parts_at(self.end, &record.parts()).map_err(io)?;
         self.file.sync().map_err(io)
     }
 }
@@ -318,48 +393,97 @@ pub(crate) fn new_epoch() -> u64 {
     h.finish().max(1)
 }
 
-/// The record of `ops` in `epoch`, or `None` when they are larger than
-/// [`DIRECT_LIMIT`].
-pub(crate) fn record(epoch: u64, ops: &[&Op]) -> Option<Vec<u8>> {
+/// A record ready to write: its framing (the head, tags, lengths and
+/// identities) in one buffer, and the rows' values borrowed where they are.
+#[derive(Debug)]
+pub(crate) struct Record<'a> {
+    frame: Vec<u8>,
+    /// After `frame[..cut]`, the borrowed bytes; in order.
+    values: Vec<(usize, &'a [u8])>,
+    len: usize,
+}
+
+impl Record<'_> {
+    /// Its length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Its bytes, in order, in pieces.
+    fn parts(&self) -> Vec<&[u8]> {
+        let mut parts = Vec::with_capacity(self.values.len() * 2 + 1);
+        let mut at = 0;
+        for &(cut, bytes) in &self.values {
+            parts.push(&self.frame[at..cut]);
+            parts.push(bytes);
+            at = cut;
+        }
+        parts.push(&self.frame[at..]);
+        parts.retain(|p| !p.is_empty());
+        parts
+    }
+
+    /// Its bytes in one buffer (for tests).
+    #[cfg(test)]
+    fn to_vec(&self) -> Vec<u8> {
+        self.parts().concat()
+    }
+}
+
+/// The record of `entries` in `epoch`, or `None` when they are larger than
+/// [`DIRECT_LIMIT`]. Values are not copied: the record borrows them.
+pub(crate) fn record<'a>(epoch: u64, entries: &[Entry<'a>]) -> Option<Record<'a>> {
     // Sized before anything is copied: a group too large for the log (a
-    // 1 MiB value, say) is checkpointed at once, and a record is allocated
-    // once, at its size, not grown copy by copy.
-    let body = ops.iter().try_fold(0usize, |n, op| n.checked_add(op_len(op)?))?;
+    // 1 MiB value, say) is checkpointed at once.
+    let body = entries.iter().try_fold(0usize, |n, e| n.checked_add(entry_len(e)?))?;
     if body > DIRECT_LIMIT {
         return None;
     }
-    let mut out = Vec::with_capacity(RECORD_HEAD + body);
-    out.resize(RECORD_HEAD, 0);
-    out[8..16].copy_from_slice(&epoch.to_le_bytes());
-    for op in ops {
-        encode_op(&mut out, op)?;
-        if out.len() > DIRECT_LIMIT + RECORD_HEAD {
-            return None;
-        }
+    let values: usize = entries
+        .iter()
+        .map(|e| match e {
+            Entry::Set(rows) => rows.iter().map(|r| r.head.len() + r.payload.len()).sum(),
+            _ => 0,
+        })
+        .sum();
+    let mut record = Record {
+        frame: Vec::with_capacity(RECORD_HEAD + body - values),
+        values: Vec::new(),
+        len: 0,
+    };
+    record.frame.resize(RECORD_HEAD, 0);
+    record.frame[8..16].copy_from_slice(&epoch.to_le_bytes());
+    for entry in entries {
+        encode_entry(&mut record, entry)?;
     }
-    let len = u32::try_from(out.len() - RECORD_HEAD).ok()?;
-    out[0..4].copy_from_slice(&len.to_le_bytes());
+    record.len = RECORD_HEAD + body;
+    let len = u32::try_from(body).ok()?;
+    record.frame[0..4].copy_from_slice(&len.to_le_bytes());
     let mut h = crc32fast::Hasher::new();
-    h.update(&out[8..]);
+    for (i, part) in record.parts().into_iter().enumerate() {
+        // The CRC covers the epoch and the body: skip the length and the
+        // CRC itself (the first 8 bytes, in the first part).
+        h.update(if i == 0 { &part[8..] } else { part });
+    }
     let crc = h.finalize();
-    out[4..8].copy_from_slice(&crc.to_le_bytes());
-    Some(out)
+    record.frame[4..8].copy_from_slice(&crc.to_le_bytes());
+    Some(record)
 }
 
-/// How many bytes [`encode_op`] appends for `op`; `None` past `usize`.
-fn op_len(op: &Op) -> Option<usize> {
-    let bytes = |b: &[u8]| b.len().checked_add(4);
-    match op {
-        Op::Set(rows) => rows.iter().try_fold(5usize, |n, r| {
-            n.checked_add(bytes(r.namespace.as_bytes())?)?
-                .checked_add(bytes(r.key.as_bytes())?)?
-                .checked_add(bytes(&r.value)?)
+/// How many bytes [`encode_entry`] adds for `entry`; `None` past `usize`.
+fn entry_len(entry: &Entry<'_>) -> Option<usize> {
+    let bytes = |n: usize| n.checked_add(4);
+    match entry {
+        Entry::Set(rows) => rows.iter().try_fold(5usize, |n, r| {
+            n.checked_add(bytes(r.namespace.len())?)?
+                .checked_add(bytes(r.key.len())?)?
+                .checked_add(bytes(r.value_len())?)
         }),
-        Op::Delete { namespace, key, .. } => {
-            Some(1 + bytes(namespace.as_bytes())? + bytes(key.as_bytes())? + 8)
+        Entry::Delete { namespace, key, .. } => {
+            Some(1 + bytes(namespace.len())? + bytes(key.len())? + 8)
         }
-        Op::Purge { .. } | Op::Clear { namespace: None, .. } => Some(9),
-        Op::Clear { namespace: Some(namespace), .. } => Some(1 + bytes(namespace.as_bytes())? + 8),
+        Entry::Purge { .. } | Entry::Clear { namespace: None, .. } => Some(9),
+        Entry::Clear { namespace: Some(namespace), .. } => Some(1 + bytes(namespace.len())? + 8),
     }
 }
 
@@ -369,43 +493,49 @@ const PURGE: u8 = 3;
 const CLEAR_NAMESPACE: u8 = 4;
 const CLEAR_ALL: u8 = 5;
 
+fn put_len(out: &mut Vec<u8>, n: usize) -> Option<()> {
+    out.extend_from_slice(&u32::try_from(n).ok()?.to_le_bytes());
+    Some(())
+}
+
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) -> Option<()> {
-    out.extend_from_slice(&u32::try_from(b.len()).ok()?.to_le_bytes());
+    put_len(out, b.len())?;
     out.extend_from_slice(b);
     Some(())
 }
 
-/// Appends `op`; `None` when it is too large for a record.
-fn encode_op(out: &mut Vec<u8>, op: &Op) -> Option<()> {
-    match op {
-        Op::Set(rows) => {
+/// Appends `entry` to `record`; `None` when a length does not fit its field.
+fn encode_entry<'a>(record: &mut Record<'a>, entry: &Entry<'a>) -> Option<()> {
+    let out = &mut record.frame;
+    match entry {
+        Entry::Set(rows) => {
             out.push(SET);
-            out.extend_from_slice(&u32::try_from(rows.len()).ok()?.to_le_bytes());
+            put_len(out, rows.len())?;
             for r in rows {
+                let out = &mut record.frame;
                 put_bytes(out, r.namespace.as_bytes())?;
                 put_bytes(out, r.key.as_bytes())?;
-                put_bytes(out, &r.value)?;
-                if out.len() > DIRECT_LIMIT + RECORD_HEAD {
-                    return None;
-                }
+                put_len(out, r.value_len())?;
+                let cut = out.len();
+                record.values.extend([(cut, r.head), (cut, r.payload)]);
             }
         }
-        Op::Delete { namespace, key, now } => {
+        &Entry::Delete { namespace, key, now } => {
             out.push(DELETE);
             put_bytes(out, namespace.as_bytes())?;
             put_bytes(out, key.as_bytes())?;
             out.extend_from_slice(&now.to_le_bytes());
         }
-        Op::Purge { now } => {
+        &Entry::Purge { now } => {
             out.push(PURGE);
             out.extend_from_slice(&now.to_le_bytes());
         }
-        Op::Clear { namespace: Some(namespace), now } => {
+        &Entry::Clear { namespace: Some(namespace), now } => {
             out.push(CLEAR_NAMESPACE);
             put_bytes(out, namespace.as_bytes())?;
             out.extend_from_slice(&now.to_le_bytes());
         }
-        Op::Clear { namespace: None, now } => {
+        &Entry::Clear { namespace: None, now } => {
             out.push(CLEAR_ALL);
             out.extend_from_slice(&now.to_le_bytes());
         }
@@ -414,8 +544,8 @@ fn encode_op(out: &mut Vec<u8>, op: &Op) -> Option<()> {
 }
 
 /// Reads a record body, bounds-checked: `None` when it is not a whole,
-/// well-formed list of writes.
-fn decode_body(mut b: &[u8]) -> Option<Vec<Op>> {
+/// well-formed list of writes. The entries borrow from `b`.
+fn decode_body(mut b: &[u8]) -> Option<Vec<Entry<'_>>> {
     fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
         let (head, rest) = b.split_at_checked(n)?;
         *b = rest;
@@ -427,14 +557,14 @@ fn decode_body(mut b: &[u8]) -> Option<Vec<Op>> {
     fn i64_(b: &mut &[u8]) -> Option<i64> {
         Some(i64::from_le_bytes(take(b, 8)?.try_into().ok()?))
     }
-    fn string(b: &mut &[u8]) -> Option<String> {
+    fn string<'a>(b: &mut &'a [u8]) -> Option<&'a str> {
         let n = u32_(b)?;
-        String::from_utf8(take(b, n)?.to_vec()).ok()
+        std::str::from_utf8(take(b, n)?).ok()
     }
-    let mut ops = Vec::new();
+    let mut entries = Vec::new();
     while let Some((&tag, rest)) = b.split_first() {
         b = rest;
-        let op = match tag {
+        let entry = match tag {
             SET => {
                 let n = u32_(&mut b)?;
                 // Each row takes at least 12 bytes: no allocation from a
@@ -444,93 +574,114 @@ fn decode_body(mut b: &[u8]) -> Option<Vec<Op>> {
                     let namespace = string(&mut b)?;
                     let key = string(&mut b)?;
                     let len = u32_(&mut b)?;
-                    let value = take(&mut b, len)?.to_vec();
-                    rows.push(NewRow { namespace, key, value });
+                    let head = take(&mut b, len)?;
+                    rows.push(RowEntry { namespace, key, head, payload: &[] });
                 }
-                Op::Set(rows)
+                Entry::Set(rows)
             }
             DELETE => {
                 let namespace = string(&mut b)?;
                 let key = string(&mut b)?;
-                Op::Delete { namespace, key, now: i64_(&mut b)? }
+                Entry::Delete { namespace, key, now: i64_(&mut b)? }
             }
-            PURGE => Op::Purge { now: i64_(&mut b)? },
+            PURGE => Entry::Purge { now: i64_(&mut b)? },
             CLEAR_NAMESPACE => {
                 let namespace = string(&mut b)?;
-                Op::Clear { namespace: Some(namespace), now: i64_(&mut b)? }
+                Entry::Clear { namespace: Some(namespace), now: i64_(&mut b)? }
             }
-            CLEAR_ALL => Op::Clear { namespace: None, now: i64_(&mut b)? },
+            CLEAR_ALL => Entry::Clear { namespace: None, now: i64_(&mut b)? },
             _ => return None,
         };
-        ops.push(op);
+        entries.push(entry);
     }
-    Some(ops)
+    Some(entries)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn sample() -> Vec<Op> {
+    const VALUE: &[u8] = &[1, 2, 3, 4, 5];
+
+    fn sample() -> Vec<Entry<'static>> {
         vec![
-            Op::Set(vec![
-                NewRow { namespace: "a".into(), key: "k\0:1".into(), value: vec![1, 2, 3] },
-                NewRow { namespace: "ns".into(), key: "é".into(), value: Vec::new() },
+            Entry::Set(vec![
+                RowEntry { namespace: "a", key: "k\0:1", head: &VALUE[..2], payload: &VALUE[2..] },
+                RowEntry { namespace: "ns", key: "é", head: b"", payload: b"" },
             ]),
-            Op::Delete { namespace: "a".into(), key: "k".into(), now: -5 },
-            Op::Purge { now: 42 },
-            Op::Clear { namespace: Some("x".into()), now: 7 },
-            Op::Clear { namespace: None, now: i64::MAX },
+            Entry::Delete { namespace: "a", key: "k", now: -5 },
+            Entry::Purge { now: 42 },
+            Entry::Clear { namespace: Some("x"), now: 7 },
+            Entry::Clear { namespace: None, now: i64::MAX },
         ]
     }
 
-    #[test]
-    fn op_len_is_what_encode_op_appends_and_a_record_is_allocated_once() {
-        for op in sample() {
-            let mut out = Vec::new();
-            encode_op(&mut out, &op).expect("encodes");
-            assert_eq!(op_len(&op), Some(out.len()), "{op:?}");
-        }
-        let ops = sample();
-        let refs: Vec<&Op> = ops.iter().collect();
-        let record = record(3, &refs).expect("small enough");
-        assert_eq!(record.capacity(), record.len(), "the record grew after it was sized");
-        let big = Op::Set(vec![NewRow {
-            namespace: "n".into(),
-            key: "k".into(),
-            value: vec![0; DIRECT_LIMIT],
-        }]);
-        assert!(super::record(3, &[&big]).is_none(), "over the direct limit: no record");
+    /// Entries with each value whole, as a replay gives them.
+    fn describe(entries: &[Entry<'_>]) -> Vec<String> {
+        entries
+            .iter()
+            .map(|e| match e {
+                Entry::Set(rows) => format!(
+                    "set {:?}",
+                    rows.iter()
+                        .map(|r| (r.namespace, r.key, [r.head, r.payload].concat()))
+                        .collect::<Vec<_>>()
+                ),
+                other => format!("{other:?}"),
+            })
+            .collect()
     }
 
-    fn describe(ops: &[Op]) -> Vec<String> {
-        ops.iter().map(|op| format!("{op:?}")).collect()
+    #[test]
+    fn entry_len_is_what_encode_entry_adds_and_values_are_borrowed_not_copied() {
+        for entry in sample() {
+            let one = record(1, std::slice::from_ref(&entry)).expect("small");
+            assert_eq!(Some(one.len() - RECORD_HEAD), entry_len(&entry), "{entry:?}");
+            assert_eq!(one.to_vec().len(), one.len(), "{entry:?}");
+        }
+        let big = [0u8; 64 * 1024];
+        let entries =
+            [Entry::Set(vec![RowEntry { namespace: "n", key: "k", head: b"h", payload: &big }])];
+        let record = record(3, &entries).expect("small enough");
+        assert!(record.frame.len() < 64, "the payload was copied into the record's frame");
+        let parts = record.parts();
+        assert!(
+            parts.iter().any(|p| p.as_ptr() == big.as_ptr()),
+            "the payload is written in place"
+        );
+        let huge = vec![0u8; DIRECT_LIMIT];
+        let over =
+            [Entry::Set(vec![RowEntry { namespace: "n", key: "k", head: b"h", payload: &huge }])];
+        assert!(super::record(3, &over).is_none(), "over the direct limit: no record");
     }
 
     fn log_in(dir: &Path) -> Log {
         Log::open(&dir.join("db")).expect("open log").0
     }
 
+    fn replay(log: &mut Log, epoch: u64) -> Result<(Vec<String>, u64)> {
+        log.replay(epoch, START, u64::MAX, |entries| Ok(describe(entries)))
+    }
+
     #[test]
     fn records_round_trip_and_a_torn_tail_ends_the_log() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut log = log_in(dir.path());
-        let ops = sample();
-        let refs: Vec<&Op> = ops.iter().collect();
-        let record = record(9, &refs).expect("small");
+        let entries = sample();
+        let record = record(9, &entries).expect("small");
         log.write(&record).expect("write");
         log.end += record.len() as u64;
         let first_end = log.end;
         // A second record, torn: only part of it reached the file.
-        let second = super::record(9, &refs[..1]).expect("small");
-        log.write(&second[..second.len() - 1]).expect("write");
+        let second = super::record(9, &entries[..1]).expect("small").to_vec();
+        log.file.write_at(log.end, &second[..second.len() - 1]).expect("write");
 
         let mut log = log_in(dir.path());
-        let (replayed, end) = log.replay(9, START, u64::MAX).expect("replay");
-        assert_eq!(describe(&replayed), describe(&ops));
+        let (replayed, end) = replay(&mut log, 9).expect("replay");
+        assert_eq!(replayed, describe(&entries));
         assert_eq!(end, first_end, "the torn record is not part of the log");
         // Another epoch's records are not replayed.
-        let (other, end) = log.replay(10, START, u64::MAX).expect("replay");
+        let (other, end) = replay(&mut log, 10).expect("replay");
         assert!(other.is_empty());
         assert_eq!(end, START);
     }
@@ -539,12 +690,11 @@ mod tests {
     fn damage_to_the_last_record_ends_the_log_and_earlier_damage_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut log = log_in(dir.path());
-        let ops = sample();
-        let refs: Vec<&Op> = ops.iter().collect();
-        let record = record(3, &refs).expect("small");
-        for r in [&record, &record] {
-            log.write(r).expect("write");
-            log.end += r.len() as u64;
+        let entries = sample();
+        let record = record(3, &entries).expect("small");
+        for _ in 0..2 {
+            log.write(&record).expect("write");
+            log.end += record.len() as u64;
         }
         let path = log.path.clone();
         let mut bytes = std::fs::read(&path).expect("read");
@@ -552,8 +702,8 @@ mod tests {
         for at in [second + 2, second + 9, second + RECORD_HEAD + 3, bytes.len() - 1] {
             bytes[at] ^= 0x40;
             std::fs::write(&path, &bytes).expect("write");
-            let (replayed, end) = log_in(dir.path()).replay(3, START, u64::MAX).expect("replay");
-            assert_eq!(describe(&replayed), describe(&ops), "flip at {at}");
+            let (replayed, end) = replay(&mut log_in(dir.path()), 3).expect("replay");
+            assert_eq!(replayed, describe(&entries), "flip at {at}");
             assert_eq!(end, second as u64);
             bytes[at] ^= 0x40;
         }
@@ -562,7 +712,7 @@ mod tests {
         for at in [START as usize + 2, START as usize + RECORD_HEAD + 3] {
             bytes[at] ^= 0x40;
             std::fs::write(&path, &bytes).expect("write");
-            let err = log_in(dir.path()).replay(3, START, u64::MAX).expect_err("damaged");
+            let err = replay(&mut log_in(dir.path()), 3).expect_err("damaged");
             assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
             assert!(err.to_string().contains("recreate_if_corrupt"), "{err}");
             bytes[at] ^= 0x40;
@@ -581,8 +731,8 @@ mod tests {
         record.extend_from_slice(&body);
         let crc = crc32fast::hash(&record[8..]);
         record[4..8].copy_from_slice(&crc.to_le_bytes());
-        log.write(&record).expect("write");
-        let err = log_in(dir.path()).replay(5, START, u64::MAX).expect_err("undecodable");
+        log.file.write_at(log.end, &record).expect("write");
+        let err = replay(&mut log_in(dir.path()), 5).expect_err("undecodable");
         assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
         assert!(err.to_string().contains("does not decode"), "{err}");
     }
@@ -599,11 +749,10 @@ mod tests {
 
     #[test]
     fn bodies_that_lie_about_their_lengths_do_not_decode() {
-        let ops = sample();
-        let refs: Vec<&Op> = ops.iter().collect();
-        let record = record(1, &refs).expect("small");
+        let entries = sample();
+        let record = record(1, &entries).expect("small").to_vec();
         let body = &record[RECORD_HEAD..];
-        let whole = describe(&ops);
+        let whole = describe(&entries);
         for cut in 0..body.len() {
             // A prefix decodes to fewer writes (it ends between two) or not
             // at all; never to different ones.
@@ -616,17 +765,18 @@ mod tests {
         let forged = [SET, 0xff, 0xff, 0xff, 0xff];
         assert!(decode_body(&forged).is_none());
         assert!(decode_body(&[99]).is_none(), "unknown tag");
-        assert_eq!(describe(&decode_body(body).expect("decodes")), describe(&ops));
+        assert_eq!(describe(&decode_body(body).expect("decodes")), whole);
     }
 
     #[test]
-    fn large_groups_get_no_record() {
-        let big = Op::Set(vec![NewRow {
-            namespace: "n".into(),
-            key: "k".into(),
-            value: vec![0; DIRECT_LIMIT + 1],
-        }]);
-        assert!(record(1, &[&big]).is_none());
+    fn a_vectored_write_writes_every_part_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut file = tempfile::tempfile_in(dir.path()).expect("file");
+        let big = vec![9u8; 300_000];
+        let parts: [&[u8]; 4] = [b"ab", &big, b"", b"cd"];
+        file.write_parts_at(3, &parts).expect("write");
+        let bytes = LogIo::read_at(&mut file, 0, u64::MAX).expect("read");
+        assert_eq!(bytes, [&[0u8; 3][..], b"ab", &big, b"cd"].concat());
         assert_ne!(new_epoch(), new_epoch());
     }
 }

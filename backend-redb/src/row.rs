@@ -49,14 +49,16 @@ const FORMAT_V2: u8 = 2;
 
 const HEADER: usize = 34;
 
-/// Encodes a whole value.
+/// Encodes a value's head: the fixed header and the headers, its CRC
+/// covering the identity, the head and `payload`, which follows the head in
+/// the stored value (the caller places it, so that it is copied once).
 pub(crate) fn encode(
     (namespace, key): (&str, &str),
     times: &RowTimes,
     headers: &Headers,
     payload: &[u8],
 ) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(HEADER + encoded_headers_len(headers) + payload.len());
+    let mut out = Vec::with_capacity(HEADER + encoded_headers_len(headers));
     out.extend_from_slice(&[FORMAT_VERSION, 0, 0, 0, 0]);
     out.push(u8::from(times.expires_at.is_some()));
     out.extend_from_slice(&times.stored_at.to_le_bytes());
@@ -66,21 +68,23 @@ pub(crate) fn encode(
     encode_headers_into(headers, &mut out);
     let headers_len = u32::try_from(out.len() - HEADER).map_err(|_| "headers over 4 GiB")?;
     out[30..34].copy_from_slice(&headers_len.to_le_bytes());
-    out.extend_from_slice(payload);
-    let crc = checksum((namespace, key), &out[5..]);
+    let crc = checksum((namespace, key), &[&out[5..], payload]);
     out[1..5].copy_from_slice(&crc.to_le_bytes());
     Ok(out)
 }
 
-/// The CRC-32 of a value of format 2 or later: the identity, then the value's body.
-fn checksum((namespace, key): (&str, &str), body: &[u8]) -> u32 {
+/// The CRC-32 of a value of format 2 or later: the identity, then the
+/// value's body (bytes 5.. of the value, in pieces).
+fn checksum((namespace, key): (&str, &str), body: &[&[u8]]) -> u32 {
     let mut crc = crc32fast::Hasher::new();
     for part in [namespace, key] {
         // Identities are at most 4096 bytes (checked before any write).
         crc.update(&(part.len() as u32).to_le_bytes());
         crc.update(part.as_bytes());
     }
-    crc.update(body);
+    for piece in body {
+        crc.update(piece);
+    }
     crc.finalize()
 }
 
@@ -137,7 +141,7 @@ pub(crate) fn decode(
         return Err(format!("a value of format {old} in a file of the current format"));
     }
     let f = fixed(value)?;
-    if checksum(identity, &value[5..]) != stored_crc(value) {
+    if checksum(identity, &[&value[5..]]) != stored_crc(value) {
         return Err("checksum mismatch: the row was damaged on disk, or is not this key's".into());
     }
     parts(f, value, decode_headers)
@@ -155,7 +159,7 @@ pub(crate) fn decode_old(
     let f = fixed(value)?;
     let (expected, crc) = match file_format {
         1 | 2 => (FORMAT_V1, crc32fast::hash(&value[5..])),
-        3 => (FORMAT_V2, checksum(identity, &value[5..])),
+        3 => (FORMAT_V2, checksum(identity, &[&value[5..]])),
         other => return Err(format!("no upgrade from store format {other}")),
     };
     if value[0] != expected {
@@ -241,6 +245,16 @@ mod tests {
         RowTimes { stored_at: 5, expires_at: Some(10), stale_until: Some(20) }
     }
 
+    /// A whole value: the encoded head, then the payload.
+    fn encode(
+        id: (&str, &str),
+        times: &RowTimes,
+        headers: &Headers,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        Ok([super::encode(id, times, headers, payload)?, payload.to_vec()].concat())
+    }
+
     #[test]
     fn values_round_trip() {
         let mut h = Headers::new();
@@ -288,7 +302,7 @@ mod tests {
         v.extend_from_slice(headers);
         v.extend_from_slice(payload);
         let crc =
-            if format == FORMAT_V1 { crc32fast::hash(&v[5..]) } else { checksum(ID, &v[5..]) };
+            if format == FORMAT_V1 { crc32fast::hash(&v[5..]) } else { checksum(ID, &[&v[5..]]) };
         v[1..5].copy_from_slice(&crc.to_le_bytes());
         v
     }

@@ -249,12 +249,12 @@ pub(crate) fn upgrade(txn: &WriteTransaction, path: &Path, from: u64) -> Result<
             crate::row::decode_old(from, (ns, key), value).map_err(|d| {
                 corrupt(path, format!("row ({ns:?}, {key:?}) during the format upgrade: {d}"))
             })?;
-        let new = crate::row::encode((ns, key), &times, &headers, &value[payload])
+        let head = crate::row::encode((ns, key), &times, &headers, &value[payload.clone()])
             .map_err(|d| corrupt(path, format!("re-encoding row ({ns:?}, {key:?}): {d}")))?;
-        upgraded.push((ns.to_owned(), key.to_owned(), new));
+        upgraded.push((ns.to_owned(), key.to_owned(), head, value[payload].to_vec()));
     }
-    for (ns, key, value) in &upgraded {
-        rows.insert((ns.as_str(), key.as_str()), value.as_slice()).map_err(|e| err(e.into()))?;
+    for (ns, key, head, payload) in &upgraded {
+        crate::writer::put(&mut rows, (ns, key), [head, payload]).map_err(|e| err(e.into()))?;
     }
     txn.open_table(META)
         .map_err(|e| err(e.into()))?

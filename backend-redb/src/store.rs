@@ -192,7 +192,7 @@ impl SingleWriterStore for RedbStore {
 
     fn make_row(&self, new: PreparedRow) -> Result<NewRow> {
         let identity = (new.namespace.as_str(), new.key.as_str());
-        let value =
+        let head =
             row::encode(identity, &new.times, &new.headers, &new.payload).map_err(|detail| {
                 Error::Backend {
                     backend: "redb",
@@ -200,7 +200,7 @@ impl SingleWriterStore for RedbStore {
                     source: detail.into(),
                 }
             })?;
-        Ok(NewRow { namespace: new.namespace, key: new.key, value })
+        Ok(NewRow { namespace: new.namespace, key: new.key, head, payload: new.payload })
     }
 
     fn read_row(&self, ns: &str, key: &str, now: i64, stale_ok: bool) -> Result<Option<Entry>> {

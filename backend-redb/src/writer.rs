@@ -6,22 +6,44 @@ use std::sync::Arc;
 
 use cachestore_core::raw::RowTimes;
 use cachestore_core::raw::group::{Answer, Write, WriteEngine};
-use cachestore_core::{Error, Result};
+use cachestore_core::{Bytes, Error, Result};
 use redb::{ReadableTable, WriteTransaction};
 
 use crate::config::Durability;
 use crate::error::{guard, internal, map_err};
-use crate::log::{self, Log};
+use crate::log::{self, Entry, Log, RowEntry};
 use crate::row;
 use crate::schema::{self, ROWS};
 use crate::store::Db;
 
-/// A row ready to write.
+/// A row ready to write: its value is `head` (the fixed header and the
+/// headers, see [`crate::row`]) then the payload, kept apart so that the
+/// payload is copied only where it is stored.
 #[derive(Debug)]
 pub struct NewRow {
     pub(crate) namespace: String,
     pub(crate) key: String,
-    pub(crate) value: Vec<u8>,
+    pub(crate) head: Vec<u8>,
+    pub(crate) payload: Bytes,
+}
+
+/// The log's view of a write: borrowed, nothing copied.
+fn entry(op: &Op) -> Entry<'_> {
+    match op {
+        Op::Set(rows) => Entry::Set(
+            rows.iter()
+                .map(|r| RowEntry {
+                    namespace: &r.namespace,
+                    key: &r.key,
+                    head: &r.head,
+                    payload: &r.payload,
+                })
+                .collect(),
+        ),
+        Op::Delete { namespace, key, now } => Entry::Delete { namespace, key, now: *now },
+        Op::Purge { now } => Entry::Purge { now: *now },
+        Op::Clear { namespace, now } => Entry::Clear { namespace: namespace.as_deref(), now: *now },
+    }
 }
 
 /// One write.
@@ -73,7 +95,16 @@ impl RedbWriter {
         // A new log with an epoch on file: the log was deleted, or the file
         // copied without it; what it held is gone.
         let replayed = if epoch != 0 && !created {
-            Some(wal.replay(epoch, end, log::LOG_LIMIT.saturating_sub(end))?)
+            let max = log::LOG_LIMIT.saturating_sub(end);
+            Some(wal.replay(epoch, end, max, |entries| {
+                if !entries.is_empty() {
+                    let txn = self.begin()?;
+                    apply_all(&txn, &self.path, entries)?;
+                    Ok(Some(txn))
+                } else {
+                    Ok(None)
+                }
+            })?)
         } else {
             None
         };
@@ -87,10 +118,8 @@ impl RedbWriter {
                 self.commit(txn, redb::Durability::Immediate)?;
                 None
             }
-            Some((ops, replayed_end)) => {
-                if !ops.is_empty() {
-                    let txn = self.begin()?;
-                    apply_all(&txn, &self.path, &ops)?;
+            Some((txn, replayed_end)) => {
+                if let Some(txn) = txn {
                     schema::set_log_position(&txn, &self.path, epoch, replayed_end)?;
                     self.commit(txn, redb::Durability::None)?;
                 }
@@ -120,13 +149,14 @@ impl RedbWriter {
         let path = self.path.clone();
         guard(&path, "writing", || {
             let txn = self.begin()?;
-            let replies = apply_all(&txn, &self.path, ops.iter().copied())?;
+            let entries: Vec<Entry<'_>> = ops.iter().map(|op| entry(op)).collect();
+            let replies = apply_all(&txn, &self.path, &entries)?;
             let Some(wal) = self.log.as_mut() else {
                 commit(&self.path, txn, redb::Durability::None)?;
                 return Ok(replies);
             };
             let record = (!self.needs_checkpoint)
-                .then(|| log::record(wal.epoch, ops))
+                .then(|| log::record(wal.epoch, &entries))
                 .flatten()
                 .filter(|r| {
                     wal.end + r.len() as u64 <= log::LOG_LIMIT && wal.records < log::RECORD_LIMIT
@@ -214,43 +244,55 @@ impl WriteEngine for RedbWriter {
 /// Applies `ops` in `txn`, opening the rows table once: in redb every
 /// open and close of a table in a write transaction updates the table tree,
 /// so a group pays it once, not once per write.
-pub(crate) fn apply_all<'o>(
+pub(crate) fn apply_all(
     txn: &WriteTransaction,
     path: &Path,
-    ops: impl IntoIterator<Item = &'o Op>,
+    entries: &[Entry<'_>],
 ) -> Result<Vec<Reply>> {
     let mut rows = txn.open_table(ROWS).map_err(|e| map_err(path, "opening rows", e))?;
-    ops.into_iter().map(|op| apply(&mut rows, path, op)).collect()
+    entries.iter().map(|entry| apply(&mut rows, path, entry)).collect()
 }
 
-pub(crate) fn apply(rows: &mut Rows<'_>, path: &Path, op: &Op) -> Result<Reply> {
+/// Stores a value given in pieces, copied once, straight into redb's page.
+pub(crate) fn put(
+    rows: &mut Rows<'_>,
+    id: (&str, &str),
+    pieces: [&[u8]; 2],
+) -> Result<(), redb::StorageError> {
+    let mut guard = rows.insert_reserve(id, pieces[0].len() + pieces[1].len())?;
+    let (head, payload) = guard.as_mut().split_at_mut(pieces[0].len());
+    head.copy_from_slice(pieces[0]);
+    payload.copy_from_slice(pieces[1]);
+    Ok(())
+}
+
+pub(crate) fn apply(rows: &mut Rows<'_>, path: &Path, entry: &Entry<'_>) -> Result<Reply> {
     let s = |op: &'static str| move |e: redb::StorageError| map_err(path, op, e);
     let old_times = |value: &[u8], ns: &str, key: &str| times_of(path, value, ns, key);
-    match op {
-        Op::Set(new_rows) => {
+    match *entry {
+        Entry::Set(ref new_rows) => {
             for r in new_rows {
-                rows.insert((r.namespace.as_str(), r.key.as_str()), r.value.as_slice())
-                    .map_err(s("writing a row"))?;
+                put(rows, (r.namespace, r.key), [r.head, r.payload]).map_err(s("writing a row"))?;
             }
             Ok(Reply::Done)
         }
-        &Op::Delete { ref namespace, ref key, now } => {
+        Entry::Delete { namespace, key, now } => {
             let old = rows
-                .remove((namespace.as_str(), key.as_str()))
+                .remove((namespace, key))
                 .map_err(s("deleting a row"))?
                 .map(|old| old_times(old.value(), namespace, key))
                 .transpose()?;
             Ok(Reply::Deleted(old.is_some_and(|t| t.phase(now).is_live())))
         }
-        &Op::Purge { now } => {
+        Entry::Purge { now } => {
             let dead = select(rows, path, None, |t| !t.phase(now).is_live(), &s("purging"))?;
             for (ns, key, _) in &dead {
                 rows.remove((ns.as_str(), key.as_str())).map_err(s("purging"))?;
             }
             Ok(Reply::Count(dead.len() as u64))
         }
-        &Op::Clear { ref namespace, now } => {
-            let doomed = select(rows, path, namespace.as_deref(), |_| true, &s("clearing"))?;
+        Entry::Clear { namespace, now } => {
+            let doomed = select(rows, path, namespace, |_| true, &s("clearing"))?;
             let mut live = 0;
             for (ns, key, times) in &doomed {
                 rows.remove((ns.as_str(), key.as_str())).map_err(s("clearing"))?;
