@@ -13,10 +13,13 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cachestore_core::{Bytes, CacheStore, SetItem, SetOptions, Ttl};
+use cachestore_core::{Bytes, CacheStore, SetOptions};
 use cachestore_redb::RedbStore;
+use cachestore_test_harness::bench::{
+    StoreSide, fill, half_dead_batches, stride_keys, timed_runs, writers_group,
+};
 use criterion::{BatchSize, Criterion, SamplingMode};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -87,16 +90,7 @@ fn sides() -> Sides {
     let store = RedbStore::open(dir.path().join("store.redb")).expect("open");
     let raw = Database::create(dir.path().join("raw.redb")).expect("raw");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
-    let payload = Bytes::from(vec![0x5au8; PAYLOAD]);
-    let options = SetOptions::for_duration(Duration::from_secs(3600));
-    runtime.block_on(async {
-        for chunk in (0..ROWS).collect::<Vec<_>>().chunks(5000) {
-            let items = chunk
-                .iter()
-                .map(|i| SetItem::new("bench", format!("k{i}"), payload.clone(), options.clone()));
-            store.set_many(items.collect()).await.expect("fill");
-        }
-    });
+    fill(&runtime, &store, ROWS, PAYLOAD, 5000);
     raw_fill(&raw, ROWS, PAYLOAD, 0);
     Sides { _dir: dir, store, raw, runtime }
 }
@@ -105,48 +99,22 @@ fn single_ops(c: &mut Criterion) {
     let s = sides();
     let payload = Bytes::from(vec![0xa5u8; PAYLOAD]);
     let options = SetOptions::for_duration(Duration::from_secs(3600));
-    let mut i = 0u64;
-    let mut key = || {
-        i = (i + 7919) % ROWS;
-        format!("k{i}")
-    };
+    let mut key = stride_keys(ROWS);
+    let side =
+        StoreSide { runtime: &s.runtime, store: &s.store, payload: payload.clone(), options };
 
-    // The store's calls are awaited inside one task per sample, as an
-    // async application awaits them: a `block_on` per call would add the
-    // runtime's own enter and exit (~160 ns here) to every call.
-    let store = &s.store;
     let mut g = c.benchmark_group("redb_get");
-    g.bench_function("store", |b| {
-        b.to_async(&s.runtime).iter(|| {
-            let k = key();
-            async move { assert!(store.get("bench", &k).await.expect("get").is_some()) }
-        })
-    });
+    side.get(&mut g, &mut key, true);
     g.bench_function("raw", |b| b.iter(|| assert!(raw_get(&s.raw, &key()).is_some())));
     g.finish();
 
     let mut g = c.benchmark_group("redb_set");
-    g.bench_function("store", |b| {
-        b.to_async(&s.runtime).iter(|| {
-            let (k, p, o) = (key(), payload.clone(), options.clone());
-            async move { store.set("bench", &k, p, o).await.expect("set") }
-        })
-    });
+    side.set(&mut g, &mut key);
     g.bench_function("raw", |b| b.iter(|| raw_set(&s.raw, &key(), &payload)));
     g.finish();
 
     let mut g = c.benchmark_group("redb_set_many_100");
-    g.bench_function("store", |b| {
-        b.iter_batched(
-            || {
-                (0..100)
-                    .map(|_| SetItem::new("bench", key(), payload.clone(), options.clone()))
-                    .collect::<Vec<_>>()
-            },
-            |items| s.runtime.block_on(s.store.set_many(items)).expect("set_many"),
-            BatchSize::SmallInput,
-        )
-    });
+    side.set_many(&mut g, &mut key, 100);
     g.bench_function("raw", |b| {
         b.iter_batched(
             || (0..100).map(|_| key()).collect::<Vec<_>>(),
@@ -183,34 +151,18 @@ fn concurrent_writers(c: &mut Criterion) {
         .build()
         .expect("rt");
     let payload = Bytes::from(vec![0x33u8; PAYLOAD]);
-    let mut g = c.benchmark_group("redb_writers_8_durable");
-    g.sample_size(10).sampling_mode(SamplingMode::Flat);
-    g.bench_function("store", |b| {
-        b.iter(|| {
-            cachestore_test_harness::bench::concurrent_sets(
-                &runtime,
-                &store,
-                WRITERS,
-                WRITES_PER_WRITER,
-                &payload,
-            )
-        })
-    });
-    g.bench_function("raw", |b| {
-        b.iter(|| {
-            cachestore_test_harness::bench::concurrent_raw_sets(
-                WRITERS,
-                WRITES_PER_WRITER,
-                || (),
-                |(), key| raw_set(&raw, key, &payload),
-            )
-        })
-    });
-    g.finish();
+    writers_group(
+        c,
+        "redb_writers_8_durable",
+        &runtime,
+        &store,
+        (WRITERS, WRITES_PER_WRITER),
+        &payload,
+        || (),
+        |(), key| raw_set(&raw, key, &payload),
+    );
 }
 
-/// 100k rows of 100 bytes, half dead: the store's index against raw's full
-/// scan. Each iteration writes a fresh file (untimed), then times the purge.
 fn purge(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
@@ -223,46 +175,35 @@ fn purge(c: &mut Criterion) {
     g.sample_size(10).sampling_mode(SamplingMode::Flat).measurement_time(Duration::from_secs(10));
     g.bench_function("store", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
+            let fill = || {
                 let store = RedbStore::builder(fresh("s.redb"))
                     .durability(cachestore_redb::Durability::Buffered)
                     .open()
                     .expect("open");
                 rt.block_on(async {
-                    for chunk in (0..100_000u64).collect::<Vec<_>>().chunks(10_000) {
-                        let items = chunk.iter().map(|i| {
-                            let ttl = if i % 2 == 0 {
-                                Ttl::For(Duration::ZERO)
-                            } else {
-                                Ttl::For(Duration::from_secs(3600))
-                            };
-                            SetItem::new(
-                                "bench",
-                                format!("k{i}"),
-                                vec![1u8; 100],
-                                SetOptions::new().ttl(ttl),
-                            )
-                        });
-                        store.set_many(items.collect()).await.expect("fill");
+                    for batch in half_dead_batches(100_000, 10_000) {
+                        store.set_many(batch).await.expect("fill");
                     }
                     store.flush().await.expect("flush");
                 });
-                let start = Instant::now();
-                let n = rt.block_on(store.purge_expired()).expect("purge");
-                total += start.elapsed();
-                assert_eq!(n, 50_000);
-            }
-            total
+                store
+            };
+            timed_runs(
+                iters,
+                fill,
+                |store| rt.block_on(store.purge_expired()).expect("purge"),
+                50_000,
+            )
         })
     });
     g.bench_function("raw", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
+            let fill = || {
                 let raw = Database::create(fresh("r.redb")).expect("raw");
                 raw_fill(&raw, 100_000, 100, 2);
-                let start = Instant::now();
+                raw
+            };
+            let purge = |raw: Database| {
                 let txn = raw.begin_write().expect("txn");
                 let n = {
                     let mut t = txn.open_table(RAW).expect("table");
@@ -279,13 +220,12 @@ fn purge(c: &mut Criterion) {
                     for key in &dead {
                         t.remove(("bench", key.as_str())).expect("remove");
                     }
-                    dead.len()
+                    dead.len() as u64
                 };
                 txn.commit().expect("commit");
-                total += start.elapsed();
-                assert_eq!(n, 50_000);
-            }
-            total
+                n
+            };
+            timed_runs(iters, fill, purge, 50_000)
         })
     });
     g.finish();

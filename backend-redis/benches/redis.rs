@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use cachestore_core::{Bytes, CacheStore, SetItem, SetOptions};
 use cachestore_redis::RedisStore;
+use cachestore_test_harness::bench::StoreSide;
 use criterion::{BatchSize, Criterion};
 use redis::aio::ConnectionManager;
 
@@ -24,7 +25,7 @@ const PAYLOAD: usize = 1024;
 type Fields = (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
 
 fn raw_set(pipe: &mut redis::Pipeline, i: u64, payload: &[u8]) {
-    let row = format!("raw:{{6e73}}:r:k{i}");
+    let row = format!("raw:{{62656e6368}}:r:k{i}");
     pipe.cmd("DEL").arg(&row).ignore();
     pipe.cmd("HSET")
         .arg(&row)
@@ -38,7 +39,7 @@ fn raw_set(pipe: &mut redis::Pipeline, i: u64, payload: &[u8]) {
         .arg(payload)
         .ignore();
     pipe.cmd("PEXPIRE").arg(&row).arg(3_600_000).ignore();
-    pipe.cmd("ZADD").arg("raw:{6e73}:i").arg(0).arg(format!("k{i}")).ignore();
+    pipe.cmd("ZADD").arg("raw:{62656e6368}:i").arg(0).arg(format!("k{i}")).ignore();
 }
 
 fn main() {
@@ -63,7 +64,7 @@ fn main() {
     let options = SetOptions::for_duration(Duration::from_secs(3600));
     rt.block_on(async {
         let items = (0..1000)
-            .map(|i| SetItem::new("ns", format!("k{i}"), payload.clone(), options.clone()));
+            .map(|i| SetItem::new("bench", format!("k{i}"), payload.clone(), options.clone()));
         store.set_many(items.collect()).await.expect("fill");
         let mut pipe = redis::pipe();
         for i in 0..1000 {
@@ -80,7 +81,9 @@ fn main() {
     let mut g = c.benchmark_group("redis_get");
     g.bench_function("store", |b| {
         b.iter(|| {
-            assert!(rt.block_on(store.get("ns", &format!("k{}", next()))).expect("get").is_some())
+            assert!(
+                rt.block_on(store.get("bench", &format!("k{}", next()))).expect("get").is_some()
+            )
         })
     });
     g.bench_function("raw", |b| {
@@ -88,7 +91,7 @@ fn main() {
             let (s, e, m, p): Fields = rt
                 .block_on(
                     redis::cmd("HMGET")
-                        .arg(format!("raw:{{6e73}}:r:k{}", next()))
+                        .arg(format!("raw:{{62656e6368}}:r:k{}", next()))
                         .arg("s")
                         .arg("e")
                         .arg("m")
@@ -104,8 +107,13 @@ fn main() {
     let mut g = c.benchmark_group("redis_set");
     g.bench_function("store", |b| {
         b.iter(|| {
-            rt.block_on(store.set("ns", &format!("k{}", next()), payload.clone(), options.clone()))
-                .expect("set")
+            rt.block_on(store.set(
+                "bench",
+                &format!("k{}", next()),
+                payload.clone(),
+                options.clone(),
+            ))
+            .expect("set")
         })
     });
     g.bench_function("raw", |b| {
@@ -114,7 +122,7 @@ fn main() {
                 let () = redis::cmd("ZADD")
                     .arg("raw:namespaces")
                     .arg(0)
-                    .arg("ns")
+                    .arg("bench")
                     .query_async(&mut raw)
                     .await
                     .expect("zadd");
@@ -127,17 +135,9 @@ fn main() {
     });
     g.finish();
 
+    let side = StoreSide { runtime: &rt, store: &store, payload: payload.clone(), options };
     let mut g = c.benchmark_group("redis_get_many_100");
-    g.bench_function("store", |b| {
-        b.iter_batched(
-            || (0..100).map(|_| format!("k{}", next())).collect::<Vec<_>>(),
-            |keys| {
-                let ids: Vec<(&str, &str)> = keys.iter().map(|k| ("ns", k.as_str())).collect();
-                assert_eq!(rt.block_on(store.get_many(&ids)).expect("get_many").len(), 100);
-            },
-            BatchSize::SmallInput,
-        )
-    });
+    side.get_many(&mut g, &mut || format!("k{}", next()), 100);
     g.bench_function("raw", |b| {
         b.iter_batched(
             || (0..100).map(|_| next()).collect::<Vec<_>>(),
@@ -145,7 +145,7 @@ fn main() {
                 let mut pipe = redis::pipe();
                 for k in keys {
                     pipe.cmd("HMGET")
-                        .arg(format!("raw:{{6e73}}:r:k{k}"))
+                        .arg(format!("raw:{{62656e6368}}:r:k{k}"))
                         .arg("s")
                         .arg("e")
                         .arg("m")
@@ -160,19 +160,7 @@ fn main() {
     g.finish();
 
     let mut g = c.benchmark_group("redis_set_many_100");
-    g.bench_function("store", |b| {
-        b.iter_batched(
-            || {
-                (0..100)
-                    .map(|_| {
-                        SetItem::new("ns", format!("k{}", next()), payload.clone(), options.clone())
-                    })
-                    .collect::<Vec<_>>()
-            },
-            |items| rt.block_on(store.set_many(items)).expect("set_many"),
-            BatchSize::SmallInput,
-        )
-    });
+    side.set_many(&mut g, &mut || format!("k{}", next()), 100);
     g.bench_function("raw", |b| {
         b.iter_batched(
             || (0..100).map(|_| next()).collect::<Vec<_>>(),
@@ -180,7 +168,7 @@ fn main() {
                 rt.block_on(async {
                     let mut registry = redis::pipe();
                     for _ in &keys {
-                        registry.cmd("ZADD").arg("raw:namespaces").arg(0).arg("ns").ignore();
+                        registry.cmd("ZADD").arg("raw:namespaces").arg(0).arg("bench").ignore();
                     }
                     let () = registry.query_async(&mut raw).await.expect("registry");
                     let mut pipe = redis::pipe();

@@ -11,10 +11,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cachestore_core::{Bytes, CacheStore, SetItem, SetOptions, Ttl};
+use cachestore_core::{Bytes, CacheStore, SetOptions};
 use cachestore_sqlite::{Durability, SqliteStore};
+use cachestore_test_harness::bench::{
+    StoreSide, fill, half_dead_batches, stride_keys, timed_runs, writers_group,
+};
 use criterion::{BatchSize, Criterion, SamplingMode};
 use rusqlite::{Connection, params};
 
@@ -84,16 +87,7 @@ fn fixture() -> Fixture {
     let path = dir.path().join("bench.sqlite");
     let store = SqliteStore::open(&path).expect("open");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
-    let payload = Bytes::from(vec![0x5au8; PAYLOAD]);
-    let options = SetOptions::for_duration(Duration::from_secs(3600));
-    runtime.block_on(async {
-        for chunk in (0..ROWS).collect::<Vec<_>>().chunks(1000) {
-            let items = chunk
-                .iter()
-                .map(|i| SetItem::new("bench", format!("k{i}"), payload.clone(), options.clone()));
-            store.set_many(items.collect()).await.expect("fill");
-        }
-    });
+    fill(&runtime, &store, ROWS, PAYLOAD, 1000);
     Fixture { _dir: dir, path, store, runtime }
 }
 
@@ -105,56 +99,27 @@ fn single_ops(c: &mut Criterion) {
     let conn = raw(&raw_file.path, Durability::Normal);
     let payload = Bytes::from(vec![0xa5u8; PAYLOAD]);
     let options = SetOptions::for_duration(Duration::from_secs(3600));
-    let mut i = 0u64;
-    let mut key = || {
-        i = (i + 7919) % ROWS;
-        format!("k{i}")
-    };
+    let mut key = stride_keys(ROWS);
+    let side =
+        StoreSide { runtime: &f.runtime, store: &f.store, payload: payload.clone(), options };
 
-    // The store's calls are awaited inside one task per sample, as an
-    // async application awaits them: a `block_on` per call would add the
-    // runtime's own enter and exit (~160 ns here) to every call.
-    let store = &f.store;
     let mut g = c.benchmark_group("get_hit");
-    g.bench_function("store", |b| {
-        b.to_async(&f.runtime).iter(|| {
-            let k = key();
-            async move { assert!(store.get("bench", &k).await.expect("get").is_some()) }
-        })
-    });
+    side.get(&mut g, &mut key, true);
     g.bench_function("raw", |b| b.iter(|| assert!(raw_get(&conn, &key()).is_some())));
     g.finish();
 
     let mut g = c.benchmark_group("get_miss");
-    g.bench_function("store", |b| {
-        b.to_async(&f.runtime)
-            .iter(|| async { assert!(store.get("bench", "absent").await.expect("get").is_none()) })
-    });
+    side.get(&mut g, &mut || "absent".to_owned(), false);
     g.bench_function("raw", |b| b.iter(|| assert!(raw_get(&conn, "absent").is_none())));
     g.finish();
 
     let mut g = c.benchmark_group("set");
-    g.bench_function("store", |b| {
-        b.to_async(&f.runtime).iter(|| {
-            let (k, p, o) = (key(), payload.clone(), options.clone());
-            async move { store.set("bench", &k, p, o).await.expect("set") }
-        })
-    });
+    side.set(&mut g, &mut key);
     g.bench_function("raw", |b| b.iter(|| raw_set(&conn, &key(), &payload)));
     g.finish();
 
     let mut g = c.benchmark_group("set_many_100");
-    g.bench_function("store", |b| {
-        b.iter_batched(
-            || {
-                (0..100)
-                    .map(|_| SetItem::new("bench", key(), payload.clone(), options.clone()))
-                    .collect::<Vec<_>>()
-            },
-            |items| f.runtime.block_on(f.store.set_many(items)).expect("set_many"),
-            BatchSize::SmallInput,
-        )
-    });
+    side.set_many(&mut g, &mut key, 100);
     g.bench_function("raw", |b| {
         b.iter_batched(
             || (0..100).map(|_| key()).collect::<Vec<_>>(),
@@ -192,21 +157,8 @@ fn purge(c: &mut Criterion) {
         let store = SqliteStore::open(&template).expect("open");
         let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
         rt.block_on(async {
-            for chunk in (0..100_000u64).collect::<Vec<_>>().chunks(5000) {
-                let items = chunk.iter().map(|i| {
-                    let ttl = if i % 2 == 0 {
-                        Ttl::For(Duration::ZERO)
-                    } else {
-                        Ttl::For(Duration::from_secs(3600))
-                    };
-                    SetItem::new(
-                        "bench",
-                        format!("k{i}"),
-                        vec![1u8; 100],
-                        SetOptions::new().ttl(ttl),
-                    )
-                });
-                store.set_many(items.collect()).await.expect("fill");
+            for batch in half_dead_batches(100_000, 5000) {
+                store.set_many(batch).await.expect("fill");
             }
         });
         store.checkpoint().expect("checkpoint");
@@ -224,32 +176,25 @@ fn purge(c: &mut Criterion) {
     g.sample_size(10).sampling_mode(SamplingMode::Flat).measurement_time(Duration::from_secs(4));
     g.bench_function("store", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let store = SqliteStore::open(copy("s.sqlite")).expect("open");
-                let start = Instant::now();
-                let n = rt.block_on(store.purge_expired()).expect("purge");
-                total += start.elapsed();
-                assert_eq!(n, 50_000);
-            }
-            total
+            timed_runs(
+                iters,
+                || SqliteStore::open(copy("s.sqlite")).expect("open"),
+                |store| rt.block_on(store.purge_expired()).expect("purge"),
+                50_000,
+            )
         })
     });
     g.bench_function("raw", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let conn = raw(&copy("r.sqlite"), Durability::Normal);
-                let start = Instant::now();
+            let purge = |conn: Connection| {
                 conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
                 let n = conn
                     .execute("DELETE FROM cache_rows WHERE stale_until <= ?1", [now_ms()])
                     .expect("purge");
                 conn.execute_batch("COMMIT").expect("commit");
-                total += start.elapsed();
-                assert_eq!(n, 50_000);
-            }
-            total
+                n as u64
+            };
+            timed_runs(iters, || raw(&copy("r.sqlite"), Durability::Normal), purge, 50_000)
         })
     });
     g.finish();
@@ -271,33 +216,18 @@ fn concurrent_writers(c: &mut Criterion) {
         .build()
         .expect("rt");
     let payload = Bytes::from(vec![0x33u8; PAYLOAD]);
-    let mut g = c.benchmark_group("writers_8_durable");
-    g.sample_size(10).sampling_mode(SamplingMode::Flat);
-    g.bench_function("store", |b| {
-        b.iter(|| {
-            cachestore_test_harness::bench::concurrent_sets(
-                &runtime,
-                &store,
-                WRITERS,
-                WRITES_PER_WRITER,
-                &payload,
-            )
-        })
-    });
-    g.bench_function("raw", |b| {
-        b.iter(|| {
-            cachestore_test_harness::bench::concurrent_raw_sets(
-                WRITERS,
-                WRITES_PER_WRITER,
-                || raw(&raw_file.path, Durability::Full),
-                |conn, key| raw_set(conn, key, &payload),
-            )
-        })
-    });
-    g.finish();
+    writers_group(
+        c,
+        "writers_8_durable",
+        &runtime,
+        &store,
+        (WRITERS, WRITES_PER_WRITER),
+        &payload,
+        || raw(&raw_file.path, Durability::Full),
+        |conn, key| raw_set(conn, key, &payload),
+    );
 }
 
-/// Criterion's median estimate of `group/function`, in ns.
 fn print_ratios() {
     use cachestore_test_harness::bench::{print_ratio_table, print_throughput_row};
     print_ratio_table(
