@@ -257,37 +257,33 @@ impl RedisStore {
             registry.cmd("ZADD").arg(self.registry()).arg(0).arg(&row.ns).ignore();
         }
         self.pipeline::<()>(&registry, "registering namespaces").await?;
-        match &self.inner.conn {
-            Conn::Single(_) => {
+        if !self.inner.conn.is_cluster() {
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            for row in &items {
+                self.write_row(&mut pipe, row, now);
+            }
+            return self.pipeline::<()>(&pipe, "writing rows").await;
+        }
+        // Rows of different namespaces live on different nodes: one
+        // MULTI/EXEC per row, all in flight together. Writes in flight
+        // together may land in any order, so only the last item for
+        // each identity is written: that is all a sequence of sets
+        // leaves behind.
+        let mut tasks = tokio::task::JoinSet::new();
+        for row in last_per_identity(items) {
+            let store = self.clone();
+            tasks.spawn(async move {
                 let mut pipe = redis::pipe();
                 pipe.atomic();
-                for row in &items {
-                    self.write_row(&mut pipe, row, now);
-                }
-                self.pipeline::<()>(&pipe, "writing rows").await
-            }
-            Conn::Cluster(_) => {
-                // Rows of different namespaces live on different nodes: one
-                // MULTI/EXEC per row, all in flight together. Writes in flight
-                // together may land in any order, so only the last item for
-                // each identity is written: that is all a sequence of sets
-                // leaves behind.
-                let mut tasks = tokio::task::JoinSet::new();
-                for row in last_per_identity(items) {
-                    let store = self.clone();
-                    tasks.spawn(async move {
-                        let mut pipe = redis::pipe();
-                        pipe.atomic();
-                        store.write_row(&mut pipe, &row, now);
-                        store.pipeline::<()>(&pipe, "writing a row").await
-                    });
-                }
-                while let Some(result) = tasks.join_next().await {
-                    result.map_err(|e| Error::backend("redis", "joining a write", e))??;
-                }
-                Ok(())
-            }
+                store.write_row(&mut pipe, &row, now);
+                store.pipeline::<()>(&pipe, "writing a row").await
+            });
         }
+        while let Some(result) = tasks.join_next().await {
+            result.map_err(|e| Error::backend("redis", "joining a write", e))??;
+        }
+        Ok(())
     }
 
     fn prepare(
@@ -383,31 +379,24 @@ impl CacheStore for RedisStore {
             return Ok(Vec::new());
         }
         let now = self.now()?;
-        let rows: Vec<(Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>)> =
-            match &self.inner.conn {
-                Conn::Single(_) => {
-                    let mut pipe = redis::pipe();
-                    for (ns, key) in ids {
-                        self.hmget(&mut pipe, ns, key);
-                    }
-                    self.pipeline(&pipe, "reading").await?
-                }
-                Conn::Cluster(_) => {
-                    let mut out = Vec::with_capacity(ids.len());
-                    for (ns, key) in ids {
-                        let mut pipe = redis::pipe();
-                        self.hmget(&mut pipe, ns, key);
-                        let (row,): ((
-                            Option<Vec<u8>>,
-                            Option<Vec<u8>>,
-                            Option<Vec<u8>>,
-                            Option<Vec<u8>>,
-                        ),) = self.pipeline(&pipe, "reading").await?;
-                        out.push(row);
-                    }
-                    out
-                }
-            };
+        let rows: Vec<Fields> = if self.inner.conn.is_cluster() {
+            // Rows of different namespaces live on different nodes: one
+            // read per row.
+            let mut out = Vec::with_capacity(ids.len());
+            for (ns, key) in ids {
+                let mut pipe = redis::pipe();
+                self.hmget(&mut pipe, ns, key);
+                let (row,): (Fields,) = self.pipeline(&pipe, "reading").await?;
+                out.push(row);
+            }
+            out
+        } else {
+            let mut pipe = redis::pipe();
+            for (ns, key) in ids {
+                self.hmget(&mut pipe, ns, key);
+            }
+            self.pipeline(&pipe, "reading").await?
+        };
         ids.iter()
             .zip(rows)
             .map(|((ns, key), fields)| self.decode(ns, key, fields.into(), now, false))
