@@ -14,8 +14,8 @@
 //! `durability=immediate|buffered` (redb), `recreate_if_corrupt=true`,
 //! `max_payload=BYTES`; SQLite also `busy_timeout_ms=MS`. Redis takes
 //! `prefix=`, `cluster=true`, `connect_timeout_ms=`, `response_timeout_ms=`,
-//! `expiry_grace_ms=` and `max_payload=`; the rest of the URL goes to the
-//! redis crate as it is. An unknown option is an error, so a typo cannot
+//! `expiry_grace_ms=` and `max_payload=`, and passes the redis crate's own
+//! (`protocol=`, `db=`) to it. An unknown option is an error, so a typo cannot
 //! silently fall back to a default.
 //!
 //! Paths are percent-decoded after the query is split off: a path with a
@@ -53,6 +53,12 @@ pub fn percent_encode_path(path: &std::path::Path) -> String {
 }
 
 /// Opens the store a URL names, on the system clock.
+///
+/// A file store is opened at once (blocking for the open). A Redis store
+/// connects at its first operation (see `RedisStoreBuilder::open_lazy`), so
+/// `open` never blocks on the network and works from a current-thread
+/// runtime, a multi-thread one or none; an unreachable server or a wrong
+/// password is the first operation's error.
 ///
 /// ```
 /// # fn main() -> cachestore::Result<()> {
@@ -108,18 +114,11 @@ fn redb(url: &str, clock: SharedClock) -> Result<Arc<dyn CacheStore>> {
 
 #[cfg(feature = "redis")]
 fn redis(url: &str, clock: SharedClock) -> Result<Arc<dyn CacheStore>> {
-    let open = cachestore_redis::RedisStoreBuilder::from_url(url)?.shared_clock(clock).open();
-    // open() is sync; connecting is async. Connect on a small runtime of our
-    // own when none is running, else on the caller's.
-    let store = match tokio::runtime::Handle::try_current() {
-        Ok(handle) => tokio::task::block_in_place(|| handle.block_on(open)),
-        Err(_) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::io("starting a runtime to connect to Redis", e))?
-            .block_on(open),
-    }?;
-    Ok(Arc::new(store))
+    // Connecting is async: the store connects at its first operation, on the
+    // runtime that runs it, so this works from any runtime flavour and from
+    // none, without blocking or panicking.
+    let builder = cachestore_redis::RedisStoreBuilder::from_url(url)?;
+    Ok(Arc::new(builder.shared_clock(clock).open_lazy()?))
 }
 
 /// The backends whose feature is off: a typed error naming the feature.

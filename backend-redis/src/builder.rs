@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use cachestore_core::{Clock, Error, Result, SharedClock};
 use redis::Script;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::connection::Conn;
-use crate::error::{classify, timeout};
+use crate::connection::{Connector, LazyConn};
 use crate::schema::{CLEAR, PURGE};
 use crate::store::{Inner, RedisStore, endpoint};
+
+/// The query options the redis crate reads from a URL.
+const REDIS_CRATE_OPTIONS: [&str; 4] = ["protocol", "db", "user", "pass"];
 
 /// Builds a [`RedisStore`].
 #[derive(Clone, Debug)]
@@ -29,8 +30,9 @@ impl RedisStoreBuilder {
     /// A builder from a store URL: `redis://[user:password@]host:port/db` or
     /// `rediss://…`, with the options `prefix=`, `cluster=true|false`,
     /// `connect_timeout_ms=`, `response_timeout_ms=`, `expiry_grace_ms=` and
-    /// `max_payload=`; the rest of the query (`protocol=resp3`, say) goes to
-    /// the redis crate as it is.
+    /// `max_payload=`; the redis crate's own options (`protocol=resp3`,
+    /// `db=`, and `user=`/`pass=` for a Unix socket) go to it as they are.
+    /// Any other option is [`Error::Config`].
     pub fn from_url(url: &str) -> Result<RedisStoreBuilder> {
         let mut url = cachestore_core::raw::url::StoreUrl::parse(url)?;
         url.expect_scheme(&["redis", "rediss"])?;
@@ -41,7 +43,13 @@ impl RedisStoreBuilder {
         let response = ms(url.take_u64("response_timeout_ms")?);
         let grace = ms(url.take_u64("expiry_grace_ms")?);
         let max_payload = url.take_u64("max_payload")?;
-        let rest: Vec<String> = url.options().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        // The redis crate's own options go to it as they are; any other is
+        // an unknown option (the redis crate would ignore it silently).
+        let rest: Vec<String> = REDIS_CRATE_OPTIONS
+            .iter()
+            .filter_map(|k| url.take(k).map(|v| format!("{k}={v}")))
+            .collect();
+        url.finish()?;
         let base = url.raw().split('?').next().unwrap_or(url.raw()).to_owned();
         let target = if rest.is_empty() { base } else { format!("{base}?{}", rest.join("&")) };
         let mut builder = RedisStore::builder(target);
@@ -92,6 +100,19 @@ impl RedisStoreBuilder {
     /// reached within the connect timeout, and with [`Error::Config`] on a
     /// bad URL or failed authentication.
     pub async fn open(self) -> Result<RedisStore> {
+        let store = self.open_lazy()?;
+        // Fail now, not at the first operation, on a wrong password.
+        store.query::<String>(&redis::cmd("PING"), "checking the connection").await?;
+        Ok(store)
+    }
+
+    /// The store, without connecting yet: the first operation connects, on
+    /// the runtime it runs on (and a failed attempt is retried by the next
+    /// operation). Never blocks and needs no runtime, so it can be called
+    /// anywhere, from a current-thread runtime as from none; an unreachable
+    /// server or a wrong password shows at the first operation instead of
+    /// here. A bad URL or option is [`Error::Config`] at once.
+    pub fn open_lazy(self) -> Result<RedisStore> {
         cachestore_core::raw::builder::check_max_payload(self.max_payload, 512 << 20)?;
         let info: redis::ConnectionInfo =
             redis::IntoConnectionInfo::into_connection_info(self.url.as_str()).map_err(|e| {
@@ -103,38 +124,16 @@ impl RedisStoreBuilder {
                 }
             })?;
         let endpoint = endpoint(&info);
-        let conn = if self.cluster {
-            let client = redis::cluster::ClusterClientBuilder::new(vec![info])
-                .connection_timeout(self.connect_timeout)
-                .response_timeout(self.response_timeout)
-                .retries(2)
-                .build()
-                .map_err(|e| classify(&endpoint, "configuring the cluster client", e))?;
-            let conn =
-                tokio::time::timeout(self.connect_timeout * 2, client.get_async_connection())
-                    .await
-                    .map_err(|_| timeout(&endpoint, self.connect_timeout * 2))?
-                    .map_err(|e| classify(&endpoint, "connecting", e))?;
-            Conn::Cluster(conn)
-        } else {
-            let client = redis::Client::open(info)
-                .map_err(|e| classify(&endpoint, "configuring the client", e))?;
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(self.connect_timeout))
-                .set_response_timeout(Some(self.response_timeout))
-                .set_number_of_retries(1);
-            let conn = tokio::time::timeout(
-                self.connect_timeout * 2,
-                ConnectionManager::new_with_config(client, config),
-            )
-            .await
-            .map_err(|_| timeout(&endpoint, self.connect_timeout * 2))?
-            .map_err(|e| classify(&endpoint, "connecting", e))?;
-            Conn::Single(conn)
+        let connector = Connector {
+            info,
+            endpoint: endpoint.clone(),
+            cluster: self.cluster,
+            connect_timeout: self.connect_timeout,
+            response_timeout: self.response_timeout,
         };
-        let store = RedisStore {
+        Ok(RedisStore {
             inner: Arc::new(Inner {
-                conn,
+                conn: LazyConn::new(connector),
                 endpoint,
                 prefix: self.prefix,
                 clock: self.clock,
@@ -143,10 +142,7 @@ impl RedisStoreBuilder {
                 purge: Script::new(PURGE),
                 clear: Script::new(CLEAR),
             }),
-        };
-        // Fail now, not at the first operation, on a wrong password.
-        store.query::<String>(&redis::cmd("PING"), "checking the connection").await?;
-        Ok(store)
+        })
     }
 }
 
@@ -170,7 +166,11 @@ mod url_tests {
                 Ok(_) => panic!("{bad} was taken"),
             }
         }
-        // Options it does not know go to the redis crate (`protocol=resp3`
-        // above), which judges them when it connects.
+        // The redis crate's own options (`protocol=resp3` above) go to it;
+        // any other is refused.
+        assert!(matches!(
+            RedisStoreBuilder::from_url("redis://h/0?colour=blue"),
+            Err(Error::Config { .. })
+        ));
     }
 }

@@ -1,10 +1,84 @@
 //! The connection: one type for a single node and a cluster, behind the
 //! redis crate's `ConnectionLike`, so that every command, pipeline and
-//! script runs on either the same way.
+//! script runs on either the same way; made when it is first needed, on the
+//! runtime that needs it.
 
-use redis::aio::{ConnectionLike, ConnectionManager};
+use std::time::Duration;
+
+use cachestore_core::Result;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
+use tokio::sync::OnceCell;
+
+use crate::error::{classify, timeout};
+
+/// How to connect: the server (or a cluster's seed node) and the timeouts.
+pub(crate) struct Connector {
+    pub(crate) info: redis::ConnectionInfo,
+    pub(crate) endpoint: String,
+    pub(crate) cluster: bool,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) response_timeout: Duration,
+}
+
+impl Connector {
+    /// Connects, within twice the connect timeout.
+    async fn connect(&self) -> Result<Conn> {
+        let (endpoint, limit) = (&self.endpoint, self.connect_timeout * 2);
+        if self.cluster {
+            let client = redis::cluster::ClusterClientBuilder::new(vec![self.info.clone()])
+                .connection_timeout(self.connect_timeout)
+                .response_timeout(self.response_timeout)
+                .retries(2)
+                .build()
+                .map_err(|e| classify(endpoint, "configuring the cluster client", e))?;
+            let conn = tokio::time::timeout(limit, client.get_async_connection())
+                .await
+                .map_err(|_| timeout(endpoint, limit))?
+                .map_err(|e| classify(endpoint, "connecting", e))?;
+            Ok(Conn::Cluster(conn))
+        } else {
+            let client = redis::Client::open(self.info.clone())
+                .map_err(|e| classify(endpoint, "configuring the client", e))?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(self.connect_timeout))
+                .set_response_timeout(Some(self.response_timeout))
+                .set_number_of_retries(1);
+            let conn =
+                tokio::time::timeout(limit, ConnectionManager::new_with_config(client, config))
+                    .await
+                    .map_err(|_| timeout(endpoint, limit))?
+                    .map_err(|e| classify(endpoint, "connecting", e))?;
+            Ok(Conn::Single(conn))
+        }
+    }
+}
+
+/// The store's connection, made by the first call that needs it (a failed
+/// attempt is retried by the next call), so that a store can be built
+/// without a runtime, or from inside any runtime, without blocking.
+pub(crate) struct LazyConn {
+    cell: OnceCell<Conn>,
+    connector: Connector,
+}
+
+impl LazyConn {
+    pub(crate) fn new(connector: Connector) -> LazyConn {
+        LazyConn { cell: OnceCell::new(), connector }
+    }
+
+    /// The connection, connecting first if it was not made yet.
+    pub(crate) async fn get(&self) -> Result<Conn> {
+        self.cell.get_or_try_init(|| self.connector.connect()).await.cloned()
+    }
+
+    /// Whether the store is on a cluster (rows of different namespaces may
+    /// then live on different nodes).
+    pub(crate) fn is_cluster(&self) -> bool {
+        self.connector.cluster
+    }
+}
 
 /// A connection to a single node (reconnecting by itself) or to a cluster.
 /// Cheap to clone: clones share the connection.
@@ -12,14 +86,6 @@ use redis::{Cmd, Pipeline, RedisFuture, Value};
 pub(crate) enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
-}
-
-impl Conn {
-    /// Whether this is a cluster (rows of different namespaces may then live
-    /// on different nodes).
-    pub(crate) fn is_cluster(&self) -> bool {
-        matches!(self, Conn::Cluster(_))
-    }
 }
 
 impl ConnectionLike for Conn {

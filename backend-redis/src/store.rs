@@ -13,13 +13,13 @@ use redis::{Cmd, FromRedisValue, Pipeline, RedisError, Script, Value};
 
 use crate::builder::RedisStoreBuilder;
 use crate::config::{DEFAULT_EXPIRY_GRACE, DEFAULT_MAX_PAYLOAD, DEFAULT_PREFIX, MAX_PX};
-use crate::connection::Conn;
+use crate::connection::LazyConn;
 use crate::error::classify;
 use crate::row::{Fields, NewRow, Raw, last_per_identity, opt_ms};
 use crate::schema::{META_VERSION, hex};
 
 pub(crate) struct Inner {
-    pub(crate) conn: Conn,
+    pub(crate) conn: LazyConn,
     pub(crate) endpoint: String,
     pub(crate) prefix: String,
     pub(crate) clock: SharedClock,
@@ -114,17 +114,19 @@ impl RedisStore {
     }
 
     pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd, operation: &str) -> Result<T> {
-        cmd.query_async(&mut self.inner.conn.clone()).await.map_err(|e| self.err(operation, e))
+        let mut conn = self.inner.conn.get().await?;
+        cmd.query_async(&mut conn).await.map_err(|e| self.err(operation, e))
     }
 
     async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline, operation: &str) -> Result<T> {
-        pipe.query_async(&mut self.inner.conn.clone()).await.map_err(|e| self.err(operation, e))
+        let mut conn = self.inner.conn.get().await?;
+        pipe.query_async(&mut conn).await.map_err(|e| self.err(operation, e))
     }
 
     async fn script(&self, script: &Script, ns: &str, now: i64, operation: &str) -> Result<u64> {
         let mut invocation = script.key(self.index_key(ns));
         invocation.arg(self.row_prefix(ns)).arg(now);
-        let mut conn = self.inner.conn.clone();
+        let mut conn = self.inner.conn.get().await?;
         invocation.invoke_async(&mut conn).await.map_err(|e| self.err(operation, e))
     }
 
