@@ -79,7 +79,7 @@ async fn redis_opens_by_url_with_options_and_is_unavailable_without_a_server() {
 #[test]
 fn url_errors_never_show_a_password() {
     let secret = "hunter2-s3cret";
-    let mut urls = vec![
+    let urls = vec![
         format!("redis://app:{secret}@127.0.0.1:1/0?cluster=maybe"),
         format!("redis://app:{secret}@127.0.0.1:1/0?connect_timeout_ms=soon"),
         format!("redis://:{secret}@127.0.0.1:1/0?unknown_thing=1"),
