@@ -195,9 +195,14 @@ impl RedbStoreBuilder {
             wal.cut_torn_tail(epoch, end)?;
         }
         let location = path.display().to_string();
-        // A lone write commits inline; concurrent ones are grouped, sharing
-        // one transaction and one log record (one fsync when durable).
-        let writer = GroupWriter::start(engine)?;
+        // Durable writes (each syncs its log record) run on the writer
+        // thread, so that no caller's runtime thread waits for an fsync, and
+        // concurrent ones are grouped, sharing one transaction and one log
+        // record. Buffered writes never sync: a lone one commits inline.
+        let writer = match self.durability {
+            Durability::Immediate => GroupWriter::start_queued(engine)?,
+            Durability::Buffered => GroupWriter::start(engine)?,
+        };
         Ok(RedbStore {
             inner: Arc::new(Inner {
                 db,

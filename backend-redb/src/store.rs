@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cachestore_core::raw::builder::FileOptions;
-use cachestore_core::raw::group::GroupWriter;
+use cachestore_core::raw::group::{GroupWriter, off_thread};
 use cachestore_core::raw::{Phase, PreparedRow, RowTimes, ScanRange, SingleWriterStore};
 use cachestore_core::{
     Bytes, Capabilities, Entry, Error, Page, Result, ScanItem, SharedClock, Stats,
@@ -99,13 +99,22 @@ impl RedbStore {
     /// [`Durability::Immediate`] the writes were durable already (in the
     /// log), and the log starts over; with [`Durability::Buffered`] this is
     /// what makes them durable.
+    ///
+    /// The durable commit runs on a thread of its own, not on the runtime
+    /// thread that awaits it.
     pub async fn flush(&self) -> Result<()> {
-        self.inner.writer.with_engine(RedbWriter::flush)
+        let store = self.clone();
+        off_thread("redb", move || store.inner.writer.with_engine(RedbWriter::flush)).await?
     }
 
     /// Reads every row: each value's checksum and format. `Ok` when sound, else
     /// [`Error::Corrupt`] naming the first problem.
     pub async fn integrity_check(&self) -> Result<()> {
+        let store = self.clone();
+        off_thread("redb", move || store.check_whole_file()).await?
+    }
+
+    fn check_whole_file(&self) -> Result<()> {
         self.read_txn("checking integrity", |txn, this| {
             let e = |e: redb::StorageError| map_err(&this.inner.path, "checking integrity", e);
             let rows = txn.open_table(ROWS).map_err(|e| this.err("checking integrity", e))?;

@@ -120,7 +120,14 @@ impl SqliteStoreBuilder {
         if self.file.check_integrity {
             quick_check(&conn, path)?;
         }
-        let writer = GroupWriter::start(SqliteWriter { conn, path: path.clone() })?;
+        let engine = SqliteWriter { conn, path: path.clone() };
+        // A commit that syncs (durability full) runs on the writer thread, so
+        // that no caller's runtime thread waits for an fsync; one that does
+        // not (normal: WAL commits only append) may run on the caller's.
+        let writer = match self.durability {
+            Durability::Full => GroupWriter::start_queued(engine)?,
+            Durability::Normal => GroupWriter::start(engine)?,
+        };
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.clone(),

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use cachestore_core::raw::builder::FileOptions;
-use cachestore_core::raw::group::GroupWriter;
+use cachestore_core::raw::group::{GroupWriter, off_thread};
 use cachestore_core::raw::{Phase, PreparedRow, RowTimes, ScanRange, SingleWriterStore};
 use cachestore_core::{
     Bytes, Capabilities, Entry, Error, Page, Result, ScanItem, SharedClock, Stats,
@@ -111,6 +111,11 @@ impl SqliteStore {
     /// checksum. `Ok` when the file is sound, else [`Error::Corrupt`] naming
     /// the first problem.
     pub async fn integrity_check(&self) -> Result<()> {
+        let store = self.clone();
+        off_thread("sqlite", move || store.check_whole_file()).await?
+    }
+
+    fn check_whole_file(&self) -> Result<()> {
         self.with_reader(|conn| {
             let result: String = conn
                 .query_row("PRAGMA integrity_check(1)", [], |r| r.get(0))

@@ -10,10 +10,13 @@
 //! - [`corruption`]: the corruption campaign those tests run, and one
 //!   flipped payload byte;
 //! - [`fixture`]: golden files every later release must open;
-//! - [`bench`](mod@bench): ratio tables of criterion medians against the raw engines.
+//! - [`bench`](mod@bench): the store's side of benchmarks against the raw
+//!   engines, and their ratio tables;
+//! - [`runtime`]: whether writes leave the runtime thread free.
 #![deny(missing_docs)]
 
 pub mod bench;
 pub mod corruption;
 pub mod fixture;
 pub mod processes;
+pub mod runtime;

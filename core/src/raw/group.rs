@@ -2,9 +2,12 @@
 //!
 //! A [`GroupWriter`] owns the engine's write side.
 //!
-//! - **Alone, inline.** A write made while no other write call is in
-//!   progress, and the engine is free, runs on the caller's thread in its own
-//!   transaction: no thread hop for a sequential writer.
+//! - **Alone, inline** ([`GroupWriter::start`], for commits that do not
+//!   sync). A write made while no other write call is in progress, and the
+//!   engine is free, runs on the caller's thread in its own transaction: no
+//!   thread hop for a sequential writer. An engine whose commits sync is
+//!   started with [`GroupWriter::start_queued`] instead: every write runs on
+//!   the writer thread, and no caller's runtime thread waits for an fsync.
 //! - **Together, grouped.** Otherwise the write goes to a queue served by a
 //!   writer thread, which runs everything queued as one group: one
 //!   transaction and one commit (with durable commits, one fsync for many
@@ -229,6 +232,28 @@ where
             _ => Err(mismatch::<E>("count")),
         }
     }
+}
+
+/// Runs `f` on a new thread of its own and awaits its result, so that a
+/// blocking call (a durable commit, a check of a whole file) does not hold
+/// the caller's runtime thread. For calls rare enough that a thread each is
+/// cheap; `backend` names the backend in errors.
+pub async fn off_thread<R: Send + 'static>(
+    backend: &'static str,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Result<R> {
+    let (reply, answer) = oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("cachestore-{backend}-call"))
+        .spawn(move || {
+            let _ = reply.send(f());
+        })
+        .map_err(|e| Error::io(format!("starting a {backend} thread"), e))?;
+    answer.await.map_err(|_| Error::Backend {
+        backend,
+        operation: "a blocking call".into(),
+        source: "its thread stopped without an answer (it panicked)".into(),
+    })
 }
 
 /// An engine answered a write with another write's kind of answer.
