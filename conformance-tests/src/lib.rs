@@ -164,6 +164,8 @@ macro_rules! __conformance_core {
             set_many_with_an_invalid_item_writes_nothing,
             scan_returns_live_rows_in_byte_order,
             scan_resumes_correctly_while_writes_go_on,
+            scans_resume_from_any_cursor,
+            scans_cross_internal_batches_intact,
             stats_follow_every_operation,
             concurrent_tasks_keep_rows_whole,
         );
