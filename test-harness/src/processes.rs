@@ -348,11 +348,17 @@ fn kill_9_loop(backend: &Backend) -> Result<(), String> {
 const PROCESSES: u64 = 4;
 const MIXED_OPS: u64 = 5_000;
 
-/// `MIXED_OPS` operations: sets of its own keys on even steps, gets of any
-/// process's keys on odd ones, every row read checked whole.
+/// `MIXED_OPS` operations: sets of its own keys on even steps; on odd ones
+/// gets of any process's keys, every row read checked whole, and now and
+/// then operations that read and then write in one transaction (a delete of
+/// another process's row, a purge, a clear) in namespace `tmp`. With the
+/// store's busy timeout none may surface an error: a writer that began its
+/// transactions as readers and upgraded them would get `SQLITE_BUSY` at once
+/// here, whatever the timeout.
 async fn child_mixed(backend: &Backend, path: PathBuf, id: u64) -> Result<(), String> {
     let store = (backend.open)(&path).map_err(|e| e.to_string())?;
     let mut rng = Rng(0x9e37_79b9 * (id + 1));
+    let dead = SetOptions::new().ttl(cachestore_core::Ttl::For(Duration::ZERO));
     for i in 0..MIXED_OPS {
         if i % 2 == 0 {
             let key = format!("p{id}-{}", (i / 2) % 500);
@@ -360,6 +366,18 @@ async fn child_mixed(backend: &Backend, path: PathBuf, id: u64) -> Result<(), St
                 .set("ns", &key, payload(&key, i), options(&key, i))
                 .await
                 .map_err(|e| format!("set {key}: {e}"))?;
+        } else if i % 10 == 1 {
+            let own = format!("p{id}-{i}");
+            let other = format!("p{}-{}", rng.below(PROCESSES), i.saturating_sub(10));
+            let both = async {
+                store.set("tmp", &own, payload(&own, i), dead.clone()).await?;
+                store.delete("tmp", &other).await
+            };
+            both.await.map_err(|e| format!("set and delete in tmp: {e}"))?;
+        } else if i % 50 == 3 {
+            store.purge_expired().await.map_err(|e| format!("purge: {e}"))?;
+        } else if i % 500 == 5 {
+            store.clear_namespace("tmp").await.map_err(|e| format!("clear: {e}"))?;
         } else {
             let key = format!("p{}-{}", rng.below(PROCESSES), rng.below(500));
             if let Some(row) = store.get("ns", &key).await.map_err(|e| format!("get {key}: {e}"))? {
@@ -417,7 +435,8 @@ fn four_processes(backend: &Backend) -> Result<(), String> {
         Ok::<(), String>(())
     })?;
     println!(
-        "  {PROCESSES} processes × {MIXED_OPS} operations in {:.1}s, no error surfaced",
+        "  {PROCESSES} processes × {MIXED_OPS} operations (sets, gets, deletes, purges, clears) \
+         in {:.1}s, no error surfaced",
         elapsed.as_secs_f64()
     );
     Ok(())
