@@ -14,6 +14,11 @@ pub(crate) fn map_err(path: &Path, operation: &'static str, e: rusqlite::Error) 
             detail: format!("SQLite reports damage while {operation}"),
             source: Some(Box::new(e)),
         },
+        // Another connection held the lock for longer than the busy
+        // timeout: the file is in use, which may pass (retriable).
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            Error::InUse { path: path.into(), source: Some(Box::new(e)) }
+        }
         Some(ErrorCode::DiskFull) => Error::Io {
             context: context(),
             source: std::io::Error::new(std::io::ErrorKind::StorageFull, e),
