@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use cachestore::{Bytes, CacheStore, Entry, SetOptions};
+use cachestore::{Bytes, Entry, SetOptions};
 
 /// The rows: fresh with headers (several, non-ASCII, an empty value),
 /// stale, never expiring with a binary payload, and an empty payload.
