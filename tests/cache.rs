@@ -87,6 +87,61 @@ async fn stale_if_error_serves_the_stale_value() {
     assert!(matches!(err, FetchError::Fetch(ref e) if e == "503"), "{err}");
 }
 
+/// Stale-if-error serves what the store holds when the fetch fails, not
+/// what it held when the fetch began: a row that died (the clock passed its
+/// stale window) or was deleted while the fetcher ran is not served.
+#[tokio::test]
+async fn stale_if_error_never_serves_a_row_that_died_or_went_during_the_fetch() {
+    let clock = ManualClock::new();
+    let store = memory(&clock);
+    let cache = Cache::new(Arc::clone(&store));
+    let policy = FetchPolicy::new(Duration::from_secs(60)).stale_for(Duration::from_secs(600));
+    for during in ["dies", "is deleted"] {
+        let key = format!("k-{during}");
+        let first =
+            cache.get_or_fetch("m", &key, &policy, || async { Ok::<_, String>(movie()) }).await;
+        assert!(first.expect("first fetch").fresh);
+        clock.advance(Duration::from_secs(120)); // stale now
+        let (clock, store, key2) = (clock.clone(), Arc::clone(&store), key.clone());
+        let result = cache
+            .get_or_fetch("m", &key, &policy, move || async move {
+                if during == "dies" {
+                    clock.advance(Duration::from_secs(3600)); // past stale_until
+                } else {
+                    store.delete("m", &key2).await.expect("delete");
+                }
+                Err::<Movie, _>("503 upstream down".to_owned())
+            })
+            .await;
+        match result {
+            Err(FetchError::Fetch(e)) => assert_eq!(e, "503 upstream down"),
+            Ok(c) => panic!("the row {during} during the fetch, and was served: {:?}", c.value),
+            Err(e) => panic!("the row {during} during the fetch: {e}"),
+        }
+    }
+}
+
+/// A cached failure is never read as a value, even when its text decodes as
+/// the value's type (an error message "42" and a `u32`).
+#[tokio::test]
+async fn a_cached_failure_whose_text_decodes_is_still_not_a_value() {
+    let clock = ManualClock::new();
+    let cache = Cache::new(memory(&clock));
+    let policy = FetchPolicy::new(Duration::from_secs(3600)).negative_ttl(Duration::from_secs(30));
+    let err = cache
+        .get_or_fetch("n", "k", &policy, || async { Err::<u32, _>("42".to_owned()) })
+        .await
+        .expect_err("fails");
+    assert!(matches!(err, FetchError::Fetch(_)), "{err}");
+    assert_eq!(cache.get::<u32>("n", "k").await.expect("get"), None, "the failure read as 42");
+    assert!(cache.get_stale::<u32>("n", "k").await.expect("get_stale").is_none(), "read as 42");
+    let err = cache
+        .get_or_fetch("n", "k", &policy, || async { Ok::<u32, String>(7) })
+        .await
+        .expect_err("still cached");
+    assert!(matches!(err, FetchError::Cached { ref message, .. } if message == "42"), "{err}");
+}
+
 /// A failure is cached for its own TTL: calls within it fail at once without
 /// calling the fetcher; after it, the fetcher runs again.
 #[tokio::test]
