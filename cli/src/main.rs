@@ -54,6 +54,10 @@ fn main() -> ExitCode {
 }
 
 fn report(f: Failure) -> ExitCode {
+    if f.code == 0 {
+        // The output's reader went away (a broken pipe): a normal end.
+        return ExitCode::SUCCESS;
+    }
     match f.hint {
         Some(hint) => eprintln!("error: {} (hint: {hint})", f.message),
         None => eprintln!("error: {}", f.message),

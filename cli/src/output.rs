@@ -24,6 +24,16 @@ impl Failure {
         self.hint = Some(hint);
         self
     }
+
+    /// A failed write of the command's output (`what`: "stdout", "the
+    /// export"). A reader that stopped reading (`| head`) is a normal end, as
+    /// for every Unix tool: exit 0 and nothing printed.
+    pub(crate) fn output(what: &str, e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return Failure { code: 0, message: String::new(), hint: None };
+        }
+        Failure::new(1, format!("writing {what}: {e}"))
+    }
 }
 
 impl From<cachestore::Error> for Failure {

@@ -388,3 +388,43 @@ fn an_import_the_store_would_refuse_writes_nothing() {
     assert!(stderr.contains("line 3:") && stderr.contains("nothing was imported"), "{stderr}");
     assert_eq!(ok(&a, &["export"], None), "", "a refused import wrote rows");
 }
+
+/// A reader that stops reading (`cachestore ls | head -1`) is a normal end:
+/// exit 0 and nothing on stderr, as every Unix tool does, through a real
+/// pipe with more output than its buffer holds.
+#[test]
+fn a_closed_pipe_is_a_normal_end() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = sqlite(dir.path(), "a.sqlite");
+    fill(&a);
+    let mut lines = String::new();
+    for i in 0..6_000 {
+        lines.push_str(&format!(
+            r#"{{"namespace":"more","key":"k{i:05}","payload_base64":"aGk=","headers":{{}},"stored_at_ms":1767225600000,"expires_at_ms":null,"stale_until_ms":null}}"#
+        ));
+        lines.push('\n');
+    }
+    let file = dir.path().join("more.jsonl");
+    std::fs::write(&file, lines).expect("write");
+    ok(&a, &["import", &file.display().to_string()], None);
+    for args in [&["ls"][..], &["export"][..]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cachestore"))
+            .arg("--store")
+            .arg(&a)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run cachestore");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut first = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut first).expect("a first line");
+        assert!(!first.is_empty(), "{args:?} printed nothing");
+        // The reader is gone: the pipe is closed with most output unread.
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?} | head -1 exited {:?}: {stderr}", out.status);
+        assert!(stderr.is_empty(), "{args:?} | head -1 printed: {stderr}");
+    }
+}

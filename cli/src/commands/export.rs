@@ -32,13 +32,12 @@ async fn export(store: &Arc<dyn CacheStore>, file: Option<&Path>) -> Outcome {
         for item in &items {
             let line = Line::from_item(item).map_err(|e| Failure::new(1, e))?;
             let text = serde_json::to_string(&line).map_err(|e| Failure::new(1, e.to_string()))?;
-            writeln!(out, "{text}")
-                .map_err(|e| Failure::new(1, format!("writing the export: {e}")))?;
+            writeln!(out, "{text}").map_err(|e| Failure::output("the export", e))?;
         }
         bar.inc(items.len() as u64);
         Ok(())
     })
     .await?;
     bar.finish_and_clear();
-    out.flush().map_err(|e| Failure::new(1, format!("writing the export: {e}")))
+    out.flush().map_err(|e| Failure::output("the export", e))
 }

@@ -51,5 +51,5 @@ async fn get(store: &Arc<dyn CacheStore>, ns: &str, key: &str, meta: bool, stale
     std::io::stdout()
         .write_all(&entry.payload)
         .and_then(|()| std::io::stdout().flush())
-        .map_err(|e| Failure::new(1, format!("writing to stdout: {e}")))
+        .map_err(|e| Failure::output("to stdout", e))
 }

@@ -39,7 +39,7 @@ async fn ls(store: &Arc<dyn CacheStore>, ns: Option<&str>, prefix: Option<&str>)
                 item.entry.payload.len(),
                 expiry(&item.entry, now)
             )
-            .map_err(|e| Failure::new(1, format!("writing to stdout: {e}")))?;
+            .map_err(|e| Failure::output("to stdout", e))?;
         }
         Ok(())
     })
