@@ -164,7 +164,9 @@ fn bad_import_lines_are_reported_by_number_and_nothing_is_written() {
         assert!(stderr.contains(&format!("line {n}:")), "line {n} not reported: {stderr}");
     }
     assert!(!stderr.contains("line 1:") && !stderr.contains("line 6:"), "{stderr}");
-    assert_eq!(ok(&a, &["export"], None), "", "a failed import wrote rows");
+    // Nothing was written: the store was not even created.
+    assert!(!dir.path().join("a.sqlite").exists(), "a failed import created the store");
+    fails(&a, &["export"], None, 1, "no store at");
 }
 
 #[test]
@@ -213,6 +215,7 @@ fn set_get_ls_stats_and_purge_work_together() {
 fn every_error_path_is_one_line_with_a_nonzero_exit() {
     let dir = tempfile::tempdir().expect("tempdir");
     let a = sqlite(dir.path(), "a.sqlite");
+    ok(&a, &["set", "ns", "other", "--ttl", "1h"], Some(b"x"));
     fails(&a, &["get", "ns", "missing"], None, 3, "no fresh row");
     fails(&a, &["del", "ns", "missing"], None, 3, "no row");
     fails(&a, &["set", "ns", "k", "--ttl", "soon"], Some(b"x"), 5, "--ttl");
@@ -426,5 +429,38 @@ fn a_closed_pipe_is_a_normal_end() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{args:?} | head -1 exited {:?}: {stderr}", out.status);
         assert!(stderr.is_empty(), "{args:?} | head -1 printed: {stderr}");
+    }
+}
+
+/// Commands that need an existing store say there is none at a mistyped
+/// path and create nothing there, not even its directories.
+#[test]
+fn a_missing_store_is_an_error_that_creates_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for scheme in ["sqlite", "redb"] {
+        let missing = dir.path().join("typo").join(format!("cache.{scheme}"));
+        let url = format!("{scheme}://{}", missing.display());
+        let elsewhere = format!("sqlite://{}", dir.path().join("x.sqlite").display());
+        let to = dir.path().join("to.sqlite").display().to_string();
+        let state = dir.path().join("m.state").display().to_string();
+        for args in [
+            &["stats"][..],
+            &["get", "ns", "k"],
+            &["ls"],
+            &["export"],
+            &["del", "ns", "k"],
+            &["purge"],
+            &["clear", "--all", "--yes"],
+        ] {
+            fails(&url, args, None, 1, "no store at");
+        }
+        fails(
+            &elsewhere,
+            &["migrate", &url, &format!("sqlite://{to}"), "--state", &state],
+            None,
+            1,
+            "no store at",
+        );
+        assert!(!dir.path().join("typo").exists(), "{scheme}: a directory was created");
     }
 }

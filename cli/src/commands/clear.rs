@@ -24,7 +24,7 @@ pub(crate) struct Args {
 
 /// Runs `cachestore clear`.
 pub(crate) async fn run(args: Args, ctx: &Context) -> Outcome {
-    clear(&ctx.open()?, args.ns.as_deref(), args.all, args.yes).await
+    clear(&ctx.open_existing()?, args.ns.as_deref(), args.all, args.yes).await
 }
 
 async fn clear(store: &Arc<dyn CacheStore>, ns: Option<&str>, all: bool, yes: bool) -> Outcome {

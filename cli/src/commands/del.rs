@@ -14,7 +14,7 @@ pub(crate) struct Args {
 
 /// Runs `cachestore del`.
 pub(crate) async fn run(args: Args, ctx: &Context) -> Outcome {
-    if ctx.open()?.delete(&args.ns, &args.key).await? {
+    if ctx.open_existing()?.delete(&args.ns, &args.key).await? {
         Ok(())
     } else {
         Err(Failure::new(3, format!("no row ({:?}, {:?})", args.ns, args.key)))

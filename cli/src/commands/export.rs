@@ -19,7 +19,7 @@ pub(crate) struct Args {
 
 /// Runs `cachestore export`.
 pub(crate) async fn run(args: Args, ctx: &Context) -> Outcome {
-    export(&ctx.open()?, args.file.as_deref()).await
+    export(&ctx.open_existing()?, args.file.as_deref()).await
 }
 
 async fn export(store: &Arc<dyn CacheStore>, file: Option<&Path>) -> Outcome {

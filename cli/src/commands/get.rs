@@ -26,7 +26,7 @@ pub(crate) struct Args {
 
 /// Runs `cachestore get`.
 pub(crate) async fn run(args: Args, ctx: &Context) -> Outcome {
-    get(&ctx.open()?, &args.ns, &args.key, args.meta, args.stale).await
+    get(&ctx.open_existing()?, &args.ns, &args.key, args.meta, args.stale).await
 }
 
 async fn get(store: &Arc<dyn CacheStore>, ns: &str, key: &str, meta: bool, stale: bool) -> Outcome {

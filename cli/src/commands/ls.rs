@@ -20,7 +20,7 @@ pub(crate) struct Args {
 
 /// Runs `cachestore ls`.
 pub(crate) async fn run(args: Args, ctx: &Context) -> Outcome {
-    ls(&ctx.open()?, args.ns.as_deref(), args.prefix.as_deref()).await
+    ls(&ctx.open_existing()?, args.ns.as_deref(), args.prefix.as_deref()).await
 }
 
 async fn ls(store: &Arc<dyn CacheStore>, ns: Option<&str>, prefix: Option<&str>) -> Outcome {

@@ -73,6 +73,7 @@ async fn migrate(
         cursor = Some(ScanCursor { namespace: state.after_namespace, key: state.after_key });
         copied = state.copied;
     }
+    super::must_exist(from)?;
     let source = open(from, Arc::new(SystemClock))?;
     let clock = ManualClock::new();
     let dest = open(to, Arc::new(clock.clone()))?;

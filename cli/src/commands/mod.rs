@@ -19,6 +19,21 @@ use clap::Subcommand;
 
 use crate::output::{Failure, Outcome};
 
+/// Fails, creating nothing, when `url` names a file store whose file does
+/// not exist.
+pub(crate) fn must_exist(url: &str) -> Result<(), Failure> {
+    let parsed = cachestore_core::raw::url::StoreUrl::parse(url)?;
+    if !matches!(parsed.scheme(), "sqlite" | "redb") {
+        return Ok(());
+    }
+    let path = parsed.file()?;
+    if path.exists() {
+        return Ok(());
+    }
+    Err(Failure::new(1, format!("no store at {} (nothing was created)", path.display()))
+        .hint("check --store; `cachestore set` or `import` creates a store"))
+}
+
 /// The commands.
 #[derive(Subcommand)]
 pub(crate) enum Command {
@@ -68,6 +83,15 @@ impl Context {
     pub(crate) fn open(&self) -> Result<Arc<dyn CacheStore>, Failure> {
         let clock: SharedClock = Arc::new(self.clock.clone());
         Ok(cachestore::open_with_clock(&self.url, clock)?)
+    }
+
+    /// Opens a store that must already exist, for a command that only reads
+    /// (`stats`, `get`, `ls`, `export`, `del`, `purge`, `clear`): a file
+    /// store whose file is missing is an error, and nothing is created (a
+    /// mistyped path must not leave an empty store and its directories).
+    pub(crate) fn open_existing(&self) -> Result<Arc<dyn CacheStore>, Failure> {
+        must_exist(&self.url)?;
+        self.open()
     }
 
     /// Runs `command`.

@@ -17,7 +17,7 @@ pub(crate) struct Args {
 
 /// Runs `cachestore purge`.
 pub(crate) async fn run(args: Args, ctx: &Context) -> Outcome {
-    purge(&ctx.open()?, &ctx.clock, args.dry_run).await
+    purge(&ctx.open_existing()?, &ctx.clock, args.dry_run).await
 }
 
 async fn purge(store: &Arc<dyn CacheStore>, clock: &ManualClock, dry_run: bool) -> Outcome {

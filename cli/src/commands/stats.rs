@@ -20,7 +20,7 @@ pub(crate) struct Args {
 
 /// Runs `cachestore stats`.
 pub(crate) async fn run(args: Args, ctx: &Context) -> Outcome {
-    stats(&ctx.open()?, &ctx.url, args.json).await
+    stats(&ctx.open_existing()?, &ctx.url, args.json).await
 }
 
 #[derive(Default, Serialize)]
