@@ -59,7 +59,7 @@ async fn import(url: &str, file: &Path) -> Outcome {
     }
     let lines: Vec<Row> = lines.into_iter().map(|(_, line)| line).collect();
     let bar = progress(Some(lines.len() as u64), "importing");
-    write_rows(&store, &clock, &lines).await.map_err(|e| Failure::new(1, e))?;
+    write_rows(&store, &clock, &lines, &bar).await.map_err(|e| Failure::new(1, e))?;
     bar.finish_and_clear();
     println!("imported {} rows", lines.len());
     Ok(())

@@ -88,9 +88,8 @@ async fn migrate(
             .map(Row::from_item)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Failure::new(1, e))?;
-        write_rows(&dest, &clock, &lines).await.map_err(|e| Failure::new(1, e))?;
+        write_rows(&dest, &clock, &lines, &bar).await.map_err(|e| Failure::new(1, e))?;
         copied += lines.len() as u64;
-        bar.inc(lines.len() as u64);
         let Some(next) = page.next else { break };
         let state = MigrateState {
             from: redact_url(from),
