@@ -91,6 +91,14 @@ pub(crate) fn inspect(path: &Path) -> Result<()> {
         });
     }
     if read < REDB_MAGIC.len() || &head[..REDB_MAGIC.len()] != REDB_MAGIC {
+        // Another kind of file (a text file, an image) is said to be what it
+        // is and left alone; only what looks like nothing is damage.
+        let mut start = vec![0u8; 4096];
+        let io = |e| Error::io(format!("reading {}", path.display()), e);
+        let n = files::read_up_to(&mut File::open(path).map_err(io)?, &mut start).map_err(io)?;
+        if let Some(what) = files::identify(&start[..n]) {
+            return Err(files::not_ours(path, what, "redb"));
+        }
         return Err(corrupt(path, "not a redb database (no redb header)"));
     }
     let len = file

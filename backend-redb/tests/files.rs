@@ -37,9 +37,12 @@ async fn a_text_file_and_a_sqlite_database_are_refused_untouched() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = dir.path().join("notes.txt");
     fs::write(&text, "dear diary\n").expect("write");
-    let err = RedbStore::open(&text).expect_err("text");
-    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
-    assert_eq!(fs::read(&text).expect("read"), b"dear diary\n");
+    for recreate in [false, true] {
+        let err = RedbStore::builder(&text).recreate_if_corrupt(recreate).open().expect_err("text");
+        assert!(matches!(err, Error::Incompatible { .. }), "{err:?}");
+        assert!(err.to_string().contains("a text file"), "{err}");
+        assert_eq!(fs::read(&text).expect("read"), b"dear diary\n");
+    }
 
     let sqlite = dir.path().join("other.db");
     sqlite_header_file(&sqlite);

@@ -95,6 +95,14 @@ pub(crate) fn inspect(path: &Path) -> Result<FileState, Error> {
     let read = files::read_up_to(&mut file, &mut header)
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     if read < header.len() || &header[..16] != SQLITE_MAGIC {
+        // Another kind of file (a redb cache, a text file) is said to be what
+        // it is and left alone; only what looks like nothing is damage.
+        let io = |e| Error::io(format!("reading {}", path.display()), e);
+        let mut head = vec![0u8; 4096];
+        let n = files::read_up_to(&mut File::open(path).map_err(io)?, &mut head).map_err(io)?;
+        if let Some(what) = files::identify(&head[..n]) {
+            return Err(files::not_ours(path, what, "SQLite"));
+        }
         return Err(corrupt(path, "not a SQLite database (no SQLite header)"));
     }
     // SQLite's own format fields: write and read versions 1 (rollback) or 2
@@ -206,6 +214,20 @@ fn check_wal(path: &Path) -> Result<(), Error> {
     }
     if read == head.len() && closest <= 2 {
         return Err(corrupt(&wal, "the write-ahead log's header is damaged"));
+    }
+    // The log of a redb cache: the path is a redb cache, opened by mistake.
+    let mut start = [0u8; 64];
+    let io = |e| Error::io(format!("reading {}", wal.display()), e);
+    let n = files::read_up_to(&mut File::open(&wal).map_err(io)?, &mut start).map_err(io)?;
+    if let Some(what) = files::identify(&start[..n]).filter(|w| w.contains("redb")) {
+        return Err(Error::Incompatible {
+            path: path.into(),
+            detail: format!(
+                "beside it is {what}: this is a redb cache, not a SQLite one; it was left \
+                 untouched. Open it as redb://{}",
+                path.display()
+            ),
+        });
     }
     Err(Error::Incompatible {
         path: wal,

@@ -106,14 +106,45 @@ async fn random_bytes_are_corrupt_and_recreate_moves_them_aside() {
 }
 
 #[tokio::test]
-async fn a_text_file_and_a_tiny_file_are_corrupt() {
+async fn a_file_cut_inside_its_header_is_corrupt() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (name, bytes) in [("text", &b"hello, this is a text file\n"[..]), ("tiny", b"SQLite")] {
-        let path = dir.path().join(name);
-        fs::write(&path, bytes).expect("write");
-        let err = SqliteStore::open(&path).expect_err(name);
-        assert!(matches!(err, Error::Corrupt { .. }), "{name}: {err:?}");
-        assert_eq!(snapshot(&path), bytes);
+    let path = dir.path().join("tiny");
+    fs::write(&path, b"SQLite").expect("write");
+    let err = SqliteStore::open(&path).expect_err("tiny");
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    assert_eq!(snapshot(&path), b"SQLite");
+}
+
+/// A healthy file of another kind (a redb cache, a text file) is said to be
+/// what it is, and is never moved aside, even with `recreate_if_corrupt`
+/// (which is for damage): recreating a redb cache opened by mistake as
+/// `sqlite://` would lose it.
+#[tokio::test]
+async fn another_kind_of_file_is_named_and_never_recreated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let redb = dir.path().join("cache.redb");
+    {
+        let db = redb::Database::create(&redb).expect("a redb file");
+        drop(db);
+    }
+    let text = dir.path().join("notes.txt");
+    fs::write(&text, "hello, this is a text file\n").expect("write");
+    for (path, says) in [(&redb, "redb database"), (&text, "text file")] {
+        let before = snapshot(path);
+        for recreate in [false, true] {
+            let err = SqliteStore::builder(path)
+                .recreate_if_corrupt(recreate)
+                .open()
+                .expect_err("not a SQLite file");
+            assert!(matches!(err, Error::Incompatible { .. }), "{err:?}");
+            assert!(err.to_string().contains(says), "{err}");
+            assert_eq!(snapshot(path), before, "{says}: the file changed");
+        }
+        let names: Vec<_> = fs::read_dir(dir.path()).expect("ls").filter_map(|e| e.ok()).collect();
+        assert!(
+            names.iter().all(|e| !e.file_name().to_string_lossy().contains(".corrupt-")),
+            "{says}: something was moved aside"
+        );
     }
 }
 
@@ -228,7 +259,7 @@ async fn busy_timeout_is_configurable() {
         .set("ns", "k", Bytes::from_static(b"v"), SetOptions::new())
         .await
         .expect_err("locked");
-    assert!(matches!(err, Error::Backend { .. }), "{err:?}");
+    assert!(matches!(err, Error::InUse { .. }) && err.is_retriable(), "{err:?}");
     other.execute_batch("COMMIT").expect("unlock");
     store.set("ns", "k", Bytes::from_static(b"v"), SetOptions::new()).await.expect("after unlock");
 }

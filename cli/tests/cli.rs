@@ -228,16 +228,27 @@ fn every_error_path_is_one_line_with_a_nonzero_exit() {
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "hello").expect("write");
     let foreign = format!("sqlite://{}", text.display());
-    fails(&foreign, &["stats"], None, 1, "recreate_if_corrupt");
-    fails(&foreign, &["purge"], None, 1, "not a SQLite database");
+    // A text file is said to be one; recreating it is never suggested.
+    fails(&foreign, &["stats"], None, 1, "a text file, not a cachestore SQLite file");
+    fails(&foreign, &["purge"], None, 1, "point --store at a cachestore file");
     fails(
         &a,
         &["migrate", &foreign, &a, "--state", &dir.path().join("s").display().to_string()],
         None,
         1,
-        "corrupt",
+        "a text file",
     );
-    fails(&format!("redb://{}", text.display()), &["bench"], None, 1, "not a redb database");
+    fails(&format!("redb://{}", text.display()), &["bench"], None, 1, "not a cachestore redb file");
+    // A redb cache opened as sqlite:// is named, with the URL that opens it.
+    let r = redb(dir.path(), "r.redb");
+    ok(&r, &["set", "ns", "k", "--ttl", "1h"], Some(b"x"));
+    let wrong = format!("sqlite://{}", dir.path().join("r.redb").display());
+    fails(&wrong, &["stats"], None, 1, "this is a redb cache, not a SQLite one");
+    // Without its log beside it, the file itself is named.
+    std::fs::remove_file(dir.path().join("r.redb-wal")).expect("remove the log");
+    fails(&wrong, &["stats"], None, 1, "a redb database (cachestore opens its own as redb://");
+    let out = cachestore(&wrong, &["stats"], None);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("recreate"), "recreate suggested");
 }
 
 #[test]

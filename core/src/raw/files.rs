@@ -138,6 +138,61 @@ pub fn move_aside(path: &Path, stamp: i64, companions: &[&str]) -> Result<PathBu
     Ok(target)
 }
 
+/// The first bytes of the databases a cachestore file may be mistaken for.
+const SQLITE_MAGIC: &[u8] = b"SQLite format 3\0";
+const REDB_MAGIC: &[u8] = &[b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+const WAL_MAGIC: &[u8] = b"cachestore-wal1\n";
+
+/// What a file that is not the backend's own appears to be, judged from its
+/// first bytes (`head`, up to 4 KiB): another backend's database, a
+/// cachestore log, a common file format or text. `None` when nothing is
+/// recognised, or when `head` is a cut start of a database (damage, not
+/// another file). A backend says what the file is (an
+/// [`Error::Incompatible`], left untouched) rather than call a healthy file
+/// of another kind damaged, which would invite moving it aside.
+pub fn identify(head: &[u8]) -> Option<&'static str> {
+    const KINDS: [(&[u8], &str); 9] = [
+        (SQLITE_MAGIC, "a SQLite database (cachestore opens its own as sqlite://PATH)"),
+        (REDB_MAGIC, "a redb database (cachestore opens its own as redb://PATH)"),
+        (WAL_MAGIC, "a cachestore redb write-ahead log (open the database beside it)"),
+        (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+        (b"PK\x03\x04", "a ZIP archive"),
+        (b"\x1f\x8b", "a gzip file"),
+        (b"%PDF-", "a PDF document"),
+        (b"\x7fELF", "an executable (ELF)"),
+        (b"\xef\xbb\xbf", "a text file"),
+    ];
+    for (magic, what) in KINDS {
+        if head.starts_with(magic) {
+            return Some(what);
+        }
+    }
+    // A database cut inside its first bytes is damage.
+    if [SQLITE_MAGIC, REDB_MAGIC, WAL_MAGIC].iter().any(|m| m.starts_with(head)) {
+        return None;
+    }
+    let text = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        // A character cut at the end of `head` is still text.
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&head[..e.valid_up_to()]).ok()?,
+        Err(_) => return None,
+    };
+    let printable = text.chars().all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'));
+    (!head.is_empty() && printable).then_some("a text file")
+}
+
+/// An [`Error::Incompatible`] for a file that [`identify`] recognised as
+/// `what`, which the backend `ours` (e.g. "SQLite") does not open.
+pub fn not_ours(path: &Path, what: &str, ours: &str) -> Error {
+    Error::Incompatible {
+        path: path.into(),
+        detail: format!(
+            "{what}, not a cachestore {ours} file; it was left untouched. Use another path for \
+             the cache"
+        ),
+    }
+}
+
 /// An [`Error::Corrupt`] for a file.
 pub fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
     Error::Corrupt { location: path.display().to_string(), detail: detail.into(), source: None }
@@ -146,6 +201,21 @@ pub fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_are_told_apart_from_damage() {
+        assert!(identify(b"SQLite format 3\0\x10\x00").is_some_and(|w| w.contains("SQLite")));
+        assert!(identify(&[b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A, 0]).is_some());
+        assert_eq!(identify(b"dear diary\n"), Some("a text file"));
+        assert_eq!(identify("{\"ключ\": 1}\n".as_bytes()), Some("a text file"));
+        assert_eq!(identify(b"\x89PNG\r\n\x1a\n...."), Some("a PNG image"));
+        assert_eq!(identify(b"hello"), Some("a text file"));
+        // Cut starts of a database, random bytes, nothing: damage.
+        for damage in [&b"SQLite"[..], b"SQLite format", b"redb", b"\x00\x01\xfe\xffabcdefgh", b""]
+        {
+            assert_eq!(identify(damage), None, "{damage:?}");
+        }
+    }
 
     #[test]
     fn move_aside_keeps_every_byte() {
