@@ -103,6 +103,24 @@ pub(crate) async fn scan_pages(
     }
 }
 
+/// A measured duration for people: three significant digits in the unit
+/// that fits ("812 ns", "4.27 µs", "172 ms", "1.50 s").
+pub(crate) fn duration(d: Duration) -> String {
+    let ns = d.as_nanos() as f64;
+    let (value, unit) = match ns {
+        n if n < 1e3 => (n, "ns"),
+        n if n < 1e6 => (n / 1e3, "µs"),
+        n if n < 1e9 => (n / 1e6, "ms"),
+        n => (n / 1e9, "s"),
+    };
+    let decimals = match value {
+        v if v < 10.0 => 2,
+        v if v < 100.0 => 1,
+        _ => 0,
+    };
+    format!("{value:.decimals$} {unit}")
+}
+
 /// "3h 12m", at most two units.
 pub(crate) fn short(d: Duration) -> String {
     let s = d.as_secs();
@@ -157,4 +175,19 @@ pub(crate) fn create_private(path: &Path) -> Result<std::fs::File, Failure> {
 /// Opens the store at `url` on `clock`.
 pub(crate) fn open(url: &str, clock: SharedClock) -> Result<Arc<dyn CacheStore>, Failure> {
     Ok(cachestore::open_with_clock(url, clock)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_are_scaled_to_three_significant_digits() {
+        assert_eq!(duration(Duration::from_nanos(812)), "812 ns");
+        assert_eq!(duration(Duration::from_nanos(4_270)), "4.27 µs");
+        assert_eq!(duration(Duration::from_micros(172_068)), "172 ms");
+        assert_eq!(duration(Duration::from_millis(1_500)), "1.50 s");
+        assert_eq!(duration(Duration::from_secs(42)), "42.0 s");
+    }
 }

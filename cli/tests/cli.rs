@@ -475,3 +475,25 @@ fn a_missing_store_is_an_error_that_creates_nothing() {
         assert!(!dir.path().join("typo").exists(), "{scheme}: a directory was created");
     }
 }
+
+/// `bench` works in a namespace of its own and removes only what it wrote:
+/// the user's rows, dead ones included, are all still there after it, and
+/// its timings are scaled for people.
+#[test]
+fn bench_never_touches_the_users_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = sqlite(dir.path(), "a.sqlite");
+    fill(&a);
+    ok(&a, &["set", "mine", "dead", "--ttl", "0s"], Some(b"gone soon"));
+    let before = ok(&a, &["purge", "--dry-run"], None);
+    assert!(before.contains(" 1 dead"), "{before}");
+    let rows_before = ok(&a, &["export"], None);
+    let out = ok(&a, &["bench", "--ops", "20"], None);
+    assert_eq!(ok(&a, &["purge", "--dry-run"], None), before, "bench purged the user's dead rows");
+    assert_eq!(ok(&a, &["export"], None), rows_before, "bench changed the user's rows");
+    assert!(out.contains("clear its rows"), "{out}");
+    for line in out.lines().skip(1) {
+        let median = line.split_whitespace().nth_back(2).expect("a median");
+        assert!(median.len() <= 4, "an unscaled median {median:?} in {line:?}");
+    }
+}
