@@ -103,6 +103,34 @@ pub(crate) async fn scan_pages(
     }
 }
 
+/// A size for people: bytes under 1 KiB, else KiB, MiB or GiB with three
+/// significant digits ("512 B", "1.50 KiB", "97.7 MiB").
+pub(crate) fn size(bytes: u64) -> String {
+    const UNITS: [&str; 3] = ["KiB", "MiB", "GiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let decimals = if value < 10.0 {
+        2
+    } else if value < 100.0 {
+        1
+    } else {
+        0
+    };
+    format!("{value:.decimals$} {}", UNITS[unit])
+}
+
+/// A moment for people: UTC to the second ("2026-11-23T15:04:05Z").
+pub(crate) fn date(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
 /// A measured duration for people: three significant digits in the unit
 /// that fits ("812 ns", "4.27 µs", "172 ms", "1.50 s").
 pub(crate) fn duration(d: Duration) -> String {
@@ -181,6 +209,15 @@ pub(crate) fn open(url: &str, clock: SharedClock) -> Result<Arc<dyn CacheStore>,
 mod tests {
     use super::duration;
     use std::time::Duration;
+
+    #[test]
+    fn sizes_are_scaled_to_three_significant_digits() {
+        use super::size;
+        assert_eq!(size(512), "512 B");
+        assert_eq!(size(1536), "1.50 KiB");
+        assert_eq!(size(102_400_000), "97.7 MiB");
+        assert_eq!(size(5 << 40), "5120 GiB");
+    }
 
     #[test]
     fn durations_are_scaled_to_three_significant_digits() {

@@ -7,9 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use cachestore::{
-    Bytes, CacheStore, Entry, Headers, ManualClock, ScanItem, SetItem, SetOptions, Ttl,
-};
+use cachestore::{Bytes, CacheStore, Headers, ManualClock, ScanItem, SetItem, SetOptions, Ttl};
 use cachestore_core::raw::{from_unix_millis, to_unix_millis};
 use serde::{Deserialize, Serialize};
 
@@ -187,15 +185,6 @@ async fn flush(
     let n = batch.len();
     store.set_many(std::mem::take(batch)).await.map_err(|e| e.to_string())?;
     Ok(n)
-}
-
-/// An entry's row as a line (for `get --meta`).
-pub(crate) fn line_of(namespace: &str, key: &str, entry: &Entry) -> Result<Line, String> {
-    Line::from_item(&ScanItem {
-        namespace: namespace.into(),
-        key: key.into(),
-        entry: entry.clone(),
-    })
 }
 
 #[cfg(test)]

@@ -497,3 +497,35 @@ fn bench_never_touches_the_users_rows() {
         assert!(median.len() <= 4, "an unscaled median {median:?} in {line:?}");
     }
 }
+
+/// Output for people: `get --meta` shows dates and sizes (never `Some(…)`
+/// or raw milliseconds), and the stats table keeps its columns with a long
+/// namespace.
+#[test]
+fn output_is_for_people() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = sqlite(dir.path(), "a.sqlite");
+    let long = "a-namespace-well-over-thirty-two-bytes-long";
+    ok(&a, &["set", long, "k", "--ttl", "1h", "--stale-for", "1d"], Some(&[7u8; 3000]));
+    ok(&a, &["set", "n", "k", "--ttl", "never"], Some(b"x"));
+    let out = cachestore(&a, &["get", long, "k", "--meta"], None);
+    let meta = String::from_utf8_lossy(&out.stderr);
+    assert!(!meta.contains("Some(") && !meta.contains("None"), "{meta}");
+    let year = |line: &str| line.contains("20") && line.contains('T') && line.contains('Z');
+    assert!(meta.lines().any(|l| l.starts_with("stored:") && year(l)), "{meta}");
+    assert!(meta.lines().any(|l| l.starts_with("expires:") && year(l)), "{meta}");
+    assert!(meta.contains("2.93 KiB"), "no size for people: {meta}");
+    let never = String::from_utf8_lossy(&cachestore(&a, &["get", "n", "k", "--meta"], None).stderr)
+        .into_owned();
+    assert!(never.lines().any(|l| l.starts_with("expires:") && l.contains("never")), "{never}");
+    let table = ok(&a, &["stats"], None);
+    let rows: Vec<&str> = table.lines().take(3).collect();
+    let column = |line: &str, word: &str| line.find(word).expect(word);
+    let fresh_at = column(rows[0], "fresh") + "fresh".len();
+    for row in &rows[1..] {
+        // The fresh count ends where the header's "fresh" ends.
+        let end = row[..fresh_at].trim_end().len();
+        assert_eq!(end, fresh_at, "a misaligned row: {row:?} under {:?}", rows[0]);
+    }
+    assert!(table.contains("2.93 KiB"), "{table}");
+}

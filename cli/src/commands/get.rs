@@ -6,8 +6,7 @@ use std::sync::Arc;
 use cachestore::CacheStore;
 
 use super::Context;
-use crate::output::{Failure, Outcome, ago, expiry};
-use crate::rows::{self};
+use crate::output::{Failure, Outcome, ago, date, expiry, size};
 
 /// The arguments of `cachestore get`.
 #[derive(clap::Args)]
@@ -36,14 +35,12 @@ async fn get(store: &Arc<dyn CacheStore>, ns: &str, key: &str, meta: bool, stale
         return Err(Failure { code: 3, message: format!("no fresh row ({ns:?}, {key:?})"), hint });
     };
     if meta {
-        let line = rows::line_of(ns, key, &entry).map_err(|e| Failure::new(1, e))?;
         let now = store.clock().now();
-        eprintln!("stored: {}", ago(now, entry.stored_at));
-        eprintln!("expiry: {}", expiry(&entry, now));
-        eprintln!(
-            "times (ms): stored {} expires {:?} stale_until {:?}",
-            line.stored_at_ms, line.expires_at_ms, line.stale_until_ms
-        );
+        let when = |t: Option<std::time::SystemTime>| t.map_or_else(|| "never".into(), date);
+        eprintln!("stored:      {} ({})", date(entry.stored_at), ago(now, entry.stored_at));
+        eprintln!("expires:     {} ({})", when(entry.expires_at), expiry(&entry, now));
+        eprintln!("stale until: {}", when(entry.stale_until));
+        eprintln!("size:        {}", size(entry.payload.len() as u64));
         for (k, v) in &entry.headers {
             eprintln!("header: {k}: {v}");
         }

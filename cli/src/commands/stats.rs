@@ -8,7 +8,7 @@ use cachestore::CacheStore;
 use serde::Serialize;
 
 use super::Context;
-use crate::output::{Outcome, ago, scan_pages};
+use crate::output::{Outcome, ago, scan_pages, size};
 
 /// The arguments of `cachestore stats`.
 #[derive(clap::Args)]
@@ -63,26 +63,28 @@ async fn stats(store: &Arc<dyn CacheStore>, url: &str, json: bool) -> Outcome {
         println!("{out}");
         return Ok(());
     }
+    // The namespace column is as wide as the longest name shown.
+    let width = per.keys().map(|ns| ns.chars().count()).max().unwrap_or(0).max(9);
     println!(
-        "{:<32} {:>8} {:>8} {:>12} {:>14} {:>14}",
-        "namespace", "fresh", "stale", "bytes", "oldest", "newest"
+        "{:<width$} {:>8} {:>8} {:>10} {:>14} {:>14}",
+        "namespace", "fresh", "stale", "payload", "oldest", "newest"
     );
     for (ns, s) in &per {
         let age = |ms: Option<i64>| {
             ms.and_then(cachestore_core::raw::from_unix_millis).map_or("-".into(), |t| ago(now, t))
         };
         println!(
-            "{:<32} {:>8} {:>8} {:>12} {:>14} {:>14}",
+            "{:<width$} {:>8} {:>8} {:>10} {:>14} {:>14}",
             ns,
             s.fresh,
             s.stale,
-            s.payload_bytes,
+            size(s.payload_bytes),
             age(s.oldest_stored_at_ms),
             age(s.newest_stored_at_ms)
         );
     }
     match file_size {
-        Some(n) => println!("file size: {n} bytes"),
+        Some(n) => println!("file size: {}", size(n)),
         None => println!("file size: - (not a file store)"),
     }
     Ok(())
