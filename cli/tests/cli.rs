@@ -529,3 +529,72 @@ fn output_is_for_people() {
     }
     assert!(table.contains("2.93 KiB"), "{table}");
 }
+
+/// `export | import -` copies a store through a real pipe, and an import
+/// streams: its peak memory stays well under the size of its input (it
+/// read the whole file, and held every row, before).
+#[test]
+fn import_reads_stdin_and_streams() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (sqlite(dir.path(), "a.sqlite"), sqlite(dir.path(), "b.sqlite"));
+    fill(&a);
+    let export = Command::new(env!("CARGO_BIN_EXE_cachestore"))
+        .args(["--store", &a, "export"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("export");
+    let import = Command::new(env!("CARGO_BIN_EXE_cachestore"))
+        .args(["--store", &b, "import", "-"])
+        .stdin(Stdio::from(export.stdout.expect("stdout")))
+        .output()
+        .expect("import");
+    assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
+    assert_eq!(ok(&b, &["export"], None), ok(&a, &["export"], None));
+
+    // About 80 MB of lines (6,000 rows of 10 KiB).
+    let file = dir.path().join("big.jsonl");
+    {
+        use std::io::Write as _;
+        let payload = "QUJD".repeat(10 * 1024 / 3);
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&file).expect("create"));
+        for i in 0..6_000 {
+            writeln!(
+                out,
+                r#"{{"namespace":"big","key":"k{i}","payload_base64":"{payload}","headers":{{}},"stored_at_ms":1767225600000,"expires_at_ms":null,"stale_until_ms":null}}"#
+            )
+            .expect("write");
+        }
+    }
+    let input = std::fs::metadata(&file).expect("size").len();
+    let c = sqlite(dir.path(), "c.sqlite");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cachestore"))
+        .args(["--store", &c, "import", &file.display().to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("import");
+    // The high-water mark of its resident memory, read until it exits.
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    while child.try_wait().expect("wait").is_none() {
+        if let Ok(text) = std::fs::read_to_string(&status) {
+            if let Some(kib) = text
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+            {
+                peak_kib = peak_kib.max(kib);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(peak_kib > 0, "no memory reading");
+    let peak = peak_kib * 1024;
+    println!("import of {} MB peaked at {} MB", input >> 20, peak >> 20);
+    assert!(peak < input * 2 / 3, "an import of {input} bytes peaked at {peak} bytes");
+    let stats = ok(&c, &["stats"], None);
+    assert!(stats.contains("6000"), "{stats}");
+}
