@@ -538,16 +538,17 @@ fn import_reads_stdin_and_streams() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (a, b) = (sqlite(dir.path(), "a.sqlite"), sqlite(dir.path(), "b.sqlite"));
     fill(&a);
-    let export = Command::new(env!("CARGO_BIN_EXE_cachestore"))
+    let mut export = Command::new(env!("CARGO_BIN_EXE_cachestore"))
         .args(["--store", &a, "export"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("export");
     let import = Command::new(env!("CARGO_BIN_EXE_cachestore"))
         .args(["--store", &b, "import", "-"])
-        .stdin(Stdio::from(export.stdout.expect("stdout")))
+        .stdin(Stdio::from(export.stdout.take().expect("stdout")))
         .output()
         .expect("import");
+    assert!(export.wait().expect("export").success(), "the export failed");
     assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
     assert_eq!(ok(&b, &["export"], None), ok(&a, &["export"], None));
 
