@@ -578,15 +578,14 @@ fn import_reads_stdin_and_streams() {
     let status = format!("/proc/{}/status", child.id());
     let mut peak_kib = 0u64;
     while child.try_wait().expect("wait").is_none() {
-        if let Ok(text) = std::fs::read_to_string(&status) {
-            if let Some(kib) = text
+        if let Ok(text) = std::fs::read_to_string(&status)
+            && let Some(kib) = text
                 .lines()
                 .find(|l| l.starts_with("VmHWM:"))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|n| n.parse().ok())
-            {
-                peak_kib = peak_kib.max(kib);
-            }
+        {
+            peak_kib = peak_kib.max(kib);
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
