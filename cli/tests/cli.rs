@@ -598,3 +598,25 @@ fn import_reads_stdin_and_streams() {
     let stats = ok(&c, &["stats"], None);
     assert!(stats.contains("6000"), "{stats}");
 }
+
+/// `--json` on the commands that print rows or measurements: `ls` writes
+/// valid JSON Lines (one object per row), `bench` and `stats` one object.
+#[test]
+fn json_output_parses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = sqlite(dir.path(), "a.sqlite");
+    fill(&a);
+    let lines = ok(&a, &["ls", "--json"], None);
+    assert_eq!(lines.lines().count(), 1_204);
+    for line in lines.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        assert!(row["key"].is_string() && row["payload_bytes"].is_u64(), "{line}");
+        assert!(row["fresh"].is_boolean() && row["stored_at_ms"].is_i64(), "{line}");
+    }
+    let bench: serde_json::Value =
+        serde_json::from_str(&ok(&a, &["bench", "--ops", "20", "--json"], None)).expect("JSON");
+    assert!(bench["set"]["median_ns"].as_u64().is_some_and(|n| n > 0), "{bench}");
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&a, &["stats", "--json"], None)).expect("JSON");
+    assert!(stats["namespaces"]["bulk"]["fresh"].as_u64() == Some(1_200), "{stats}");
+}

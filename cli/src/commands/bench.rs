@@ -14,11 +14,15 @@ pub(crate) struct Args {
     /// Operations per measurement.
     #[arg(long, default_value_t = 2000)]
     ops: u64,
+    /// One JSON object: per operation, the median in nanoseconds and the
+    /// rows per second.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Runs `cachestore bench`.
 pub(crate) async fn run(args: Args, ctx: &Context) -> Outcome {
-    bench(&ctx.open()?, args.ops).await
+    bench(&ctx.open()?, args.ops, args.json).await
 }
 
 /// Times `ops` calls of `f`; returns the median per call and ops/s.
@@ -40,7 +44,7 @@ where
     Ok((median, ops as f64 / total.as_secs_f64().max(1e-9)))
 }
 
-async fn bench(store: &Arc<dyn CacheStore>, ops: u64) -> Outcome {
+async fn bench(store: &Arc<dyn CacheStore>, ops: u64, json: bool) -> Outcome {
     let ops = ops.max(10);
     let ns = format!("cachestore-bench-{}", std::process::id());
     let payload = Bytes::from(vec![0x5a; 1024]);
@@ -100,6 +104,18 @@ async fn bench(store: &Arc<dyn CacheStore>, ops: u64) -> Outcome {
     bar.finish_and_clear();
     if removed != written {
         eprintln!("note: {written} rows were written, {removed} removed");
+    }
+    if json {
+        let mut out = serde_json::Map::new();
+        for (name, (median, per_sec)) in &report {
+            let row = serde_json::json!({
+                "median_ns": median.as_nanos() as u64,
+                "rows_per_second": per_sec.round() as u64,
+            });
+            out.insert((*name).to_owned(), row);
+        }
+        println!("{}", serde_json::Value::Object(out));
+        return Ok(());
     }
     println!("{:<16} {:>10} {:>12}", "operation", "median", "rows/s");
     for (name, (median, per_sec)) in report {
