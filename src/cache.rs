@@ -101,6 +101,7 @@ impl Redaction {
 
 /// How [`Cache::get_or_fetch`] caches what it fetches.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "a policy does nothing until it is passed to `get_or_fetch`"]
 pub struct FetchPolicy {
     /// How long a fetched value is fresh.
     pub ttl: Ttl,
@@ -207,7 +208,17 @@ impl<E: fmt::Display> fmt::Display for FetchError<E> {
     }
 }
 
-impl<E: fmt::Debug + fmt::Display> std::error::Error for FetchError<E> {}
+/// The source of [`FetchError::Store`] is the store's [`Error`]; a
+/// fetcher's own error is in [`FetchError::Fetch`] (its type need not be an
+/// error type, so it is not a `source`).
+impl<E: fmt::Debug + fmt::Display> std::error::Error for FetchError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FetchError::Store(e) => Some(e),
+            FetchError::Fetch(_) | FetchError::Cached { .. } => None,
+        }
+    }
+}
 
 /// Per-namespace counters of a [`Cache`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -295,6 +306,7 @@ impl<C: ValueCodec> fmt::Debug for Cache<C> {
 }
 
 /// Builds a [`Cache`].
+#[must_use = "a builder does nothing until `build()`"]
 pub struct CacheBuilder<C: ValueCodec = Json> {
     store: Arc<dyn CacheStore>,
     codec: C,

@@ -39,6 +39,7 @@ impl ValueCodec for Json {
 /// bincode is unmaintained (RUSTSEC-2025-0141); it is pinned to 2.x and used
 /// only behind this codec.
 #[cfg(feature = "bincode")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bincode")))]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Bincode;
 

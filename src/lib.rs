@@ -53,6 +53,7 @@
 //! use cachestore::files::move_aside; // nor `files`
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod blocking;
 mod cache;
@@ -82,38 +83,46 @@ pub use url::{open, open_with_clock, percent_encode_path};
 
 /// The in-memory backend (feature `memory`).
 #[cfg(feature = "memory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub mod memory {
     pub use cachestore_memory::*;
 }
 
 #[cfg(feature = "memory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use cachestore_memory::{MemoryStore, MemoryStoreBuilder};
 
 /// The SQLite backend (feature `sqlite`).
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite {
     pub use cachestore_sqlite::*;
 }
 
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use cachestore_sqlite::{SqliteStore, SqliteStoreBuilder};
 
 /// The redb backend (feature `redb`).
 #[cfg(feature = "redb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 pub mod redb {
     pub use cachestore_redb::*;
 }
 
 #[cfg(feature = "redb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 pub use cachestore_redb::{RedbStore, RedbStoreBuilder};
 
 /// The Redis backend (feature `redis`).
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis {
     pub use cachestore_redis::*;
 }
 
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use cachestore_redis::{RedisStore, RedisStoreBuilder};
 
 /// The README's Rust examples, compiled and run as doctests so they cannot rot.

@@ -328,3 +328,22 @@ async fn times_come_from_the_store_clock() {
     assert_eq!(c.age, Duration::from_secs(5));
     assert_eq!(c.stored_at, clock.now() - Duration::from_secs(5));
 }
+
+/// An `Arc<dyn CacheStore>` can sit in a `#[derive(Debug)]` struct, and a
+/// store failure behind a `FetchError` is its `source()`.
+#[test]
+fn a_dyn_store_is_debug_and_a_fetch_error_chains_its_cause() {
+    #[derive(Debug)]
+    #[allow(dead_code)]
+    struct App {
+        store: Arc<dyn CacheStore>,
+    }
+    let app = App { store: memory(&ManualClock::new()) };
+    let shown = format!("{app:?}");
+    assert!(shown.contains("dyn CacheStore") && shown.contains("capabilities"), "{shown}");
+    let cause = cachestore::Error::Config { message: "bad URL".into() };
+    let err: FetchError<String> = FetchError::Store(cause);
+    let source = std::error::Error::source(&err).expect("the store's error");
+    assert!(source.to_string().contains("bad URL"), "{source}");
+    assert!(std::error::Error::source(&FetchError::Fetch("x".to_owned())).is_none());
+}

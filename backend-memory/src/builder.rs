@@ -11,6 +11,7 @@ use crate::store::{Inner, MemoryStore};
 
 /// Builds a [`MemoryStore`].
 #[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build()`"]
 pub struct MemoryStoreBuilder {
     pub(crate) clock: SharedClock,
     pub(crate) max_capacity_bytes: Option<u64>,
@@ -83,8 +84,9 @@ mod url_tests {
 
     #[test]
     fn from_url_takes_its_own_options_and_refuses_the_rest() {
-        MemoryStoreBuilder::from_url("memory://?capacity_bytes=1048576&max_payload=16777216")
-            .expect("a URL with every kind of option");
+        let _accepted =
+            MemoryStoreBuilder::from_url("memory://?capacity_bytes=1048576&max_payload=16777216")
+                .expect("a URL with every kind of option");
         for bad in [
             "memory://?capacity_bytes=lots",
             "sqlite:///x.db",

@@ -23,6 +23,7 @@ use crate::writer::RedbWriter;
 
 /// Builds a [`RedbStore`].
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `open()`"]
 pub struct RedbStoreBuilder {
     pub(crate) file: FileOptions,
     pub(crate) durability: Durability,
@@ -277,8 +278,10 @@ mod url_tests {
 
     #[test]
     fn from_url_takes_its_own_options_and_refuses_the_rest() {
-        RedbStoreBuilder::from_url("redb://rel/c.redb?durability=buffered&max_payload=16777216")
-            .expect("a URL with every kind of option");
+        let _accepted = RedbStoreBuilder::from_url(
+            "redb://rel/c.redb?durability=buffered&max_payload=16777216",
+        )
+        .expect("a URL with every kind of option");
         for bad in [
             "redb:///x.redb?recreate_if_corrupt=perhaps",
             "memory://",

@@ -15,6 +15,7 @@ const REDIS_CRATE_OPTIONS: [&str; 4] = ["protocol", "db", "user", "pass"];
 
 /// Builds a [`RedisStore`].
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `open()`"]
 pub struct RedisStoreBuilder {
     pub(crate) url: String,
     pub(crate) cluster: bool,
@@ -153,7 +154,7 @@ mod url_tests {
 
     #[test]
     fn from_url_takes_its_own_options_and_refuses_the_rest() {
-        RedisStoreBuilder::from_url(
+        let _accepted = RedisStoreBuilder::from_url(
             "rediss://u:pw@h:6380/2?prefix=a:&cluster=false&connect_timeout_ms=5&protocol=resp3",
         )
         .expect("a URL with every kind of option");

@@ -19,6 +19,7 @@ use crate::writer::SqliteWriter;
 
 /// Builds a [`SqliteStore`].
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `open()`"]
 pub struct SqliteStoreBuilder {
     pub(crate) file: FileOptions,
     pub(crate) durability: Durability,
@@ -162,7 +163,7 @@ mod url_tests {
 
     #[test]
     fn from_url_takes_its_own_options_and_refuses_the_rest() {
-        SqliteStoreBuilder::from_url(
+        let _accepted = SqliteStoreBuilder::from_url(
             "sqlite:///tmp/a%3Fb.sqlite?durability=full&busy_timeout_ms=10&recreate_if_corrupt=1",
         )
         .expect("a URL with every kind of option");

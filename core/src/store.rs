@@ -168,6 +168,17 @@ pub trait CacheStore: Send + Sync + 'static {
     fn clock(&self) -> SharedClock;
 }
 
+/// A store behind `dyn CacheStore` shows what it can do (its
+/// [`Capabilities`]), so that an `Arc<dyn CacheStore>` can sit in a
+/// `#[derive(Debug)]` struct.
+impl std::fmt::Debug for dyn CacheStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("dyn CacheStore")
+            .field("capabilities", &self.capabilities())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Validates a write and computes its row times: the identity, the payload
 /// size against `max_payload`, and the TTL at the clock's `now`.
 ///

@@ -82,6 +82,7 @@ impl Entry {
 /// assert_eq!(opts.headers.len(), 1);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until they are passed to `set`"]
 pub struct SetOptions {
     /// How long the row is fresh. Default: [`Ttl::Never`].
     pub ttl: Ttl,
