@@ -5,12 +5,13 @@ use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use cachestore_core::raw::WriterParts;
 use cachestore_core::raw::builder::FileOptions;
 use cachestore_core::raw::files::PathState;
 use cachestore_core::raw::group::GroupWriter;
 use cachestore_core::raw::to_unix_millis;
-use cachestore_core::raw::url::{StoreUrl, apply};
-use cachestore_core::{Clock, Error, Result, SharedClock};
+use cachestore_core::raw::url::apply;
+use cachestore_core::{Capabilities, Clock, Error, Result, SharedClock};
 use redb::Database;
 
 use crate::config::{DEFAULT_MAX_PAYLOAD, Durability};
@@ -36,14 +37,10 @@ impl RedbStoreBuilder {
     /// `recreate_if_corrupt=true|false` and `max_payload=BYTES`. Any other
     /// option is [`Error::Config`].
     pub fn from_url(url: &str) -> Result<RedbStoreBuilder> {
-        let mut url = StoreUrl::parse(url)?;
-        url.expect_scheme(&[crate::SCHEME])?;
-        let mut builder = RedbStore::builder(PathBuf::new());
-        builder.file = FileOptions::from_url(&mut url, DEFAULT_MAX_PAYLOAD)?;
-        let durability = url
-            .take_choice("durability", &["immediate", "buffered"])?
-            .map(|i| [Durability::Immediate, Durability::Buffered][i]);
-        builder = apply(builder, durability, Self::durability);
+        let (mut url, file) = FileOptions::parse(url, crate::SCHEME, DEFAULT_MAX_PAYLOAD)?;
+        let mut builder = RedbStoreBuilder { file, ..RedbStore::builder(PathBuf::new()) };
+        let choices = [("immediate", Durability::Immediate), ("buffered", Durability::Buffered)];
+        builder = apply(builder, url.take_choice("durability", &choices)?, Self::durability);
         url.finish()?;
         Ok(builder)
     }
@@ -206,12 +203,18 @@ impl RedbStoreBuilder {
         };
         Ok(RedbStore {
             inner: Arc::new(Inner {
+                parts: WriterParts {
+                    writer,
+                    clock: self.file.clock.clone(),
+                    capabilities: Capabilities::new()
+                        .with_persistent(true)
+                        .with_atomic_batch(true)
+                        .with_exact_stats(true)
+                        .with_max_payload(self.file.max_payload),
+                },
                 db,
                 path: path.clone(),
                 location,
-                clock: self.file.clock.clone(),
-                max_payload: self.file.max_payload,
-                writer,
                 recovered_from: None,
             }),
         })
@@ -274,29 +277,19 @@ pub(crate) fn move_aside_held(path: &Path, stamp: i64) -> Result<PathBuf> {
 #[cfg(test)]
 mod url_tests {
     use super::RedbStoreBuilder;
-    use cachestore_core::Error;
+    use cachestore_core::raw::url::check_refused;
 
     #[test]
     fn from_url_takes_its_own_options_and_refuses_the_rest() {
-        let _accepted = RedbStoreBuilder::from_url(
-            "redb://rel/c.redb?durability=buffered&max_payload=16777216",
-        )
-        .expect("a URL with every kind of option");
-        for bad in [
+        let good = "redb://rel/c.redb?durability=buffered&max_payload=16777216";
+        assert!(RedbStoreBuilder::from_url(good).is_ok(), "{good}");
+        let typo = format!("{good}&typo=1");
+        let refused = [
             "redb:///x.redb?recreate_if_corrupt=perhaps",
             "memory://",
             concat!("memory://", "?typo=1"),
-        ] {
-            match RedbStoreBuilder::from_url(bad) {
-                Err(Error::Config { .. }) => {}
-                Err(e) => panic!("{bad}: {e:?}"),
-                Ok(_) => panic!("{bad} was taken"),
-            }
-        }
-        let typo = format!(
-            "{}{}typo=1",
-            "redb://rel/c.redb?durability=buffered&max_payload=16777216", '&'
-        );
-        assert!(matches!(RedbStoreBuilder::from_url(&typo), Err(Error::Config { .. })), "{typo}");
+            typo.as_str(),
+        ];
+        check_refused(RedbStoreBuilder::from_url, &refused).unwrap_or_else(|e| panic!("{e}"));
     }
 }

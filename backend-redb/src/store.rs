@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cachestore_core::raw::builder::FileOptions;
-use cachestore_core::raw::group::{GroupWriter, off_thread};
-use cachestore_core::raw::{Phase, PreparedRow, RowTimes, ScanRange, SingleWriterStore};
-use cachestore_core::{
-    Bytes, Capabilities, Entry, Error, Page, Result, ScanItem, SharedClock, Stats,
+use cachestore_core::raw::group::off_thread;
+use cachestore_core::raw::{
+    Phase, PreparedRow, RowTimes, ScanRange, SingleWriterStore, WriterParts,
 };
+use cachestore_core::{Bytes, Entry, Error, Page, Result, ScanItem, Stats};
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use crate::builder::RedbStoreBuilder;
@@ -46,13 +46,12 @@ impl Drop for Db {
 }
 
 pub(crate) struct Inner {
-    // Dropped after `writer`, whose thread holds the other reference.
-    pub(crate) writer: GroupWriter<RedbWriter>,
+    // The writer (in `parts`) is dropped before `db`: its thread holds the
+    // database's other reference.
+    pub(crate) parts: WriterParts<RedbWriter>,
     pub(crate) db: Arc<Db>,
     pub(crate) path: PathBuf,
     pub(crate) location: String,
-    pub(crate) clock: SharedClock,
-    pub(crate) max_payload: u64,
     pub(crate) recovered_from: Option<PathBuf>,
 }
 
@@ -104,7 +103,7 @@ impl RedbStore {
     /// thread that awaits it.
     pub async fn flush(&self) -> Result<()> {
         let store = self.clone();
-        off_thread("redb", move || store.inner.writer.with_engine(RedbWriter::flush)).await?
+        off_thread("redb", move || store.inner.parts.writer.with_engine(RedbWriter::flush)).await?
     }
 
     /// Reads every row: each value's checksum and format. `Ok` when sound, else
@@ -183,20 +182,8 @@ impl SingleWriterStore for RedbStore {
     type Row = NewRow;
     type Engine = RedbWriter;
 
-    fn writer(&self) -> &GroupWriter<RedbWriter> {
-        &self.inner.writer
-    }
-
-    fn store_clock(&self) -> &SharedClock {
-        &self.inner.clock
-    }
-
-    fn store_capabilities(&self) -> Capabilities {
-        Capabilities::new()
-            .with_persistent(true)
-            .with_atomic_batch(true)
-            .with_exact_stats(true)
-            .with_max_payload(self.inner.max_payload)
+    fn parts(&self) -> &WriterParts<RedbWriter> {
+        &self.inner.parts
     }
 
     fn make_row(&self, new: PreparedRow) -> Result<NewRow> {

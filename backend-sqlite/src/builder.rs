@@ -4,11 +4,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cachestore_core::raw::WriterParts;
 use cachestore_core::raw::builder::FileOptions;
 use cachestore_core::raw::group::GroupWriter;
 use cachestore_core::raw::to_unix_millis;
-use cachestore_core::raw::url::{StoreUrl, apply};
-use cachestore_core::{Clock, Error, Result, SharedClock};
+use cachestore_core::raw::url::apply;
+use cachestore_core::{Capabilities, Clock, Error, Result, SharedClock};
 use rusqlite::Connection;
 
 use crate::config::{DEFAULT_MAX_PAYLOAD, Durability};
@@ -34,14 +35,10 @@ impl SqliteStoreBuilder {
     /// `max_payload=BYTES` and `busy_timeout_ms=MS`. Any other option is
     /// [`Error::Config`](cachestore_core::Error::Config).
     pub fn from_url(url: &str) -> Result<SqliteStoreBuilder> {
-        let mut url = StoreUrl::parse(url)?;
-        url.expect_scheme(&[crate::SCHEME])?;
-        let mut builder = SqliteStore::builder(PathBuf::new());
-        builder.file = FileOptions::from_url(&mut url, DEFAULT_MAX_PAYLOAD)?;
-        let durability = url
-            .take_choice("durability", &["normal", "full"])?
-            .map(|i| [Durability::Normal, Durability::Full][i]);
-        builder = apply(builder, durability, Self::durability);
+        let (mut url, file) = FileOptions::parse(url, crate::SCHEME, DEFAULT_MAX_PAYLOAD)?;
+        let mut builder = SqliteStoreBuilder { file, ..SqliteStore::builder(PathBuf::new()) };
+        let choices = [("normal", Durability::Normal), ("full", Durability::Full)];
+        builder = apply(builder, url.take_choice("durability", &choices)?, Self::durability);
         if let Some(ms) = url.take_u64("busy_timeout_ms")? {
             builder = builder.busy_timeout(Duration::from_millis(ms));
         }
@@ -131,14 +128,21 @@ impl SqliteStoreBuilder {
         };
         Ok(SqliteStore {
             inner: Arc::new(Inner {
+                parts: WriterParts {
+                    writer,
+                    clock: self.file.clock.clone(),
+                    capabilities: Capabilities::new()
+                        .with_persistent(true)
+                        .with_multi_process(true)
+                        .with_atomic_batch(true)
+                        .with_exact_stats(true)
+                        .with_max_payload(self.file.max_payload),
+                },
                 path: path.clone(),
                 location: path.display().to_string(),
-                clock: self.file.clock.clone(),
                 busy_timeout: self.busy_timeout,
-                max_payload: self.file.max_payload,
                 max_idle_readers: self.max_idle_readers,
                 readers: Mutex::new(Vec::new()),
-                writer,
                 recovered_from: None,
             }),
         })
@@ -159,30 +163,20 @@ pub(crate) fn quick_check(conn: &Connection, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod url_tests {
     use super::SqliteStoreBuilder;
-    use cachestore_core::Error;
+    use cachestore_core::raw::url::check_refused;
 
     #[test]
     fn from_url_takes_its_own_options_and_refuses_the_rest() {
-        let _accepted = SqliteStoreBuilder::from_url(
-            "sqlite:///tmp/a%3Fb.sqlite?durability=full&busy_timeout_ms=10&recreate_if_corrupt=1",
-        )
-        .expect("a URL with every kind of option");
-        for bad in [
+        let good =
+            "sqlite:///tmp/a%3Fb.sqlite?durability=full&busy_timeout_ms=10&recreate_if_corrupt=1";
+        assert!(SqliteStoreBuilder::from_url(good).is_ok(), "{good}");
+        let typo = format!("{good}&typo=1");
+        let refused = [
             "sqlite:///x.db?durability=sometimes",
             "redb:///x.redb",
             concat!("redb:///x.redb", "?typo=1"),
-        ] {
-            match SqliteStoreBuilder::from_url(bad) {
-                Err(Error::Config { .. }) => {}
-                Err(e) => panic!("{bad}: {e:?}"),
-                Ok(_) => panic!("{bad} was taken"),
-            }
-        }
-        let typo = format!(
-            "{}{}typo=1",
-            "sqlite:///tmp/a%3Fb.sqlite?durability=full&busy_timeout_ms=10&recreate_if_corrupt=1",
-            '&'
-        );
-        assert!(matches!(SqliteStoreBuilder::from_url(&typo), Err(Error::Config { .. })), "{typo}");
+            typo.as_str(),
+        ];
+        check_refused(SqliteStoreBuilder::from_url, &refused).unwrap_or_else(|e| panic!("{e}"));
     }
 }

@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use cachestore_core::raw::builder::FileOptions;
-use cachestore_core::raw::group::{GroupWriter, off_thread};
-use cachestore_core::raw::{Phase, PreparedRow, RowTimes, ScanRange, SingleWriterStore};
-use cachestore_core::{
-    Bytes, Capabilities, Entry, Error, Page, Result, ScanItem, SharedClock, Stats,
+use cachestore_core::raw::group::off_thread;
+use cachestore_core::raw::{
+    Phase, PreparedRow, RowTimes, ScanRange, SingleWriterStore, WriterParts,
 };
+use cachestore_core::{Bytes, Entry, Error, Page, Result, ScanItem, Stats};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row as SqlRow, params};
 
@@ -56,14 +56,12 @@ pub(crate) const SCAN_NS_AFTER: &str = select!(
 );
 
 pub(crate) struct Inner {
+    pub(crate) parts: WriterParts<SqliteWriter>,
     pub(crate) path: PathBuf,
     pub(crate) location: String,
-    pub(crate) clock: SharedClock,
     pub(crate) busy_timeout: Duration,
-    pub(crate) max_payload: u64,
     pub(crate) max_idle_readers: usize,
     pub(crate) readers: Mutex<Vec<Connection>>,
-    pub(crate) writer: GroupWriter<SqliteWriter>,
     pub(crate) recovered_from: Option<PathBuf>,
 }
 
@@ -138,7 +136,7 @@ impl SqliteStore {
     /// Checkpoints the write-ahead log into the database file and truncates
     /// it, so the file alone holds every row (before copying it, say).
     pub fn checkpoint(&self) -> Result<()> {
-        self.inner.writer.with_engine(|w| {
+        self.inner.parts.writer.with_engine(|w| {
             w.conn
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
                 .map_err(|e| self.err("checkpointing", e))
@@ -219,21 +217,8 @@ impl SingleWriterStore for SqliteStore {
     type Row = NewRow;
     type Engine = SqliteWriter;
 
-    fn writer(&self) -> &GroupWriter<SqliteWriter> {
-        &self.inner.writer
-    }
-
-    fn store_clock(&self) -> &SharedClock {
-        &self.inner.clock
-    }
-
-    fn store_capabilities(&self) -> Capabilities {
-        Capabilities::new()
-            .with_persistent(true)
-            .with_multi_process(true)
-            .with_atomic_batch(true)
-            .with_exact_stats(true)
-            .with_max_payload(self.inner.max_payload)
+    fn parts(&self) -> &WriterParts<SqliteWriter> {
+        &self.inner.parts
     }
 
     fn make_row(&self, row: PreparedRow) -> Result<NewRow> {

@@ -40,6 +40,16 @@ impl FileOptions {
         }
     }
 
+    /// Parses the URL of a file store of `scheme`: its path, and the options
+    /// `recreate_if_corrupt=true|false` and `max_payload=BYTES` (default
+    /// `max_payload`); the URL with the backend's own options left in it.
+    pub fn parse(url: &str, scheme: &str, max_payload: u64) -> Result<(StoreUrl, FileOptions)> {
+        let mut url = StoreUrl::parse(url)?;
+        url.expect_scheme(&[scheme])?;
+        let options = FileOptions::from_url(&mut url, max_payload)?;
+        Ok((url, options))
+    }
+
     /// The options of a file store's URL: its path, and the URL options
     /// `recreate_if_corrupt=true|false` and `max_payload=BYTES`, taken from
     /// `url`; the rest stays for the backend.

@@ -30,15 +30,8 @@ pub trait SingleWriterStore: Send + Sync + 'static {
     /// The backend's write side.
     type Engine: WriteEngine<Op = Write<Self::Row>, Reply = Answer>;
 
-    /// The writer every write goes through.
-    fn writer(&self) -> &GroupWriter<Self::Engine>;
-
-    /// The store's clock.
-    fn store_clock(&self) -> &SharedClock;
-
-    /// What the store can do (its [`Capabilities::max_payload`] bounds every
-    /// write).
-    fn store_capabilities(&self) -> Capabilities;
+    /// The store's writer, clock and capabilities.
+    fn parts(&self) -> &WriterParts<Self::Engine>;
 
     /// A validated row (its identity, payload size and times checked and
     /// resolved), encoded as the backend stores it.
@@ -66,6 +59,20 @@ pub trait SingleWriterStore: Send + Sync + 'static {
     fn count_rows(&self, now: i64) -> Result<Stats>;
 }
 
+/// What a [`SingleWriterStore`] holds for the [`CacheStore`] it gets: the
+/// writer every write goes through, the clock every phase is judged by, and
+/// what the store can do (decided when it was opened; its
+/// [`Capabilities::max_payload`] bounds every write).
+#[derive(Debug)]
+pub struct WriterParts<E: WriteEngine> {
+    /// The writer.
+    pub writer: GroupWriter<E>,
+    /// The clock.
+    pub clock: SharedClock,
+    /// The capabilities.
+    pub capabilities: Capabilities,
+}
+
 /// A write validated by [`prepare_write`], its times resolved, for
 /// [`SingleWriterStore::make_row`] to encode.
 #[derive(Debug)]
@@ -84,7 +91,7 @@ pub struct PreparedRow {
 }
 
 fn now<S: SingleWriterStore + ?Sized>(store: &S) -> Result<i64> {
-    to_unix_millis(store.store_clock().now())
+    to_unix_millis(store.parts().clock.now())
 }
 
 fn prepare<S: SingleWriterStore>(
@@ -94,8 +101,8 @@ fn prepare<S: SingleWriterStore>(
     payload: Bytes,
     options: SetOptions,
 ) -> Result<S::Row> {
-    let limit = store.store_capabilities().max_payload;
-    let clock = store.store_clock().as_ref();
+    let parts = store.parts();
+    let (limit, clock) = (parts.capabilities.max_payload, parts.clock.as_ref());
     let times = prepare_write(clock, limit, &namespace, &key, &payload, &options)?;
     store.make_row(PreparedRow { namespace, key, times, headers: options.headers, payload })
 }
@@ -116,26 +123,26 @@ impl<S: SingleWriterStore> CacheStore for S {
         // Validate before allocating the owned identity.
         check_identity(ns, key)?;
         let row = prepare(self, ns.to_owned(), key.to_owned(), payload, options)?;
-        self.writer().set(vec![row]).await
+        self.parts().writer.set(vec![row]).await
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
         check_identity(namespace, key)?;
-        self.writer().delete(namespace, key, now(self)?).await
+        self.parts().writer.delete(namespace, key, now(self)?).await
     }
 
     async fn purge_expired(&self) -> Result<u64> {
-        self.writer().count(Write::Purge { now: now(self)? }).await
+        self.parts().writer.count(Write::Purge { now: now(self)? }).await
     }
 
     async fn clear_namespace(&self, namespace: &str) -> Result<u64> {
         check_namespace(namespace)?;
         let op = Write::Clear { namespace: Some(namespace.to_owned()), now: now(self)? };
-        self.writer().count(op).await
+        self.parts().writer.count(op).await
     }
 
     async fn clear_all(&self) -> Result<u64> {
-        self.writer().count(Write::Clear { namespace: None, now: now(self)? }).await
+        self.parts().writer.count(Write::Clear { namespace: None, now: now(self)? }).await
     }
 
     async fn get_many(&self, ids: &[(&str, &str)]) -> Result<Vec<Option<Entry>>> {
@@ -153,7 +160,7 @@ impl<S: SingleWriterStore> CacheStore for S {
         if rows.is_empty() {
             return Ok(());
         }
-        self.writer().set(rows).await
+        self.parts().writer.set(rows).await
     }
 
     async fn scan(&self, ns: Option<&str>, at: Option<&ScanCursor>, limit: usize) -> Result<Page> {
@@ -168,10 +175,10 @@ impl<S: SingleWriterStore> CacheStore for S {
     }
 
     fn capabilities(&self) -> Capabilities {
-        self.store_capabilities()
+        self.parts().capabilities
     }
 
     fn clock(&self) -> SharedClock {
-        self.store_clock().clone()
+        self.parts().clock.clone()
     }
 }

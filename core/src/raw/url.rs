@@ -134,18 +134,22 @@ impl StoreUrl {
             .transpose()
     }
 
-    /// Takes option `key`, which must be one of `choices`; returns its index.
-    pub fn take_choice(&mut self, key: &str, choices: &[&str]) -> Result<Option<usize>> {
+    /// Takes option `key`, which must be the name of one of `choices`;
+    /// returns that choice's value.
+    pub fn take_choice<T: Copy>(&mut self, key: &str, choices: &[(&str, T)]) -> Result<Option<T>> {
         self.take(key)
             .map(|v| {
-                choices.iter().position(|c| *c == v).ok_or_else(|| {
-                    config(format!(
-                        "{}: {key}={v:?}; {}:// takes {}",
-                        self.shown,
-                        self.scheme,
-                        choices.join(" or ")
-                    ))
-                })
+                choices.iter().find(|(name, _)| *name == v).map(|&(_, value)| value).ok_or_else(
+                    || {
+                        let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+                        config(format!(
+                            "{}: {key}={v:?}; {}:// takes {}",
+                            self.shown,
+                            self.scheme,
+                            names.join(" or ")
+                        ))
+                    },
+                )
             })
             .transpose()
     }
@@ -159,6 +163,23 @@ impl StoreUrl {
             }
         }
     }
+}
+
+/// For a backend's tests of its `from_url`: every URL in `refused` must be
+/// refused with [`Error::Config`](crate::Error::Config); `Err` names the
+/// first that was not.
+pub fn check_refused<B>(
+    from_url: impl Fn(&str) -> Result<B>,
+    refused: &[&str],
+) -> std::result::Result<(), String> {
+    for url in refused {
+        match from_url(url) {
+            Err(crate::Error::Config { .. }) => {}
+            Err(e) => return Err(format!("{url}: {e:?}, not a Config error")),
+            Ok(_) => return Err(format!("{url} was taken")),
+        }
+    }
+    Ok(())
 }
 
 /// `set(builder, value)` when an option was given, else `builder`: one line
@@ -200,9 +221,9 @@ mod tests {
         let mut u = StoreUrl::parse("x://p?a=1&b=yes&c=full&d=odd").expect("parse");
         assert_eq!(u.take_u64("a").expect("number"), Some(1));
         assert_eq!(u.take_bool("b").expect("bool"), Some(true));
-        assert_eq!(u.take_choice("c", &["normal", "full"]).expect("choice"), Some(1));
+        assert_eq!(u.take_choice("c", &[("normal", 0), ("full", 1)]).expect("choice"), Some(1));
         assert!(u.finish().is_err(), "d was not taken");
-        assert!(u.take_choice("d", &["even"]).is_err());
+        assert!(u.take_choice("d", &[("even", ())]).is_err());
         assert!(u.finish().is_ok());
         let mut bad = StoreUrl::parse("x://p?n=lots&t=maybe").expect("parse");
         assert!(bad.take_u64("n").is_err() && bad.take_bool("t").is_err());
