@@ -203,7 +203,7 @@ fn purge(c: &mut Criterion) {
                 raw_fill(&raw, 100_000, 100, 2);
                 raw
             };
-            let purge = |raw: Database| {
+            let purge = |raw: &Database| {
                 let txn = raw.begin_write().expect("txn");
                 let n = {
                     let mut t = txn.open_table(RAW).expect("table");

@@ -186,7 +186,7 @@ fn purge(c: &mut Criterion) {
     });
     g.bench_function("raw", |b| {
         b.iter_custom(|iters| {
-            let purge = |conn: Connection| {
+            let purge = |conn: &Connection| {
                 conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
                 let n = conn
                     .execute("DELETE FROM cache_rows WHERE stale_until <= ?1", [now_ms()])
