@@ -8,13 +8,13 @@
 //!   **write-ahead log** beside the file (`<path>-wal`, see [`WAL_SUFFIX`]):
 //!   one checksummed record and one `fdatasync`, then a redb commit without
 //!   a sync. That is cheaper than a durable redb commit, which syncs every
-//!   page it touched (measured: a single `set` 0.7–0.8× raw redb's durable
+//!   page it touched (measured: a single `set` 0.8–0.95× raw redb's durable
 //!   commit). Every 128 records (or 4 MiB) a checkpoint commits durably to
 //!   redb and the log starts over; an open replays what a crash left in it.
 //!   Durable writes run on the store's writer thread, so the caller's
 //!   runtime thread never waits for the fsync; **group commit** lets
 //!   concurrent writers share one record and one sync
-//!   (8 writers: 5–6.5× raw redb's one durable commit per write).
+//!   (8 writers: 5.7–7.5× raw redb's one durable commit per write).
 //!   [`Durability::Buffered`] trades durability for speed.
 //! - **Rows** are keyed by redb's `(&str, &str)` tuple key: length-prefixed
 //!   elements compared one by one, so no two identities collide and the
