@@ -166,7 +166,7 @@ impl StoreUrl {
 }
 
 /// For a backend's tests of its `from_url`: every URL in `refused` must be
-/// refused with [`Error::Config`](crate::Error::Config); `Err` names the
+/// refused with [`Error::Config`]; `Err` names the
 /// first that was not.
 pub fn check_refused<B>(
     from_url: impl Fn(&str) -> Result<B>,
