@@ -6,7 +6,7 @@ use std::time::Duration;
 use cachestore_core::{Clock, Error, Result, SharedClock};
 use redis::Script;
 
-use crate::connection::{Connector, LazyConn};
+use crate::connection::{Conn, Connector, LazyConn};
 use crate::schema::{CLEAR, PURGE};
 use crate::store::{Inner, RedisStore, endpoint};
 
@@ -25,6 +25,8 @@ pub struct RedisStoreBuilder {
     pub(crate) response_timeout: Duration,
     pub(crate) expiry_grace: Duration,
     pub(crate) max_payload: u64,
+    /// The application's own connection, used instead of connecting.
+    pub(crate) given: Option<Conn>,
 }
 
 impl RedisStoreBuilder {
@@ -97,6 +99,21 @@ impl RedisStoreBuilder {
         max_payload(bytes: u64) => max_payload;
     }
 
+    /// Uses the application's own connection to a single node instead of
+    /// connecting: the store and the application share it (and its
+    /// reconnects). The URL then only names the server in messages.
+    pub fn connection(mut self, conn: redis::aio::ConnectionManager) -> Self {
+        (self.given, self.cluster) = (Some(Conn::Single(conn)), false);
+        self
+    }
+
+    /// Uses the application's own connection to a Redis Cluster instead of
+    /// connecting (see [`connection`](Self::connection)).
+    pub fn cluster_connection(mut self, conn: redis::cluster_async::ClusterConnection) -> Self {
+        (self.given, self.cluster) = (Some(Conn::Cluster(conn)), true);
+        self
+    }
+
     /// Connects. Fails with [`Error::Unavailable`] when the server cannot be
     /// reached within the connect timeout, and with [`Error::Config`] on a
     /// bad URL or failed authentication.
@@ -134,7 +151,7 @@ impl RedisStoreBuilder {
         };
         Ok(RedisStore {
             inner: Arc::new(Inner {
-                conn: LazyConn::new(connector),
+                conn: LazyConn::new(connector, self.given),
                 endpoint,
                 prefix: self.prefix,
                 clock: self.clock,

@@ -57,15 +57,16 @@ impl Connector {
 
 /// The store's connection, made by the first call that needs it (a failed
 /// attempt is retried by the next call), so that a store can be built
-/// without a runtime, or from inside any runtime, without blocking.
+/// without a runtime, or from inside any runtime, without blocking; or the
+/// application's own, given to the builder.
 pub(crate) struct LazyConn {
     cell: OnceCell<Conn>,
     connector: Connector,
 }
 
 impl LazyConn {
-    pub(crate) fn new(connector: Connector) -> LazyConn {
-        LazyConn { cell: OnceCell::new(), connector }
+    pub(crate) fn new(connector: Connector, given: Option<Conn>) -> LazyConn {
+        LazyConn { cell: OnceCell::new_with(given), connector }
     }
 
     /// The connection, connecting first if it was not made yet.
@@ -86,6 +87,15 @@ impl LazyConn {
 pub(crate) enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Conn::Single(_) => "a connection to a single node",
+            Conn::Cluster(_) => "a connection to a cluster",
+        })
+    }
 }
 
 impl ConnectionLike for Conn {

@@ -61,7 +61,18 @@ impl RedisStore {
             response_timeout: Duration::from_secs(5),
             expiry_grace: DEFAULT_EXPIRY_GRACE,
             max_payload: DEFAULT_MAX_PAYLOAD,
+            given: None,
         }
+    }
+
+    /// A builder on the application's own connection to a single node
+    /// (shared with the store; `url` names the server in messages):
+    /// `RedisStore::from_connection(url, conn).prefix("app:").open().await`.
+    pub fn from_connection(
+        url: impl Into<String>,
+        conn: redis::aio::ConnectionManager,
+    ) -> RedisStoreBuilder {
+        Self::builder(url).connection(conn)
     }
 
     /// The prefix of this store's keys.
