@@ -42,3 +42,8 @@ pub use store::MemoryStore;
 
 /// The URL scheme of this backend: `memory://`.
 pub const SCHEME: &str = "memory";
+
+/// The crate's README, its example compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

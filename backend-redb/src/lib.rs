@@ -98,3 +98,8 @@ pub const WAL_SUFFIX: &str = log::SUFFIX;
 
 /// The URL scheme of this backend: `redb://`.
 pub const SCHEME: &str = "redb";
+
+/// The crate's README, its example compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

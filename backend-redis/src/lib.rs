@@ -58,3 +58,8 @@ pub use store::RedisStore;
 /// The URL scheme of this backend: `redis://` (and `rediss://` with the
 /// `tls` feature).
 pub const SCHEME: &str = "redis";
+
+/// The crate's README, its example compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

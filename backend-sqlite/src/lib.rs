@@ -57,3 +57,8 @@ pub use store::SqliteStore;
 
 /// The URL scheme of this backend: `sqlite://`.
 pub const SCHEME: &str = "sqlite";
+
+/// The crate's README, its example compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

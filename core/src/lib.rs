@@ -34,3 +34,8 @@ pub use types::{
 
 pub use async_trait::async_trait;
 pub use bytes::Bytes;
+
+/// The crate's README, its example compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
