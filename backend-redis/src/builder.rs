@@ -157,6 +157,9 @@ impl RedisStoreBuilder {
                 clock: self.clock,
                 expiry_grace: self.expiry_grace,
                 max_payload: self.max_payload,
+                // Connecting (twice the connect timeout), then the first
+                // try and two retries of the response timeout, and slack.
+                deadline: self.connect_timeout * 2 + self.response_timeout * 4,
                 purge: Script::new(PURGE),
                 clear: Script::new(CLEAR),
             }),

@@ -25,6 +25,9 @@ pub(crate) struct Inner {
     pub(crate) clock: SharedClock,
     pub(crate) expiry_grace: Duration,
     pub(crate) max_payload: u64,
+    /// The longest any one call may take, connecting and the redis crate's
+    /// retries included.
+    pub(crate) deadline: Duration,
     pub(crate) purge: Script,
     pub(crate) clear: Script,
 }
@@ -124,21 +127,49 @@ impl RedisStore {
         to_unix_millis(self.inner.clock.now())
     }
 
+    /// Runs one call to Redis within the store's deadline. The redis
+    /// crate's own timeouts and retries come first; this makes sure no call
+    /// can outlast them (one did: a cluster call with a master just killed
+    /// hung the test that checks it fails).
+    async fn bounded<T>(
+        &self,
+        operation: &str,
+        call: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.inner.deadline, call).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Unavailable {
+                endpoint: self.inner.endpoint.clone(),
+                source: format!("no answer while {operation} within {:?}", self.inner.deadline)
+                    .into(),
+            }),
+        }
+    }
+
     pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd, operation: &str) -> Result<T> {
-        let mut conn = self.inner.conn.get().await?;
-        cmd.query_async(&mut conn).await.map_err(|e| self.err(operation, e))
+        self.bounded(operation, async {
+            let mut conn = self.inner.conn.get().await?;
+            cmd.query_async(&mut conn).await.map_err(|e| self.err(operation, e))
+        })
+        .await
     }
 
     async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline, operation: &str) -> Result<T> {
-        let mut conn = self.inner.conn.get().await?;
-        pipe.query_async(&mut conn).await.map_err(|e| self.err(operation, e))
+        self.bounded(operation, async {
+            let mut conn = self.inner.conn.get().await?;
+            pipe.query_async(&mut conn).await.map_err(|e| self.err(operation, e))
+        })
+        .await
     }
 
     async fn script(&self, script: &Script, ns: &str, now: i64, operation: &str) -> Result<u64> {
         let mut invocation = script.key(self.index_key(ns));
         invocation.arg(self.row_prefix(ns)).arg(now);
-        let mut conn = self.inner.conn.get().await?;
-        invocation.invoke_async(&mut conn).await.map_err(|e| self.err(operation, e))
+        self.bounded(operation, async {
+            let mut conn = self.inner.conn.get().await?;
+            invocation.invoke_async(&mut conn).await.map_err(|e| self.err(operation, e))
+        })
+        .await
     }
 
     fn hmget(&self, pipe: &mut Pipeline, ns: &str, key: &str) {
