@@ -90,9 +90,12 @@ pub enum Error {
         detail: String,
     },
 
-    /// The file is held by another process and the engine cannot share it.
+    /// The file is held by another process: the engine cannot share it, or
+    /// (SQLite) another process held its lock for longer than the busy
+    /// timeout. Worth a retry.
     #[error(
-        "{} is in use by another process; close the other user or open a different file",
+        "{} is in use by another process; retry later, close the other user, or open a \
+         different file",
         path.display()
     )]
     InUse {
