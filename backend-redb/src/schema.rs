@@ -68,7 +68,6 @@ pub(crate) fn set_log_position(
 }
 
 const REDB_MAGIC: &[u8; 9] = &[b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
-const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// redb's file header: a file shorter than this was cut.
 const REDB_HEADER_LEN: u64 = 320;
@@ -77,26 +76,16 @@ const REDB_HEADER_LEN: u64 = 320;
 /// are created aside and linked into place whole (see [`create`]), so what
 /// is at the path is never half-made.
 pub(crate) fn inspect(path: &Path) -> Result<()> {
-    let mut head = [0u8; 16];
+    // redb's magic, or enough of another kind of file to say what it is.
+    let mut head = vec![0u8; 4096];
     let mut file =
         File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
     let read = files::read_up_to(&mut file, &mut head)
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    if read == head.len() && &head == SQLITE_MAGIC {
-        return Err(Error::Incompatible {
-            path: path.into(),
-            detail: "a SQLite database, not a redb file; it was left untouched. Use another \
-                     path, or open it with the sqlite backend"
-                .into(),
-        });
-    }
     if read < REDB_MAGIC.len() || &head[..REDB_MAGIC.len()] != REDB_MAGIC {
-        // Another kind of file (a text file, an image) is said to be what it
-        // is and left alone; only what looks like nothing is damage.
-        let mut start = vec![0u8; 4096];
-        let io = |e| Error::io(format!("reading {}", path.display()), e);
-        let n = files::read_up_to(&mut File::open(path).map_err(io)?, &mut start).map_err(io)?;
-        if let Some(what) = files::identify(&start[..n]) {
+        // Another kind of file (a SQLite database, a text file) is said to be
+        // what it is and left alone; only what looks like nothing is damage.
+        if let Some(what) = files::identify(&head[..read]) {
             return Err(files::not_ours(path, what, "redb"));
         }
         return Err(corrupt(path, "not a redb database (no redb header)"));

@@ -89,22 +89,22 @@ pub(crate) fn inspect(path: &Path) -> Result<FileState, Error> {
     }
     let len =
         fs::metadata(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?.len();
-    let mut header = [0u8; 100];
+    // The first 4 KiB: SQLite's 100-byte header, or enough of another kind
+    // of file to say what it is.
+    let mut head = vec![0u8; 4096];
     let mut file =
         File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-    let read = files::read_up_to(&mut file, &mut header)
+    let read = files::read_up_to(&mut file, &mut head)
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    if read < header.len() || &header[..16] != SQLITE_MAGIC {
+    if read < 100 || &head[..16] != SQLITE_MAGIC {
         // Another kind of file (a redb cache, a text file) is said to be what
         // it is and left alone; only what looks like nothing is damage.
-        let io = |e| Error::io(format!("reading {}", path.display()), e);
-        let mut head = vec![0u8; 4096];
-        let n = files::read_up_to(&mut File::open(path).map_err(io)?, &mut head).map_err(io)?;
-        if let Some(what) = files::identify(&head[..n]) {
+        if let Some(what) = files::identify(&head[..read]) {
             return Err(files::not_ours(path, what, "SQLite"));
         }
         return Err(corrupt(path, "not a SQLite database (no SQLite header)"));
     }
+    let header = &head[..100];
     // SQLite's own format fields: write and read versions 1 (rollback) or 2
     // (WAL), schema format 0 (no table yet) to 4. Anything else in a file of
     // ours is damage.
@@ -147,7 +147,11 @@ pub(crate) fn inspect(path: &Path) -> Result<FileState, Error> {
     };
     let pages = u64::from(u32::from_be_bytes([header[28], header[29], header[30], header[31]]));
     let valid = header[24..28] == header[92..96];
-    if valid && !has_wal(path) && !has_journal(path) && len < pages * page_size {
+    if valid
+        && !has_companion(path, "-wal")
+        && !has_companion(path, "-journal")
+        && len < pages * page_size
+    {
         return Err(corrupt(
             path,
             format!(
@@ -197,11 +201,15 @@ fn check_wal(path: &Path) -> Result<(), Error> {
     if files::check_path(&wal)? == PathState::New {
         return Ok(());
     }
-    let mut head = [0u8; 8];
+    // Enough to tell a redb log (64 bytes); SQLite's magic is the first 8.
+    let mut start = [0u8; 64];
     let mut file =
         File::open(&wal).map_err(|e| Error::io(format!("opening {}", wal.display()), e))?;
-    let read = files::read_up_to(&mut file, &mut head)
+    let n = files::read_up_to(&mut file, &mut start)
         .map_err(|e| Error::io(format!("reading {}", wal.display()), e))?;
+    let read = n.min(8);
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&start[..8]);
     let differing = |valid: &[u8; 8]| head.iter().zip(valid).filter(|(a, b)| a != b).count();
     let closest = WAL_HEADS.iter().map(differing).min().unwrap_or(8);
     if read == head.len() && closest == 0 {
@@ -216,9 +224,6 @@ fn check_wal(path: &Path) -> Result<(), Error> {
         return Err(corrupt(&wal, "the write-ahead log's header is damaged"));
     }
     // The log of a redb cache: the path is a redb cache, opened by mistake.
-    let mut start = [0u8; 64];
-    let io = |e| Error::io(format!("reading {}", wal.display()), e);
-    let n = files::read_up_to(&mut File::open(&wal).map_err(io)?, &mut start).map_err(io)?;
     if let Some(what) = files::identify(&start[..n]).filter(|w| w.contains("redb")) {
         return Err(Error::Incompatible {
             path: path.into(),
@@ -237,13 +242,10 @@ fn check_wal(path: &Path) -> Result<(), Error> {
     })
 }
 
-fn has_wal(path: &Path) -> bool {
-    fs::metadata(files::sidecar(path, "-wal")).is_ok_and(|m| m.len() > 0)
-}
-
-/// Whether a rollback journal that SQLite may play back is beside the file.
-fn has_journal(path: &Path) -> bool {
-    fs::metadata(files::sidecar(path, "-journal")).is_ok_and(|m| m.len() > 0)
+/// Whether a non-empty `path` + `suffix` is beside the file: a write-ahead
+/// log (`-wal`) or a rollback journal (`-journal`) SQLite may play back.
+fn has_companion(path: &Path, suffix: &str) -> bool {
+    fs::metadata(files::sidecar(path, suffix)).is_ok_and(|m| m.len() > 0)
 }
 
 /// Opens a connection with the settings every connection of a store shares.

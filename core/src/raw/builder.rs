@@ -46,14 +46,6 @@ impl FileOptions {
     pub fn parse(url: &str, scheme: &str, max_payload: u64) -> Result<(StoreUrl, FileOptions)> {
         let mut url = StoreUrl::parse(url)?;
         url.expect_scheme(&[scheme])?;
-        let options = FileOptions::from_url(&mut url, max_payload)?;
-        Ok((url, options))
-    }
-
-    /// The options of a file store's URL: its path, and the URL options
-    /// `recreate_if_corrupt=true|false` and `max_payload=BYTES`, taken from
-    /// `url`; the rest stays for the backend.
-    pub fn from_url(url: &mut StoreUrl, max_payload: u64) -> Result<FileOptions> {
         let mut options = FileOptions::new(url.file()?, max_payload);
         if let Some(on) = url.take_bool("recreate_if_corrupt")? {
             options.recreate_if_corrupt = on;
@@ -61,7 +53,7 @@ impl FileOptions {
         if let Some(bytes) = url.take_u64("max_payload")? {
             options.max_payload = bytes;
         }
-        Ok(options)
+        Ok((url, options))
     }
 }
 
