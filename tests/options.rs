@@ -169,15 +169,8 @@ mod redis {
     use crate::support;
 
     fn server() -> Option<support::Server> {
-        if !support::have_redis_server() {
-            assert!(
-                std::env::var("CACHESTORE_REQUIRE_SERVICES").as_deref() != Ok("1"),
-                "no redis-server on PATH, and CACHESTORE_REQUIRE_SERVICES=1 requires it"
-            );
-            println!("SKIPPED: Redis URL options: no redis-server on PATH");
-            return None;
-        }
-        Some(support::Server::start(&[]).expect("a private redis-server"))
+        support::require_server("Redis URL options")
+            .then(|| support::Server::start(&[]).expect("a private redis-server"))
     }
 
     #[tokio::test]

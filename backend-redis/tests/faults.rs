@@ -11,15 +11,7 @@ use support::Server;
 
 /// A loud skip, or a failure when CI requires services.
 fn require_redis() -> bool {
-    if support::have_redis_server() {
-        return true;
-    }
-    assert!(
-        std::env::var("CACHESTORE_REQUIRE_SERVICES").as_deref() != Ok("1"),
-        "no redis-server on PATH, and CACHESTORE_REQUIRE_SERVICES=1 requires it"
-    );
-    println!("SKIPPED: redis fault tests: no redis-server on PATH");
-    false
+    support::require_server("redis fault tests")
 }
 
 #[tokio::test]

@@ -9,12 +9,7 @@ use cachestore_redis::RedisStore;
 
 #[tokio::test]
 async fn the_store_uses_the_applications_connection_and_opens_none() {
-    if !support::have_redis_server() {
-        assert!(
-            std::env::var("CACHESTORE_REQUIRE_SERVICES").as_deref() != Ok("1"),
-            "no redis-server on PATH, and CACHESTORE_REQUIRE_SERVICES=1 requires it"
-        );
-        println!("SKIPPED: shared connection: no redis-server on PATH");
+    if !support::require_server("shared connection") {
         return;
     }
     let server = support::Server::start(&[]).expect("a private redis-server");

@@ -5,6 +5,9 @@
 //! not export against export (an export that dropped a field would equal
 //! itself).
 
+#[path = "../../backend-redis/tests/support/mod.rs"]
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -92,59 +95,20 @@ fn run(store: &str, args: &[&str]) {
     );
 }
 
-/// A private redis-server on a free loopback port, stopped on drop.
-struct Redis(std::process::Child, u16);
-
-impl Redis {
-    fn start() -> Option<Redis> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let spawned = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .spawn();
-        let Ok(child) = spawned else {
-            let why = "SKIPPED: the Redis pairs: redis-server is not installed";
-            assert!(
-                std::env::var("CACHESTORE_REQUIRE_SERVICES").as_deref() != Ok("1"),
-                "{why}, and CACHESTORE_REQUIRE_SERVICES=1"
-            );
-            println!("{why}");
-            return None;
-        };
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(Redis(child, port));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("redis-server did not start on port {port}");
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A new, empty store of `kind` (`n` makes it unique).
-fn store(kind: &str, dir: &Path, redis: Option<&Redis>, n: usize) -> Option<String> {
+fn store(kind: &str, dir: &Path, redis: Option<&support::Server>, n: usize) -> Option<String> {
     Some(match kind {
         "sqlite" => format!("sqlite://{}", dir.join(format!("s{n}.sqlite")).display()),
         "redb" => format!("redb://{}", dir.join(format!("r{n}.redb")).display()),
-        _ => format!("redis://127.0.0.1:{}/?prefix=p{n}:", redis?.1),
+        _ => format!("{}?prefix=p{n}:", redis?.url()),
     })
 }
 
 #[test]
 fn every_field_survives_export_import_and_migrate_between_every_pair() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let redis = Redis::start();
+    let redis = support::require_server("the Redis pairs")
+        .then(|| support::Server::start(&[]).expect("a private redis-server"));
     let kinds = ["sqlite", "redb", "redis"];
     let mut n = 0;
     let mut checked = 0;

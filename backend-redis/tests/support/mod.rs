@@ -27,6 +27,20 @@ pub fn have_redis_server() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Whether `redis-server` is on PATH. Without it, a loud `SKIPPED:` line
+/// for `what`, or a failure under `CACHESTORE_REQUIRE_SERVICES=1`.
+pub fn require_server(what: &str) -> bool {
+    if have_redis_server() {
+        return true;
+    }
+    assert!(
+        std::env::var("CACHESTORE_REQUIRE_SERVICES").as_deref() != Ok("1"),
+        "{what}: no redis-server on PATH, and CACHESTORE_REQUIRE_SERVICES=1 requires it"
+    );
+    println!("SKIPPED: {what}: no redis-server on PATH");
+    false
+}
+
 /// A redis-server owned by this test process.
 pub struct Server {
     pub port: u16,
