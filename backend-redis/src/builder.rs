@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cachestore_core::raw::url::apply;
 use cachestore_core::{Clock, Error, Result, SharedClock};
 use redis::Script;
 
@@ -56,25 +57,12 @@ impl RedisStoreBuilder {
         let base = url.raw().split('?').next().unwrap_or(url.raw()).to_owned();
         let target = if rest.is_empty() { base } else { format!("{base}?{}", rest.join("&")) };
         let mut builder = RedisStore::builder(target);
-        if let Some(p) = prefix {
-            builder = builder.prefix(p);
-        }
-        if let Some(on) = cluster {
-            builder = builder.cluster(on);
-        }
-        if let Some(d) = connect {
-            builder = builder.connect_timeout(d);
-        }
-        if let Some(d) = response {
-            builder = builder.response_timeout(d);
-        }
-        if let Some(d) = grace {
-            builder = builder.expiry_grace(d);
-        }
-        if let Some(bytes) = max_payload {
-            builder = builder.max_payload(bytes);
-        }
-        Ok(builder)
+        builder = apply(builder, prefix, Self::prefix);
+        builder = apply(builder, cluster, Self::cluster);
+        builder = apply(builder, connect, Self::connect_timeout);
+        builder = apply(builder, response, Self::response_timeout);
+        builder = apply(builder, grace, Self::expiry_grace);
+        Ok(apply(builder, max_payload, Self::max_payload))
     }
 
     cachestore_core::raw::builder::setters! {
