@@ -442,7 +442,7 @@ pub(crate) fn record<'a>(epoch: u64, entries: &[Entry<'a>]) -> Option<Record<'a>
     let values: usize = entries
         .iter()
         .map(|e| match e {
-            Entry::Set(rows) => rows.iter().map(|r| r.head.len() + r.payload.len()).sum(),
+            Entry::Set(rows) => rows.iter().map(RowEntry::value_len).sum(),
             _ => 0,
         })
         .sum();
