@@ -1,19 +1,30 @@
 //! A blocking wrapper for callers without an async runtime.
 
+use std::collections::BTreeMap;
 use std::fmt;
-use std::future::Future;
 use std::time::Duration;
 
-use cachestore_core::{Error, Result, SetOptions};
+use cachestore_core::{Error, Page, Result, ScanCursor, SetOptions, Stats};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::cache::{Cache, Cached, Counters, FetchError, FetchPolicy};
+use crate::cache::{Attempt, Begin, Cache, Purger};
 use crate::codec::{Json, ValueCodec};
+use crate::counters::Counters;
+use crate::fetch::{Cached, FetchContext, FetchError, FetchPolicy, Fetched};
 
-/// A [`Cache`] for synchronous code: it owns a small runtime, so callers
-/// need none. Calling it from inside an async runtime is an
-/// [`Error::Config`] (use [`Cache`] there), never a panic.
+/// A [`Cache`] for synchronous code: the whole surface of [`Cache`] and the
+/// store's maintenance calls, blocking.
+///
+/// - It owns a runtime with one thread of its own, where background work
+///   runs (stale-while-revalidate and eager refreshes, the purger): it
+///   goes on between calls, the caller need not lend it time.
+/// - A fetcher runs on the caller's thread, outside any runtime, so a sync
+///   HTTP client that starts its own runtime (such as `reqwest::blocking`)
+///   works; a background refresh runs it on a thread of the cache's own.
+/// - Called from inside an async runtime (where blocking would stall it),
+///   every method returns [`Error::Config`] (or [`FetchError::Store`]) and
+///   never panics: use [`Cache`] there.
 ///
 /// ```
 /// # fn main() -> cachestore::Result<()> {
@@ -25,6 +36,7 @@ use crate::codec::{Json, ValueCodec};
 /// let v = cache.get_or_fetch("ns", "k", &policy, || Ok::<_, String>(42u32)).expect("fetched");
 /// assert_eq!(v.value, 42);
 /// assert_eq!(cache.get::<u32>("ns", "k")?, Some(42));
+/// cache.shutdown()?;
 /// # Ok(()) }
 /// ```
 pub struct BlockingCache<C: ValueCodec = Json> {
@@ -38,10 +50,14 @@ impl<C: ValueCodec> fmt::Debug for BlockingCache<C> {
     }
 }
 
+type FetchResult<T, E> = std::result::Result<Cached<T>, FetchError<E>>;
+
 impl<C: ValueCodec> BlockingCache<C> {
-    /// Wraps `cache`, starting a one-thread runtime for it.
+    /// Wraps `cache`, starting a runtime with one worker thread for it.
     pub fn new(cache: Cache<C>) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("cachestore-blocking")
             .enable_all()
             .build()
             .map_err(|e| Error::io("starting the blocking cache's runtime", e))?;
@@ -53,7 +69,7 @@ impl<C: ValueCodec> BlockingCache<C> {
         &self.cache
     }
 
-    fn block<F: Future>(&self, f: F) -> Result<F::Output> {
+    fn block<F: std::future::Future>(&self, f: F) -> Result<F::Output> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(Error::Config {
                 message: "BlockingCache was called from inside an async runtime, where blocking \
@@ -67,6 +83,15 @@ impl<C: ValueCodec> BlockingCache<C> {
     /// [`Cache::get`].
     pub fn get<T: DeserializeOwned>(&self, namespace: &str, key: &str) -> Result<Option<T>> {
         self.block(self.cache.get(namespace, key))?
+    }
+
+    /// [`Cache::get_fresh`].
+    pub fn get_fresh<T: DeserializeOwned>(
+        &self,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<Cached<T>>> {
+        self.block(self.cache.get_fresh(namespace, key))?
     }
 
     /// [`Cache::get_stale`].
@@ -89,27 +114,19 @@ impl<C: ValueCodec> BlockingCache<C> {
         self.block(self.cache.set(namespace, key, value, options))?
     }
 
-    /// [`Cache::get_or_fetch`] with a synchronous fetcher.
-    pub fn get_or_fetch<T, E, F>(
-        &self,
-        namespace: &str,
-        key: &str,
-        policy: &FetchPolicy,
-        fetch: F,
-    ) -> std::result::Result<Cached<T>, FetchError<E>>
-    where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        E: fmt::Display + Send + 'static,
-        F: FnOnce() -> std::result::Result<T, E> + Send + 'static,
-    {
-        let future =
-            self.cache.get_or_fetch(namespace, key, policy, move || async move { fetch() });
-        self.block(future).map_err(FetchError::Store)?
+    /// [`Cache::delete`].
+    pub fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
+        self.block(self.cache.delete(namespace, key))?
     }
 
-    /// [`Cache::counters`].
-    pub fn counters(&self, namespace: &str) -> Counters {
-        self.cache.counters(namespace)
+    /// Deletes every row of `namespace`; returns how many went.
+    pub fn clear_namespace(&self, namespace: &str) -> Result<u64> {
+        self.block(self.cache.store().clear_namespace(namespace))?
+    }
+
+    /// Deletes every row; returns how many went.
+    pub fn clear_all(&self) -> Result<u64> {
+        self.block(self.cache.store().clear_all())?
     }
 
     /// Purges dead rows now; returns how many went.
@@ -117,8 +134,140 @@ impl<C: ValueCodec> BlockingCache<C> {
         self.block(self.cache.store().purge_expired())?
     }
 
-    /// Runs the runtime for `duration`, letting background refreshes finish.
+    /// The store's statistics ([`CacheStore::stats`](crate::CacheStore::stats)).
+    pub fn stats(&self) -> Result<Stats> {
+        self.block(self.cache.store().stats())?
+    }
+
+    /// One page of rows, of one namespace or all, after `after`
+    /// ([`CacheStore::scan`](crate::CacheStore::scan)).
+    pub fn scan(
+        &self,
+        namespace: Option<&str>,
+        after: Option<&ScanCursor>,
+        limit: usize,
+    ) -> Result<Page> {
+        self.block(self.cache.store().scan(namespace, after, limit))?
+    }
+
+    /// [`Cache::counters`].
+    pub fn counters(&self, namespace: &str) -> Counters {
+        self.cache.counters(namespace)
+    }
+
+    /// [`Cache::all_counters`].
+    pub fn all_counters(&self) -> BTreeMap<String, Counters> {
+        self.cache.all_counters()
+    }
+
+    /// [`Cache::get_or_fetch`] with a synchronous fetcher.
+    pub fn get_or_fetch<T, E, F>(
+        &self,
+        namespace: &str,
+        key: &str,
+        policy: &FetchPolicy,
+        fetch: F,
+    ) -> FetchResult<T, E>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: fmt::Display + Send + 'static,
+        F: FnOnce() -> std::result::Result<T, E> + Send + 'static,
+    {
+        self.get_or_fetch_with(namespace, key, policy, move |_| fetch().map(Fetched::value))
+    }
+
+    /// [`Cache::get_or_fetch_with`] with a synchronous fetcher. It runs on
+    /// the caller's thread (outside any runtime), or, for a background
+    /// refresh, on a thread of the cache's own. The policy's timeouts do not
+    /// apply to a synchronous fetcher (give its client its own timeouts).
+    pub fn get_or_fetch_with<T, E, F>(
+        &self,
+        namespace: &str,
+        key: &str,
+        policy: &FetchPolicy,
+        fetch: F,
+    ) -> FetchResult<T, E>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: fmt::Display + Send + 'static,
+        F: FnOnce(FetchContext) -> std::result::Result<Fetched<T>, E> + Send + 'static,
+    {
+        let background = !self.cache_closed();
+        let begun = self.block(self.cache.begin::<T, E>(namespace, key, policy, background));
+        let pending = match begun.map_err(FetchError::Store)?? {
+            Begin::Done(c) => return Ok(c),
+            Begin::Refresh(c) => {
+                let handle = self.runtime.handle().clone();
+                self.cache.refresh(&handle, namespace, key, policy, move |ctx| async move {
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    let spawned = std::thread::Builder::new()
+                        .name("cachestore-refresh".into())
+                        .spawn(move || {
+                            let _ = tx.send(fetch(ctx));
+                        });
+                    if spawned.is_err() {
+                        return None;
+                    }
+                    rx.await.ok().map(Attempt::Done)
+                });
+                return Ok(c);
+            }
+            Begin::Fetch(p) => p,
+        };
+        // On the caller's thread, outside the runtime.
+        let result = fetch(pending.context());
+        let done = self.block(self.cache.complete(pending, policy, Attempt::Done(result)));
+        done.map_err(FetchError::Store)?
+    }
+
+    /// [`Cache::get_or_fetch_borrowed`] with a synchronous fetcher that may
+    /// borrow: it always runs on the caller's thread, and what needs the
+    /// background is done in the foreground (see there).
+    pub fn get_or_fetch_borrowed<T, E, F>(
+        &self,
+        namespace: &str,
+        key: &str,
+        policy: &FetchPolicy,
+        fetch: F,
+    ) -> FetchResult<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        E: fmt::Display,
+        F: FnOnce(FetchContext) -> std::result::Result<Fetched<T>, E>,
+    {
+        let begun = self.block(self.cache.begin::<T, E>(namespace, key, policy, false));
+        let pending = match begun.map_err(FetchError::Store)?? {
+            Begin::Done(c) | Begin::Refresh(c) => return Ok(c),
+            Begin::Fetch(p) => p,
+        };
+        let result = fetch(pending.context());
+        let done = self.block(self.cache.complete(pending, policy, Attempt::Done(result)));
+        done.map_err(FetchError::Store)?
+    }
+
+    fn cache_closed(&self) -> bool {
+        self.cache.is_shut_down()
+    }
+
+    /// Starts a purger on the cache's own thread
+    /// ([`Cache::spawn_purger`]); it runs between calls.
+    pub fn spawn_purger(&self, interval: Duration) -> Result<Purger> {
+        self.cache.purger_on(self.runtime.handle(), interval)
+    }
+
+    /// Blocks for `duration` (background work goes on meanwhile, as it does
+    /// between calls).
     pub fn idle(&self, duration: Duration) -> Result<()> {
-        self.block(tokio::time::sleep(duration))
+        self.block(async move { tokio::time::sleep(duration).await })
+    }
+
+    /// Waits until no background work is running ([`Cache::wait_background`]).
+    pub fn wait_background(&self) -> Result<()> {
+        self.block(self.cache.wait_background())
+    }
+
+    /// [`Cache::shutdown`]: no new background work; waits for what runs.
+    pub fn shutdown(&self) -> Result<()> {
+        self.block(self.cache.shutdown())
     }
 }

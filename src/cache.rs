@@ -1,22 +1,41 @@
 //! The typed [`Cache`] handle, written once for every backend.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use cachestore_core::{Bytes, CacheStore, Entry, Error, Headers, Result, SetOptions, Ttl};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::runtime::Handle;
+use tokio::sync::Notify;
+use tracing::Instrument;
 
 use crate::codec::{Json, ValueCodec};
+use crate::counters::{AtomicCounters, Counters, bump};
+use crate::fetch::{Cached, FetchContext, FetchError, FetchPolicy, Fetched, Outcome, Previous};
+use crate::flight::{Boarded, Ticket};
+use crate::redaction::{Redaction, WriteCandidate, WriteGuard, failure_text};
 
-/// The header that marks a cached failure (negative caching).
+/// The header that marks a cached failure (negative caching). Like every
+/// header starting `x-cachestore-`, it is cachestore's own bookkeeping and
+/// never shown in a [`Cached`] value's headers.
 pub const NEGATIVE_HEADER: &str = "x-cachestore-negative";
-/// The header that names the codec a row was written with.
+/// The header that names the codec a row was written with (bookkeeping,
+/// as [`NEGATIVE_HEADER`]).
 pub const CODEC_HEADER: &str = "x-cachestore-codec";
+/// The prefix of cachestore's own headers.
+pub const INTERNAL_HEADER_PREFIX: &str = "x-cachestore-";
+
+/// Whether `name` is one of cachestore's own headers (any case).
+pub fn is_internal_header(name: &str) -> bool {
+    name.len() >= INTERNAL_HEADER_PREFIX.len()
+        && name.as_bytes()[..INTERNAL_HEADER_PREFIX.len()]
+            .eq_ignore_ascii_case(INTERNAL_HEADER_PREFIX.as_bytes())
+}
 
 /// Default TTLs per category: `metadata` 72 h, `list` 24 h, `schedule` and
 /// `trending` 1 h, `offline_dump` 30 d. An unknown category gets
@@ -56,222 +75,55 @@ impl Categories {
     }
 }
 
-/// Which headers are stripped before a row is stored, so that secrets never
-/// reach the cache. Names match case-insensitively.
-///
-/// The default strips `Authorization`, `Proxy-Authorization`, `Cookie`,
-/// `Set-Cookie` and `X-Api-Key`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Redaction {
-    names: BTreeSet<String>,
-}
-
-impl Default for Redaction {
-    fn default() -> Self {
-        let names = ["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"];
-        Redaction { names: names.into_iter().map(str::to_owned).collect() }
-    }
-}
-
-impl Redaction {
-    /// Strips nothing.
-    pub fn none() -> Self {
-        Redaction { names: BTreeSet::new() }
-    }
-
-    /// Also strips `name`.
-    pub fn strip(mut self, name: &str) -> Self {
-        self.names.insert(name.to_ascii_lowercase());
-        self
-    }
-
-    /// No longer strips `name`.
-    pub fn keep(mut self, name: &str) -> Self {
-        self.names.remove(&name.to_ascii_lowercase());
-        self
-    }
-
-    /// Removes the redacted headers from `headers`.
-    pub fn apply(&self, headers: &mut Headers) {
-        if !self.names.is_empty() {
-            headers.retain(|name, _| !self.names.contains(&name.to_ascii_lowercase()));
-        }
-    }
-}
-
-/// How [`Cache::get_or_fetch`] caches what it fetches.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[must_use = "a policy does nothing until it is passed to `get_or_fetch`"]
-pub struct FetchPolicy {
-    /// How long a fetched value is fresh.
-    pub ttl: Ttl,
-    /// How long after that it may still be served stale when a fetch fails.
-    pub stale_for: Duration,
-    /// Cache a failed fetch for this long (negative caching): calls within
-    /// it fail at once without calling the fetcher. `None`: do not.
-    pub negative_ttl: Option<Duration>,
-    /// Serve a stale value at once and refresh it in the background.
-    pub stale_while_revalidate: bool,
-    /// Headers stored with the value (after redaction).
-    pub headers: Headers,
-}
-
-impl FetchPolicy {
-    /// Fresh for `ttl`, no stale window, no negative caching.
-    pub fn new(ttl: Duration) -> Self {
-        Self::with_ttl(Ttl::For(ttl))
-    }
-
-    /// Fetched values never expire (failures still follow
-    /// [`FetchPolicy::negative_ttl`]).
-    pub fn forever() -> Self {
-        Self::with_ttl(Ttl::Never)
-    }
-
-    /// With any [`Ttl`].
-    pub fn with_ttl(ttl: Ttl) -> Self {
-        FetchPolicy {
-            ttl,
-            stale_for: Duration::ZERO,
-            negative_ttl: None,
-            stale_while_revalidate: false,
-            headers: Headers::new(),
-        }
-    }
-
-    /// Sets [`FetchPolicy::stale_for`].
-    pub fn stale_for(mut self, window: Duration) -> Self {
-        self.stale_for = window;
-        self
-    }
-
-    /// Sets [`FetchPolicy::negative_ttl`].
-    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
-        self.negative_ttl = Some(ttl);
-        self
-    }
-
-    /// Sets [`FetchPolicy::stale_while_revalidate`].
-    pub fn stale_while_revalidate(mut self, on: bool) -> Self {
-        self.stale_while_revalidate = on;
-        self
-    }
-
-    /// Adds a header.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.insert(name.into(), value.into());
-        self
-    }
-}
-
-/// A value from the cache, with where it stands.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Cached<T> {
-    /// The value.
-    pub value: T,
-    /// `false` when it is served stale (its TTL has passed).
-    pub fresh: bool,
-    /// When it was stored.
-    pub stored_at: SystemTime,
-    /// How old it is, by the store's clock.
-    pub age: Duration,
-    /// Its headers.
-    pub headers: Headers,
-}
-
-/// Why [`Cache::get_or_fetch`] returned no value.
-#[derive(Debug)]
-pub enum FetchError<E> {
-    /// The fetcher failed and no stale value was there.
-    Fetch(E),
-    /// An earlier fetch failed and its failure is cached (negative caching)
-    /// until `until`; the fetcher was not called.
-    Cached {
-        /// The earlier failure, as text.
-        message: String,
-        /// When the fetcher may be called again.
-        until: Option<SystemTime>,
-    },
-    /// The store failed.
-    Store(Error),
-}
-
-impl<E: fmt::Display> fmt::Display for FetchError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FetchError::Fetch(e) => write!(f, "fetch failed: {e}"),
-            FetchError::Cached { message, .. } => {
-                write!(f, "fetch failed earlier (cached): {message}")
-            }
-            FetchError::Store(e) => write!(f, "cache store failed: {e}"),
-        }
-    }
-}
-
-/// The source of [`FetchError::Store`] is the store's [`Error`]; a
-/// fetcher's own error is in [`FetchError::Fetch`] (its type need not be an
-/// error type, so it is not a `source`).
-impl<E: fmt::Debug + fmt::Display> std::error::Error for FetchError<E> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            FetchError::Store(e) => Some(e),
-            FetchError::Fetch(_) | FetchError::Cached { .. } => None,
-        }
-    }
-}
-
-/// Per-namespace counters of a [`Cache`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Counters {
-    /// Fresh values returned.
-    pub hits: u64,
-    /// Lookups that found no usable fresh value.
-    pub misses: u64,
-    /// Stale values returned (stale-if-error, stale-while-revalidate).
-    pub stale_served: u64,
-    /// Fetches that failed.
-    pub fetch_errors: u64,
-    /// Stored values that failed to decode (treated as misses).
-    pub decode_errors: u64,
-}
-
+/// Background work in flight (refreshes, fetches finishing after a soft
+/// timeout), so that [`Cache::shutdown`] can wait for it.
 #[derive(Default)]
-struct AtomicCounters {
-    hits: AtomicU64,
-    misses: AtomicU64,
-    stale_served: AtomicU64,
-    fetch_errors: AtomicU64,
-    decode_errors: AtomicU64,
+struct Tasks {
+    running: AtomicUsize,
+    idle: Notify,
+    closed: AtomicBool,
 }
 
-impl AtomicCounters {
-    fn snapshot(&self) -> Counters {
-        Counters {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-            stale_served: self.stale_served.load(Ordering::Relaxed),
-            fetch_errors: self.fetch_errors.load(Ordering::Relaxed),
-            decode_errors: self.decode_errors.load(Ordering::Relaxed),
+/// Marks one background task done when dropped, also when it panicked.
+struct TaskDone {
+    tasks: Arc<Tasks>,
+    counters: Arc<AtomicCounters>,
+    namespace: String,
+}
+
+impl Drop for TaskDone {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            bump(&self.counters.fetch_errors);
+            tracing::error!(namespace = %self.namespace, "a background fetch panicked; the cached row is unchanged");
+        }
+        if self.tasks.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.tasks.idle.notify_waiters();
         }
     }
 }
-
-type Flight = Arc<tokio::sync::Mutex<()>>;
 
 struct Inner<C> {
     store: Arc<dyn CacheStore>,
     codec: C,
     categories: Categories,
     redaction: Redaction,
+    guard: Option<WriteGuard>,
+    store_errors_fatal: bool,
     counters: Mutex<HashMap<String, Arc<AtomicCounters>>>,
-    flights: Mutex<HashMap<(String, String), Flight>>,
+    tasks: Arc<Tasks>,
 }
 
 /// A typed cache over any [`CacheStore`]: values through a [`ValueCodec`],
-/// `get_or_fetch` with single-flight, stale-if-error, negative caching and
-/// stale-while-revalidate, TTLs by category, header redaction and
+/// `get_or_fetch` with single-flight, stale-if-error, negative caching,
+/// stale-while-revalidate, eager refresh, timeouts and revalidation ("not
+/// modified"), TTLs by category, header redaction, a write guard and
 /// per-namespace counters. Cheap to clone.
+///
+/// It is never worse than no cache: when the store fails to read, the
+/// fetcher is called; when it fails to write, the fetched value is still
+/// returned. Both are counted ([`Counters::store_errors`]) and logged with
+/// `tracing`; [`CacheBuilder::store_errors_fatal`] makes them errors.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -301,7 +153,10 @@ impl<C: ValueCodec> Clone for Cache<C> {
 
 impl<C: ValueCodec> fmt::Debug for Cache<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cache").field("codec", &C::NAME).finish_non_exhaustive()
+        f.debug_struct("Cache")
+            .field("store", &self.inner.store)
+            .field("codec", &C::NAME)
+            .finish_non_exhaustive()
     }
 }
 
@@ -312,6 +167,8 @@ pub struct CacheBuilder<C: ValueCodec = Json> {
     codec: C,
     categories: Categories,
     redaction: Redaction,
+    guard: Option<WriteGuard>,
+    store_errors_fatal: bool,
 }
 
 impl<C: ValueCodec> CacheBuilder<C> {
@@ -322,6 +179,8 @@ impl<C: ValueCodec> CacheBuilder<C> {
             codec,
             categories: self.categories,
             redaction: self.redaction,
+            guard: self.guard,
+            store_errors_fatal: self.store_errors_fatal,
         }
     }
 
@@ -337,6 +196,26 @@ impl<C: ValueCodec> CacheBuilder<C> {
         self
     }
 
+    /// Runs `guard` before every write: `Err(reason)` refuses it. A refused
+    /// [`Cache::set`] is [`Error::Refused`]; a refused fetched value is
+    /// still returned, not stored, and counted in
+    /// [`Counters::refused_writes`]. [`refuse_secret_fields`](crate::refuse_secret_fields)
+    /// is a ready guard for JSON payloads.
+    pub fn write_guard(
+        mut self,
+        guard: impl Fn(&WriteCandidate<'_>) -> std::result::Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.guard = Some(Arc::new(guard));
+        self
+    }
+
+    /// With `true`, a store that fails to read or write fails the call
+    /// ([`FetchError::Store`]) instead of being bypassed. Default: `false`.
+    pub fn store_errors_fatal(mut self, fatal: bool) -> Self {
+        self.store_errors_fatal = fatal;
+        self
+    }
+
     /// Builds the cache.
     pub fn build(self) -> Cache<C> {
         Cache {
@@ -345,8 +224,10 @@ impl<C: ValueCodec> CacheBuilder<C> {
                 codec: self.codec,
                 categories: self.categories,
                 redaction: self.redaction,
+                guard: self.guard,
+                store_errors_fatal: self.store_errors_fatal,
                 counters: Mutex::new(HashMap::new()),
-                flights: Mutex::new(HashMap::new()),
+                tasks: Arc::default(),
             }),
         }
     }
@@ -365,16 +246,58 @@ impl Cache<Json> {
             codec: Json,
             categories: Categories::default(),
             redaction: Redaction::default(),
+            guard: None,
+            store_errors_fatal: false,
         }
     }
 }
 
 enum Lookup<T> {
-    Fresh(Cached<T>),
-    Stale(Cached<T>),
+    Fresh(Cached<T>, Entry),
+    Stale(Cached<T>, Entry),
     Negative { message: String, until: Option<SystemTime> },
     Miss,
 }
+
+/// Where a `get_or_fetch` stands after looking at the store.
+pub(crate) enum Begin<T> {
+    /// Return this value; nothing to fetch.
+    Done(Cached<T>),
+    /// Return this value and refresh the row in the background.
+    Refresh(Cached<T>),
+    /// Fetch, holding the key's flight.
+    Fetch(Box<Pending>),
+}
+
+/// A fetch about to run: the flight is held until it is completed (or
+/// dropped: a cancelled call leaves nothing behind).
+pub(crate) struct Pending {
+    _boarded: Boarded,
+    context: FetchContext,
+    previous: Option<Entry>,
+    counters: Arc<AtomicCounters>,
+    started: Instant,
+}
+
+impl Pending {
+    /// What the fetcher is told.
+    pub(crate) fn context(&self) -> FetchContext {
+        self.context.clone()
+    }
+
+    /// A stale value is there to fall back on.
+    pub(crate) fn has_previous(&self) -> bool {
+        self.previous.is_some()
+    }
+}
+
+/// How a fetch ended.
+pub(crate) enum Attempt<T, E> {
+    Done(std::result::Result<Fetched<T>, E>),
+    TimedOut(Duration),
+}
+
+type FetchResult<T, E> = std::result::Result<Cached<T>, FetchError<E>>;
 
 impl<C: ValueCodec> Cache<C> {
     /// The store underneath.
@@ -411,6 +334,9 @@ impl<C: ValueCodec> Cache<C> {
 
     fn count(&self, namespace: &str) -> Arc<AtomicCounters> {
         let mut counters = self.inner.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = counters.get(namespace) {
+            return Arc::clone(c);
+        }
         Arc::clone(counters.entry(namespace.to_owned()).or_default())
     }
 
@@ -418,36 +344,57 @@ impl<C: ValueCodec> Cache<C> {
         self.inner.store.clock().now()
     }
 
-    fn to_cached<T: DeserializeOwned>(
+    /// The address that identifies the store for single-flight.
+    fn store_id(&self) -> usize {
+        Arc::as_ptr(&self.inner.store) as *const () as usize
+    }
+
+    /// The headers a user sees: redacted, without cachestore's own.
+    fn visible(&self, mut headers: Headers) -> Headers {
+        headers.retain(|name, _| !is_internal_header(name));
+        self.inner.redaction.apply(&mut headers);
+        headers
+    }
+
+    fn store_failed(&self, counters: &AtomicCounters, what: &str, namespace: &str, e: &Error) {
+        bump(&counters.store_errors);
+        tracing::warn!(namespace, error = %e, "cache store failed while {what}; going on without it");
+    }
+
+    fn decode<T: DeserializeOwned>(
         &self,
         namespace: &str,
-        entry: Entry,
-        count: bool,
+        entry: &Entry,
+        counters: Option<&AtomicCounters>,
     ) -> Option<Cached<T>> {
         match self.inner.codec.decode(&entry.payload) {
-            Ok(value) => Some(Cached {
-                value,
-                fresh: entry.is_fresh(self.now()),
-                stored_at: entry.stored_at,
-                age: entry.age(self.now()),
-                headers: entry.headers,
-            }),
-            Err(_) => {
-                if count {
-                    self.count(namespace).decode_errors.fetch_add(1, Ordering::Relaxed);
+            Ok(value) => {
+                let now = self.now();
+                Some(Cached {
+                    value,
+                    fresh: entry.is_fresh(now),
+                    stored_at: entry.stored_at,
+                    age: entry.age(now),
+                    headers: self.visible(entry.headers.clone()),
+                })
+            }
+            Err(detail) => {
+                if let Some(c) = counters {
+                    bump(&c.decode_errors);
+                    tracing::debug!(namespace, %detail, "a stored value did not decode; a miss");
                 }
                 None
             }
         }
     }
 
-    /// What the store holds for the key; `count` counts a decode error (the
-    /// first look of a call does, its re-checks do not).
+    /// What the store holds for the key; `counters` counts a decode error
+    /// (the first look of a call does, its re-checks do not).
     async fn lookup<T: DeserializeOwned>(
         &self,
         namespace: &str,
         key: &str,
-        count: bool,
+        counters: Option<&AtomicCounters>,
     ) -> Result<Lookup<T>> {
         let Some(entry) = self.inner.store.get_stale(namespace, key).await? else {
             return Ok(Lookup::Miss);
@@ -460,25 +407,60 @@ impl<C: ValueCodec> Cache<C> {
             }
             return Ok(Lookup::Miss);
         }
-        Ok(match self.to_cached(namespace, entry, count) {
-            Some(c) if fresh => Lookup::Fresh(c),
-            Some(c) => Lookup::Stale(c),
+        Ok(match self.decode(namespace, &entry, counters) {
+            Some(c) if fresh => Lookup::Fresh(c, entry),
+            Some(c) => Lookup::Stale(c, entry),
             None => Lookup::Miss,
         })
+    }
+
+    /// [`Cache::lookup`] where a store error is counted and, unless fatal,
+    /// taken as a miss.
+    async fn lookup_or_bypass<T: DeserializeOwned>(
+        &self,
+        namespace: &str,
+        key: &str,
+        counters: &AtomicCounters,
+        count_decode: bool,
+    ) -> Result<Lookup<T>> {
+        match self.lookup(namespace, key, count_decode.then_some(counters)).await {
+            Ok(found) => Ok(found),
+            Err(e) => {
+                self.store_failed(counters, "reading", namespace, &e);
+                if self.inner.store_errors_fatal { Err(e) } else { Ok(Lookup::Miss) }
+            }
+        }
     }
 
     /// The fresh value, or `None`. A value that fails to decode is a miss,
     /// counted in [`Counters::decode_errors`]; never a panic or an error.
     pub async fn get<T: DeserializeOwned>(&self, namespace: &str, key: &str) -> Result<Option<T>> {
+        Ok(self.get_fresh(namespace, key).await?.map(|c| c.value))
+    }
+
+    /// The fresh value with its metadata (headers, when stored), or `None`.
+    pub async fn get_fresh<T: DeserializeOwned>(
+        &self,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<Cached<T>>> {
         let counters = self.count(namespace);
-        match self.lookup(namespace, key, true).await? {
-            Lookup::Fresh(c) => {
-                counters.hits.fetch_add(1, Ordering::Relaxed);
-                Ok(Some(c.value))
+        match self.lookup(namespace, key, Some(&counters)).await {
+            Ok(Lookup::Fresh(c, _)) => {
+                bump(&counters.hits);
+                Ok(Some(c))
             }
-            _ => {
-                counters.misses.fetch_add(1, Ordering::Relaxed);
+            Ok(Lookup::Negative { .. }) => {
+                bump(&counters.negative_hits);
                 Ok(None)
+            }
+            Ok(_) => {
+                bump(&counters.misses);
+                Ok(None)
+            }
+            Err(e) => {
+                bump(&counters.store_errors);
+                Err(e)
             }
         }
     }
@@ -490,18 +472,26 @@ impl<C: ValueCodec> Cache<C> {
         key: &str,
     ) -> Result<Option<Cached<T>>> {
         let counters = self.count(namespace);
-        match self.lookup(namespace, key, true).await? {
-            Lookup::Fresh(c) => {
-                counters.hits.fetch_add(1, Ordering::Relaxed);
+        match self.lookup(namespace, key, Some(&counters)).await {
+            Ok(Lookup::Fresh(c, _)) => {
+                bump(&counters.hits);
                 Ok(Some(c))
             }
-            Lookup::Stale(c) => {
-                counters.stale_served.fetch_add(1, Ordering::Relaxed);
+            Ok(Lookup::Stale(c, _)) => {
+                bump(&counters.stale_served);
                 Ok(Some(c))
             }
-            _ => {
-                counters.misses.fetch_add(1, Ordering::Relaxed);
+            Ok(Lookup::Negative { .. }) => {
+                bump(&counters.negative_hits);
                 Ok(None)
+            }
+            Ok(Lookup::Miss) => {
+                bump(&counters.misses);
+                Ok(None)
+            }
+            Err(e) => {
+                bump(&counters.store_errors);
+                Err(e)
             }
         }
     }
@@ -519,12 +509,26 @@ impl<C: ValueCodec> Cache<C> {
             operation: format!("encoding a value for ({namespace:?}, {key:?}) as {}", C::NAME),
             source: detail.into(),
         })?;
+        options.headers.retain(|name, _| !is_internal_header(name));
         self.inner.redaction.apply(&mut options.headers);
         options.headers.insert(CODEC_HEADER.to_owned(), C::NAME.to_owned());
         Ok((Bytes::from(payload), options))
     }
 
-    /// Stores `value` with `options`; redacted headers are removed first.
+    /// Runs the write guard.
+    fn guard(&self, namespace: &str, key: &str, payload: &[u8], headers: &Headers) -> Result<()> {
+        let Some(guard) = &self.inner.guard else { return Ok(()) };
+        let candidate = WriteCandidate { namespace, key, payload, headers };
+        guard(&candidate).map_err(|reason| Error::Refused {
+            namespace: namespace.to_owned(),
+            key: key.to_owned(),
+            reason,
+        })
+    }
+
+    /// Stores `value` with `options`. Redacted headers and headers starting
+    /// `x-cachestore-` are removed first; the write guard may refuse it
+    /// ([`Error::Refused`]).
     pub async fn set<T: Serialize>(
         &self,
         namespace: &str,
@@ -532,198 +536,573 @@ impl<C: ValueCodec> Cache<C> {
         value: &T,
         options: SetOptions,
     ) -> Result<()> {
+        let counters = self.count(namespace);
         let (payload, options) = self.encode(namespace, key, value, options)?;
-        self.inner.store.set(namespace, key, payload, options).await
+        if let Err(e) = self.guard(namespace, key, &payload, &options.headers) {
+            bump(&counters.refused_writes);
+            return Err(e);
+        }
+        match self.inner.store.set(namespace, key, payload, options).await {
+            Ok(()) => {
+                bump(&counters.sets);
+                Ok(())
+            }
+            Err(e) => {
+                bump(&counters.store_errors);
+                Err(e)
+            }
+        }
     }
 
-    /// The row a fetched value is stored as, under `policy`.
-    fn fetched_row<T: Serialize>(
+    /// Deletes the row; `true` if one was there.
+    pub async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
+        self.inner.store.delete(namespace, key).await
+    }
+
+    /// Background work may start: a tokio runtime is here and the cache is
+    /// not shut down.
+    pub(crate) fn background(&self) -> Option<Handle> {
+        if self.is_shut_down() {
+            return None;
+        }
+        Handle::try_current().ok()
+    }
+
+    /// [`Cache::shutdown`] was called: no new background work.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.tasks.closed.load(Ordering::Acquire)
+    }
+
+    /// Looks at the store and, when a fetch is needed, takes the key's
+    /// flight. With `background`, a stale value under stale-while-revalidate
+    /// and a fresh one due for eager refresh come back as
+    /// [`Begin::Refresh`].
+    pub(crate) async fn begin<T: DeserializeOwned, E>(
         &self,
         namespace: &str,
         key: &str,
-        value: &T,
         policy: &FetchPolicy,
-    ) -> Result<(Bytes, SetOptions)> {
-        let options = SetOptions::new()
-            .ttl(policy.ttl)
-            .stale_for(policy.stale_for)
-            .headers(policy.headers.clone());
-        self.encode(namespace, key, value, options)
-    }
-
-    fn flight(&self, namespace: &str, key: &str) -> Flight {
-        let mut flights = self.inner.flights.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(flights.entry((namespace.to_owned(), key.to_owned())).or_default())
-    }
-
-    fn land(&self, namespace: &str, key: &str, flight: Flight) {
-        let mut flights = self.inner.flights.lock().unwrap_or_else(PoisonError::into_inner);
-        // The map's reference and ours: nobody else waits on this flight.
-        if Arc::strong_count(&flight) <= 2 {
-            flights.remove(&(namespace.to_owned(), key.to_owned()));
+        background: bool,
+    ) -> std::result::Result<Begin<T>, FetchError<E>> {
+        let counters = self.count(namespace);
+        match self
+            .lookup_or_bypass::<T>(namespace, key, &counters, true)
+            .await
+            .map_err(FetchError::Store)?
+        {
+            Lookup::Fresh(c, entry) => {
+                bump(&counters.hits);
+                if background && due_for_refresh(policy, &entry, self.now()) {
+                    return Ok(Begin::Refresh(c));
+                }
+                return Ok(Begin::Done(c));
+            }
+            Lookup::Negative { message, until } => {
+                bump(&counters.negative_hits);
+                return Err(FetchError::Cached { message, until });
+            }
+            Lookup::Stale(c, _) if background && policy.stale_while_revalidate => {
+                bump(&counters.stale_served);
+                return Ok(Begin::Refresh(c));
+            }
+            Lookup::Stale(..) | Lookup::Miss => {}
         }
+        let boarded = Ticket::new(self.store_id(), namespace, key).board().await;
+        // Another caller may have fetched while we waited for the flight.
+        match self
+            .lookup_or_bypass::<T>(namespace, key, &counters, false)
+            .await
+            .map_err(FetchError::Store)?
+        {
+            Lookup::Fresh(c, _) => {
+                bump(&counters.hits);
+                Ok(Begin::Done(c))
+            }
+            Lookup::Negative { message, until } => {
+                bump(&counters.negative_hits);
+                Err(FetchError::Cached { message, until })
+            }
+            Lookup::Stale(_, entry) => {
+                bump(&counters.misses);
+                Ok(Begin::Fetch(self.pending(namespace, key, boarded, Some(entry), counters)))
+            }
+            Lookup::Miss => {
+                bump(&counters.misses);
+                Ok(Begin::Fetch(self.pending(namespace, key, boarded, None, counters)))
+            }
+        }
+    }
+
+    fn pending(
+        &self,
+        namespace: &str,
+        key: &str,
+        boarded: Boarded,
+        previous: Option<Entry>,
+        counters: Arc<AtomicCounters>,
+    ) -> Box<Pending> {
+        let context = FetchContext {
+            namespace: namespace.to_owned(),
+            key: key.to_owned(),
+            previous: previous.as_ref().map(|e| Previous {
+                headers: self.visible(e.headers.clone()),
+                stored_at: e.stored_at,
+                expires_at: e.expires_at,
+            }),
+        };
+        bump(&counters.fetches);
+        Box::new(Pending {
+            _boarded: boarded,
+            context,
+            previous,
+            counters,
+            started: Instant::now(),
+        })
+    }
+
+    /// Takes the key's flight for a background refresh; `None` when a fetch
+    /// of it is already running.
+    async fn begin_refresh(&self, namespace: &str, key: &str, boarded: Boarded) -> Box<Pending> {
+        let counters = self.count(namespace);
+        let previous = match self.inner.store.get_stale(namespace, key).await {
+            Ok(Some(e)) if !e.headers.contains_key(NEGATIVE_HEADER) => Some(e),
+            Ok(_) => None,
+            Err(e) => {
+                self.store_failed(&counters, "reading before a refresh", namespace, &e);
+                None
+            }
+        };
+        self.pending(namespace, key, boarded, previous, counters)
+    }
+
+    /// A stale value to return instead of waiting for a fetch (soft
+    /// timeout), counted as served stale.
+    pub(crate) fn stale_of<T: DeserializeOwned>(&self, pending: &Pending) -> Option<Cached<T>> {
+        let entry = pending.previous.as_ref()?;
+        let c = self.decode(&pending.context.namespace, entry, None)?;
+        bump(&pending.counters.stale_served);
+        Some(c)
+    }
+
+    /// Stores what a fetch returned and says what the caller gets.
+    pub(crate) async fn complete<T, E>(
+        &self,
+        pending: Box<Pending>,
+        policy: &FetchPolicy,
+        attempt: Attempt<T, E>,
+    ) -> FetchResult<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        E: fmt::Display,
+    {
+        let counters = Arc::clone(&pending.counters);
+        counters.fetched_in(pending.started.elapsed());
+        let (namespace, key) = (pending.context.namespace.as_str(), pending.context.key.as_str());
+        let fetched = match attempt {
+            Attempt::Done(Ok(fetched)) => fetched,
+            Attempt::Done(Err(e)) => {
+                let text = failure_text(&e);
+                return self.fetch_failed(&pending, policy, text, FetchError::Fetch(e)).await;
+            }
+            Attempt::TimedOut(after) => {
+                let text = format!("fetch timed out after {after:?}");
+                return self.fetch_failed(&pending, policy, text, FetchError::Timeout(after)).await;
+            }
+        };
+        let mut options = SetOptions::new()
+            .ttl(fetched.ttl.unwrap_or(policy.ttl))
+            .stale_for(fetched.stale_for.unwrap_or(policy.stale_for))
+            .headers(policy.headers.clone());
+        match fetched.outcome {
+            Outcome::Value(value) => {
+                options.headers.extend(fetched.headers);
+                let (payload, options) =
+                    self.encode(namespace, key, &value, options).map_err(FetchError::Store)?;
+                let headers = self.visible(options.headers.clone());
+                if fetched.store {
+                    self.store_fetched(namespace, key, payload, options, &counters).await?;
+                }
+                let now = self.now();
+                Ok(Cached { value, fresh: true, stored_at: now, age: Duration::ZERO, headers })
+            }
+            Outcome::NotModified => {
+                let Some(previous) = pending.previous.as_ref() else {
+                    bump(&counters.fetch_errors);
+                    tracing::warn!(
+                        namespace,
+                        "the fetcher answered \"not modified\" with nothing cached"
+                    );
+                    return Err(FetchError::NothingToRevalidate);
+                };
+                let Some(mut cached) = self.decode::<T>(namespace, previous, None) else {
+                    return Err(FetchError::NothingToRevalidate);
+                };
+                bump(&counters.revalidations);
+                // The previous row's headers, the policy's, then the response's.
+                let mut headers = previous.headers.clone();
+                headers.extend(options.headers);
+                headers.extend(fetched.headers);
+                headers.retain(|name, _| !is_internal_header(name) || name == CODEC_HEADER);
+                self.inner.redaction.apply(&mut headers);
+                let options = SetOptions { headers, ..options };
+                cached.headers = self.visible(options.headers.clone());
+                if fetched.store {
+                    let payload = previous.payload.clone();
+                    self.store_fetched(namespace, key, payload, options, &counters).await?;
+                }
+                let now = self.now();
+                cached.fresh = true;
+                cached.stored_at = now;
+                cached.age = Duration::ZERO;
+                Ok(cached)
+            }
+        }
+    }
+
+    async fn store_fetched<E>(
+        &self,
+        namespace: &str,
+        key: &str,
+        payload: Bytes,
+        options: SetOptions,
+        counters: &AtomicCounters,
+    ) -> std::result::Result<(), FetchError<E>> {
+        if let Err(e) = self.guard(namespace, key, &payload, &options.headers) {
+            bump(&counters.refused_writes);
+            tracing::warn!(namespace, error = %e, "the write guard refused a fetched value; returned, not stored");
+            return Ok(());
+        }
+        match self.inner.store.set(namespace, key, payload, options).await {
+            Ok(()) => {
+                bump(&counters.sets);
+                Ok(())
+            }
+            Err(e) => {
+                self.store_failed(counters, "storing a fetched value", namespace, &e);
+                if self.inner.store_errors_fatal { Err(FetchError::Store(e)) } else { Ok(()) }
+            }
+        }
+    }
+
+    async fn fetch_failed<T, E>(
+        &self,
+        pending: &Pending,
+        policy: &FetchPolicy,
+        text: String,
+        error: FetchError<E>,
+    ) -> FetchResult<T, E>
+    where
+        T: DeserializeOwned,
+    {
+        let counters = &pending.counters;
+        let (namespace, key) = (pending.context.namespace.as_str(), pending.context.key.as_str());
+        bump(&counters.fetch_errors);
+        tracing::warn!(namespace, error = %text, "fetch failed");
+        // The row as it is now: it may have died or gone while the fetcher ran.
+        match self.lookup_or_bypass::<T>(namespace, key, counters, false).await {
+            Ok(Lookup::Stale(c, _)) => {
+                bump(&counters.stale_served);
+                return Ok(c);
+            }
+            Ok(_) => {}
+            Err(e) => return Err(FetchError::Store(e)),
+        }
+        if let Some(ttl) = policy.negative_ttl {
+            let options = SetOptions::new().ttl(Ttl::For(ttl)).header(NEGATIVE_HEADER, "1");
+            match self.inner.store.set(namespace, key, Bytes::from(text), options).await {
+                Ok(()) => bump(&counters.sets),
+                Err(e) => {
+                    self.store_failed(counters, "caching a failure", namespace, &e);
+                    if self.inner.store_errors_fatal {
+                        return Err(FetchError::Store(e));
+                    }
+                }
+            }
+        }
+        Err(error)
+    }
+
+    /// Runs `work` in the background on `handle`, counted for
+    /// [`Cache::shutdown`].
+    pub(crate) fn spawn_task(
+        &self,
+        handle: &Handle,
+        namespace: &str,
+        work: impl Future<Output = ()> + Send + 'static,
+    ) {
+        let tasks = Arc::clone(&self.inner.tasks);
+        tasks.running.fetch_add(1, Ordering::AcqRel);
+        let done =
+            TaskDone { tasks, counters: self.count(namespace), namespace: namespace.to_owned() };
+        handle.spawn(async move {
+            let _done = done;
+            work.await;
+        });
+    }
+
+    /// Refreshes a row in the background, unless a fetch of it is already
+    /// running. `fetch` is the whole fetch, timeouts included.
+    pub(crate) fn refresh<T, E, F, Fut>(
+        &self,
+        handle: &Handle,
+        namespace: &str,
+        key: &str,
+        policy: &FetchPolicy,
+        fetch: F,
+    ) where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: fmt::Display + Send + 'static,
+        F: FnOnce(FetchContext) -> Fut + Send + 'static,
+        Fut: Future<Output = Option<Attempt<T, E>>> + Send + 'static,
+    {
+        let Some(boarded) = Ticket::new(self.store_id(), namespace, key).try_board() else {
+            return;
+        };
+        let (cache, ns, key, policy) =
+            (self.clone(), namespace.to_owned(), key.to_owned(), policy.clone());
+        let span = tracing::debug_span!("cachestore.refresh", namespace);
+        let work = async move {
+            let pending = cache.begin_refresh(&ns, &key, boarded).await;
+            let context = pending.context();
+            match fetch(context).await {
+                Some(attempt) => {
+                    // Errors are counted and logged inside.
+                    let _ = cache.complete(pending, &policy, attempt).await;
+                }
+                None => {
+                    bump(&pending.counters.fetch_errors);
+                    tracing::error!(namespace = %ns, "a background fetch stopped without an answer (it panicked)");
+                }
+            }
+        };
+        self.spawn_task(handle, namespace, work.instrument(span));
     }
 
     /// The cached value, or the fetcher's, stored under `policy`.
     ///
-    /// - **Single-flight**: concurrent calls for one key run the fetcher
-    ///   once; the others wait and get the stored value.
-    /// - **Stale-if-error**: when the fetch fails and a stale value is
-    ///   there, it is returned with `fresh == false`.
-    /// - **Negative caching**: with [`FetchPolicy::negative_ttl`], a failure
-    ///   with no stale value to fall back on is cached; calls within it
-    ///   return [`FetchError::Cached`] without calling the fetcher.
-    /// - **Stale-while-revalidate**: with
-    ///   [`FetchPolicy::stale_while_revalidate`], a stale value is returned
-    ///   at once and refreshed by a background task (needs a tokio runtime).
+    /// The fetcher returns a value; for its headers, its own TTL, "not
+    /// modified" or the previous row's `etag`, use
+    /// [`Cache::get_or_fetch_with`]. Everything said there holds here.
     pub async fn get_or_fetch<T, E, F, Fut>(
         &self,
         namespace: &str,
         key: &str,
         policy: &FetchPolicy,
         fetch: F,
-    ) -> std::result::Result<Cached<T>, FetchError<E>>
+    ) -> FetchResult<T, E>
     where
         T: Serialize + DeserializeOwned + Send + 'static,
         E: fmt::Display + Send + 'static,
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
     {
-        let counters = self.count(namespace);
-        match self.lookup::<T>(namespace, key, true).await.map_err(FetchError::Store)? {
-            Lookup::Fresh(c) => {
-                counters.hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(c);
-            }
-            Lookup::Negative { message, until } => {
-                counters.hits.fetch_add(1, Ordering::Relaxed);
-                return Err(FetchError::Cached { message, until });
-            }
-            Lookup::Stale(c) if policy.stale_while_revalidate => {
-                counters.stale_served.fetch_add(1, Ordering::Relaxed);
-                self.revalidate(namespace, key, policy, fetch);
-                return Ok(c);
-            }
-            Lookup::Stale(_) | Lookup::Miss => {}
-        }
-        let flight = self.flight(namespace, key);
-        let result = {
-            let _guard = flight.lock().await;
-            self.fetch_in_flight(namespace, key, policy, fetch, &counters).await
-        };
-        self.land(namespace, key, flight);
-        result
+        self.get_or_fetch_with(namespace, key, policy, move |_| async move {
+            fetch().await.map(Fetched::value)
+        })
+        .await
     }
 
-    async fn fetch_in_flight<T, E, F, Fut>(
+    /// The cached value, or the fetcher's, stored under `policy`; the
+    /// fetcher sees a [`FetchContext`] (the previous row's headers, to
+    /// revalidate) and returns a [`Fetched`]: a value with its own headers,
+    /// TTL and stale window, or "not modified".
+    ///
+    /// - **Single-flight**: concurrent calls for one key run one fetch,
+    ///   across every `Cache` over the same store in this process; the
+    ///   others wait and get the stored value. A call dropped while waiting
+    ///   or fetching leaves nothing behind.
+    /// - **Stale-if-error**: when the fetch fails (or passes the hard
+    ///   timeout) and a stale value is there, it is returned with
+    ///   `fresh == false`.
+    /// - **Negative caching**: with [`FetchPolicy::negative_ttl`], a failure
+    ///   with no stale value is cached (its text redacted and at most
+    ///   [`MAX_FAILURE_TEXT`](crate::MAX_FAILURE_TEXT) bytes); calls within
+    ///   it return [`FetchError::Cached`] without calling the fetcher.
+    /// - **Stale-while-revalidate, eager refresh, soft timeout**: see
+    ///   [`FetchPolicy`]; their background work runs on the current tokio
+    ///   runtime and [`Cache::shutdown`] waits for it.
+    /// - **Never worse than no cache**: a store that fails to read or write
+    ///   is bypassed, counted and logged (unless
+    ///   [`CacheBuilder::store_errors_fatal`]).
+    ///
+    /// The fetcher must be owned (`'static`) because it may finish in the
+    /// background; [`Cache::get_or_fetch_borrowed`] takes one that borrows.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cachestore::Result<()> {
+    /// use std::time::Duration;
+    /// use cachestore::{Cache, Fetched, FetchPolicy};
+    ///
+    /// let cache = Cache::new(cachestore::open("memory://")?);
+    /// let policy = FetchPolicy::new(Duration::from_secs(60));
+    /// let first = cache
+    ///     .get_or_fetch_with("api", "/v1/movie/603", &policy, |_| async {
+    ///         Ok::<_, String>(Fetched::value("The Matrix".to_owned()).header("etag", "\"v1\""))
+    ///     })
+    ///     .await
+    ///     .expect("fetched");
+    /// assert_eq!(first.headers["etag"], "\"v1\"");
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_or_fetch_with<T, E, F, Fut>(
         &self,
         namespace: &str,
         key: &str,
         policy: &FetchPolicy,
         fetch: F,
-        counters: &AtomicCounters,
-    ) -> std::result::Result<Cached<T>, FetchError<E>>
-    where
-        T: Serialize + DeserializeOwned,
-        E: fmt::Display,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = std::result::Result<T, E>>,
-    {
-        // Another caller may have fetched while we waited for the flight.
-        match self.lookup::<T>(namespace, key, false).await.map_err(FetchError::Store)? {
-            Lookup::Fresh(c) => {
-                counters.hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(c);
-            }
-            Lookup::Negative { message, until } => {
-                counters.hits.fetch_add(1, Ordering::Relaxed);
-                return Err(FetchError::Cached { message, until });
-            }
-            Lookup::Stale(_) | Lookup::Miss => {}
-        }
-        counters.misses.fetch_add(1, Ordering::Relaxed);
-        match fetch().await {
-            Ok(value) => {
-                let (payload, options) =
-                    self.fetched_row(namespace, key, &value, policy).map_err(FetchError::Store)?;
-                self.inner
-                    .store
-                    .set(namespace, key, payload, options)
-                    .await
-                    .map_err(FetchError::Store)?;
-                let now = self.now();
-                Ok(Cached {
-                    value,
-                    fresh: true,
-                    stored_at: now,
-                    age: Duration::ZERO,
-                    headers: policy.headers.clone(),
-                })
-            }
-            Err(e) => {
-                counters.fetch_errors.fetch_add(1, Ordering::Relaxed);
-                if let Lookup::Stale(c) =
-                    self.lookup::<T>(namespace, key, false).await.map_err(FetchError::Store)?
-                {
-                    counters.stale_served.fetch_add(1, Ordering::Relaxed);
-                    return Ok(c);
-                }
-                if let Some(ttl) = policy.negative_ttl {
-                    let options = SetOptions::new().ttl(Ttl::For(ttl)).header(NEGATIVE_HEADER, "1");
-                    let message = Bytes::from(e.to_string());
-                    self.inner
-                        .store
-                        .set(namespace, key, message, options)
-                        .await
-                        .map_err(FetchError::Store)?;
-                }
-                Err(FetchError::Fetch(e))
-            }
-        }
-    }
-
-    /// Refreshes a stale value in the background, unless a fetch of it is
-    /// already in flight.
-    fn revalidate<T, E, F, Fut>(&self, namespace: &str, key: &str, policy: &FetchPolicy, fetch: F)
+    ) -> FetchResult<T, E>
     where
         T: Serialize + DeserializeOwned + Send + 'static,
         E: fmt::Display + Send + 'static,
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
+        F: FnOnce(FetchContext) -> Fut + Send + 'static,
+        Fut: Future<Output = std::result::Result<Fetched<T>, E>> + Send + 'static,
     {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        let flight = self.flight(namespace, key);
-        let Ok(guard) = Arc::clone(&flight).try_lock_owned() else {
-            self.land(namespace, key, flight);
-            return;
+        let handle = self.background();
+        let pending = match self.begin::<T, E>(namespace, key, policy, handle.is_some()).await? {
+            Begin::Done(c) => return Ok(c),
+            Begin::Refresh(c) => {
+                if let Some(handle) = &handle {
+                    let hard = policy.hard_timeout;
+                    self.refresh(handle, namespace, key, policy, move |ctx| async move {
+                        Some(with_timeout(hard, fetch(ctx)).await)
+                    });
+                }
+                return Ok(c);
+            }
+            Begin::Fetch(p) => p,
         };
-        let (cache, ns, key, policy) =
-            (self.clone(), namespace.to_owned(), key.to_owned(), policy.clone());
-        runtime.spawn(async move {
-            let counters = cache.count(&ns);
-            match fetch().await {
-                Ok(value) => {
-                    // A failed refresh keeps the stale value; nothing to report to.
-                    if let Ok((payload, options)) = cache.fetched_row(&ns, &key, &value, &policy) {
-                        let _ = cache.inner.store.set(&ns, &key, payload, options).await;
+        let span = tracing::debug_span!("cachestore.fetch", namespace);
+        let mut future = Box::pin(fetch(pending.context()).instrument(span));
+        if let (Some(soft), Some(handle), true) =
+            (policy.soft_timeout, &handle, pending.has_previous())
+        {
+            match tokio::time::timeout(soft, &mut future).await {
+                Ok(result) => return self.complete(pending, policy, Attempt::Done(result)).await,
+                Err(_) => {
+                    if let Some(stale) = self.stale_of::<T>(&pending) {
+                        let (cache, policy) = (self.clone(), policy.clone());
+                        let rest = policy.hard_timeout.map(|h| h.saturating_sub(soft));
+                        self.spawn_task(handle, namespace, async move {
+                            let attempt = with_timeout(rest, future).await;
+                            let _ = cache.complete(pending, &policy, attempt).await;
+                        });
+                        return Ok(stale);
                     }
                 }
-                Err(_) => {
-                    counters.fetch_errors.fetch_add(1, Ordering::Relaxed);
-                }
             }
-            drop(guard);
-            cache.land(&ns, &key, flight);
-        });
+            let rest = policy.hard_timeout.map(|h| h.saturating_sub(soft));
+            let attempt = with_timeout(rest, future).await;
+            return self.complete(pending, policy, attempt).await;
+        }
+        let attempt = with_timeout(policy.hard_timeout, future).await;
+        self.complete(pending, policy, attempt).await
+    }
+
+    /// [`Cache::get_or_fetch_with`] for a fetcher that borrows (a client,
+    /// a connection): everything runs in the caller's task. What needs the
+    /// background is done in the foreground instead: a stale value under
+    /// stale-while-revalidate is refreshed before the call returns, no eager
+    /// refresh is started, and after a soft timeout the stale value is
+    /// returned and the fetch dropped.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cachestore::Result<()> {
+    /// use std::time::Duration;
+    /// use cachestore::{Cache, Fetched, FetchPolicy};
+    ///
+    /// struct Client { base: String }
+    /// impl Client {
+    ///     async fn get(&self, path: &str) -> Result<String, String> { Ok(format!("{}{path}", self.base)) }
+    /// }
+    ///
+    /// let client = Client { base: "https://api.example".into() };
+    /// let cache = Cache::new(cachestore::open("memory://")?);
+    /// let policy = FetchPolicy::new(Duration::from_secs(60));
+    /// let got = cache
+    ///     .get_or_fetch_borrowed("api", "/x", &policy, |ctx| {
+    ///         let client = &client;
+    ///         async move { client.get(&ctx.key).await.map(Fetched::value) }
+    ///     })
+    ///     .await
+    ///     .expect("fetched");
+    /// assert_eq!(got.value, "https://api.example/x");
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_or_fetch_borrowed<T, E, F, Fut>(
+        &self,
+        namespace: &str,
+        key: &str,
+        policy: &FetchPolicy,
+        fetch: F,
+    ) -> FetchResult<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        E: fmt::Display,
+        F: FnOnce(FetchContext) -> Fut,
+        Fut: Future<Output = std::result::Result<Fetched<T>, E>>,
+    {
+        let pending = match self.begin::<T, E>(namespace, key, policy, false).await? {
+            Begin::Done(c) | Begin::Refresh(c) => return Ok(c),
+            Begin::Fetch(p) => p,
+        };
+        let span = tracing::debug_span!("cachestore.fetch", namespace);
+        let mut future = std::pin::pin!(fetch(pending.context()).instrument(span));
+        if let (Some(soft), true) = (policy.soft_timeout, pending.has_previous()) {
+            if let Ok(result) = tokio::time::timeout(soft, &mut future).await {
+                return self.complete(pending, policy, Attempt::Done(result)).await;
+            }
+            if let Some(stale) = self.stale_of::<T>(&pending) {
+                return Ok(stale);
+            }
+            let rest = policy.hard_timeout.map(|h| h.saturating_sub(soft));
+            let attempt = with_timeout(rest, future).await;
+            return self.complete(pending, policy, attempt).await;
+        }
+        let attempt = with_timeout(policy.hard_timeout, future).await;
+        self.complete(pending, policy, attempt).await
+    }
+
+    /// Stops new background work (refreshes then run in the foreground)
+    /// and waits until every background refresh and fetch has finished and
+    /// stored its result.
+    pub async fn shutdown(&self) {
+        self.inner.tasks.closed.store(true, Ordering::Release);
+        self.wait_background().await;
+    }
+
+    /// Waits until no background work of this cache is running (it may
+    /// still start more).
+    pub async fn wait_background(&self) {
+        loop {
+            let idle = self.inner.tasks.idle.notified();
+            let mut idle = std::pin::pin!(idle);
+            idle.as_mut().enable();
+            if self.inner.tasks.running.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+
+    /// Background tasks running now.
+    pub fn background_tasks(&self) -> usize {
+        self.inner.tasks.running.load(Ordering::Acquire)
     }
 
     /// Starts a background task that purges dead rows every `interval`.
     /// It stops when the returned [`Purger`] is dropped or shut down. Needs
-    /// a tokio runtime.
+    /// a tokio runtime. A failed pass is logged and counted in
+    /// [`Purger::failures`]; the next pass tries again.
     pub fn spawn_purger(&self, interval: Duration) -> Result<Purger> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::Config {
+        let runtime = Handle::try_current().map_err(|_| Error::Config {
             message: "spawn_purger needs a tokio runtime; call it from async code".into(),
         })?;
+        self.purger_on(&runtime, interval)
+    }
+
+    pub(crate) fn purger_on(&self, runtime: &Handle, interval: Duration) -> Result<Purger> {
         if interval.is_zero() {
             return Err(Error::Config {
                 message: "spawn_purger: the interval must not be zero".into(),
@@ -732,8 +1111,9 @@ impl<C: ValueCodec> Cache<C> {
         let store = Arc::clone(&self.inner.store);
         let purged = Arc::new(AtomicU64::new(0));
         let runs = Arc::new(AtomicU64::new(0));
+        let failures = Arc::new(AtomicU64::new(0));
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-        let (p, r) = (Arc::clone(&purged), Arc::clone(&runs));
+        let (p, r, f) = (Arc::clone(&purged), Arc::clone(&runs), Arc::clone(&failures));
         let task = runtime.spawn(async move {
             let mut ticks = tokio::time::interval(interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -741,15 +1121,43 @@ impl<C: ValueCodec> Cache<C> {
                 tokio::select! {
                     _ = &mut stopped => return,
                     _ = ticks.tick() => {
-                        if let Ok(n) = store.purge_expired().await {
-                            p.fetch_add(n, Ordering::Relaxed);
+                        match store.purge_expired().await {
+                            Ok(n) => { p.fetch_add(n, Ordering::Relaxed); }
+                            Err(e) => {
+                                f.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!(error = %e, "a purge pass failed; the next one tries again");
+                            }
                         }
                         r.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }
         });
-        Ok(Purger { stop: Some(stop), task: Some(task), purged, runs })
+        Ok(Purger { stop: Some(stop), task: Some(task), purged, runs, failures })
+    }
+}
+
+/// A fresh row is due for eager refresh once the policy's fraction of its
+/// TTL has passed.
+fn due_for_refresh(policy: &FetchPolicy, entry: &Entry, now: SystemTime) -> bool {
+    let (Some(fraction), Some(expires)) = (policy.refresh_ahead, entry.expires_at) else {
+        return false;
+    };
+    let Ok(ttl) = expires.duration_since(entry.stored_at) else { return false };
+    entry.age(now) >= ttl.mul_f64(fraction)
+}
+
+/// Runs a fetch under an optional timeout.
+pub(crate) async fn with_timeout<T, E>(
+    limit: Option<Duration>,
+    fetch: impl Future<Output = std::result::Result<Fetched<T>, E>>,
+) -> Attempt<T, E> {
+    match limit {
+        None => Attempt::Done(fetch.await),
+        Some(limit) => match tokio::time::timeout(limit, fetch).await {
+            Ok(result) => Attempt::Done(result),
+            Err(_) => Attempt::TimedOut(limit),
+        },
     }
 }
 
@@ -761,6 +1169,7 @@ pub struct Purger {
     task: Option<tokio::task::JoinHandle<()>>,
     purged: Arc<AtomicU64>,
     runs: Arc<AtomicU64>,
+    failures: Arc<AtomicU64>,
 }
 
 impl Purger {
@@ -772,6 +1181,11 @@ impl Purger {
     /// Purge passes run so far.
     pub fn runs(&self) -> u64 {
         self.runs.load(Ordering::Relaxed)
+    }
+
+    /// Purge passes that failed so far (each logged).
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     /// Stops the task after its current pass and waits for it.

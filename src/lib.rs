@@ -58,8 +58,15 @@
 mod blocking;
 mod cache;
 pub mod codec;
+mod counters;
+mod fetch;
+mod flight;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
 mod keys;
 mod paths;
+mod redaction;
 mod url;
 
 // The contract, listed: what only backend authors need (`cachestore_core::raw`:
@@ -73,12 +80,19 @@ pub use cachestore_core::{
 
 pub use blocking::BlockingCache;
 pub use cache::{
-    CODEC_HEADER, Cache, CacheBuilder, Cached, Categories, Counters, FetchError, FetchPolicy,
-    NEGATIVE_HEADER, Purger, Redaction,
+    CODEC_HEADER, Cache, CacheBuilder, Categories, INTERNAL_HEADER_PREFIX, NEGATIVE_HEADER, Purger,
+    is_internal_header,
 };
 pub use codec::{Json, ValueCodec};
+pub use counters::Counters;
+pub use fetch::{Cached, FetchContext, FetchError, FetchPolicy, Fetched, Previous};
+#[doc(hidden)]
+pub use flight::registered_flights;
 pub use keys::signature;
 pub use paths::default_cache_path;
+pub use redaction::{
+    MAX_FAILURE_TEXT, Redaction, WriteCandidate, WriteGuard, refuse_secret_fields, secret_fields,
+};
 pub use url::{open, open_with_clock, percent_encode_path};
 
 /// The in-memory backend (feature `memory`).

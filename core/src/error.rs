@@ -144,6 +144,20 @@ pub enum Error {
         /// What is wrong and what to do instead.
         message: String,
     },
+
+    /// A check of the application's refused the value before it was
+    /// written (the facade's write guard, e.g. a payload holding an API
+    /// key). Nothing was written. The reason names what was found, never
+    /// the secret itself.
+    #[error("refused to store ({namespace:?}, {key:?}): {reason}")]
+    Refused {
+        /// The namespace.
+        namespace: String,
+        /// The key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Error {
