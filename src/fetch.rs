@@ -199,6 +199,10 @@ impl<T> Fetched<T> {
     /// The upstream says the previous row is still right (HTTP 304): it is
     /// renewed for the TTL, its payload untouched, and returned. With no
     /// previous row the call fails with [`FetchError::NothingToRevalidate`].
+    ///
+    /// A row is there to revalidate only until its stale window ends: give
+    /// the policy a [`FetchPolicy::stale_for`] (or the response its
+    /// `stale-while-revalidate`) that keeps rows past their TTL.
     pub fn not_modified() -> Self {
         Fetched {
             outcome: Outcome::NotModified,
