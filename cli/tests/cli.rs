@@ -528,6 +528,24 @@ fn output_is_for_people() {
         assert_eq!(end, fresh_at, "a misaligned row: {row:?} under {:?}", rows[0]);
     }
     assert!(table.contains("2.93 KiB"), "{table}");
+
+    // cachestore's own headers are bookkeeping, not shown; a cached failure says so.
+    let headers = ["--header", "etag=v1", "--header", "X-Cachestore-Codec=json"];
+    ok(&a, &[&["set", "h", "k", "--ttl", "1h"][..], &headers[..]].concat(), Some(b"1"));
+    ok(
+        &a,
+        &["set", "h", "bad", "--ttl", "1h", "--header", "x-cachestore-negative=1"],
+        Some(b"503"),
+    );
+    let meta = |key: &str| {
+        String::from_utf8_lossy(&cachestore(&a, &["get", "h", key, "--meta"], None).stderr)
+            .into_owned()
+    };
+    let shown = meta("k");
+    assert!(shown.contains("header: etag: v1"), "{shown}");
+    assert!(!shown.to_ascii_lowercase().contains("x-cachestore"), "{shown}");
+    let failure = meta("bad");
+    assert!(failure.contains("a cached failure") && !failure.contains("x-cachestore"), "{failure}");
 }
 
 /// `export | import -` copies a store through a real pipe, and an import

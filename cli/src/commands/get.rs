@@ -41,7 +41,11 @@ async fn get(store: &Arc<dyn CacheStore>, ns: &str, key: &str, meta: bool, stale
         eprintln!("expires:     {} ({})", when(entry.expires_at), expiry(&entry, now));
         eprintln!("stale until: {}", when(entry.stale_until));
         eprintln!("size:        {}", size(entry.payload.len() as u64));
-        for (k, v) in &entry.headers {
+        if entry.headers.contains_key(cachestore::NEGATIVE_HEADER) {
+            eprintln!("kind:        a cached failure (negative caching); the payload is its text");
+        }
+        // cachestore's own bookkeeping (codec, negative marker) is not the row's.
+        for (k, v) in entry.headers.iter().filter(|(k, _)| !cachestore::is_internal_header(k)) {
             eprintln!("header: {k}: {v}");
         }
     }
