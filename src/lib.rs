@@ -140,6 +140,6 @@ pub mod redis {
 pub use cachestore_redis::{RedisStore, RedisStoreBuilder};
 
 /// The README's Rust examples, compiled and run as doctests so they cannot rot.
-#[cfg(all(doctest, feature = "sqlite", feature = "redis"))]
+#[cfg(all(doctest, feature = "sqlite", feature = "redis", feature = "http"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
