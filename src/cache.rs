@@ -253,9 +253,13 @@ impl Cache<Json> {
 }
 
 enum Lookup<T> {
-    Fresh(Cached<T>, Entry),
+    /// A fresh value, and when it expires.
+    Fresh(Cached<T>, Option<SystemTime>),
     Stale(Cached<T>, Entry),
-    Negative { message: String, until: Option<SystemTime> },
+    Negative {
+        message: String,
+        until: Option<SystemTime>,
+    },
     Miss,
 }
 
@@ -367,17 +371,27 @@ impl<C: ValueCodec> Cache<C> {
         entry: &Entry,
         counters: Option<&AtomicCounters>,
     ) -> Option<Cached<T>> {
+        self.decode_parts(namespace, entry, entry.headers.clone(), self.now(), counters)
+    }
+
+    /// Decodes `entry`'s payload into a [`Cached`] showing `headers` (the
+    /// entry's own, moved or cloned by the caller).
+    fn decode_parts<T: DeserializeOwned>(
+        &self,
+        namespace: &str,
+        entry: &Entry,
+        headers: Headers,
+        now: SystemTime,
+        counters: Option<&AtomicCounters>,
+    ) -> Option<Cached<T>> {
         match self.inner.codec.decode(&entry.payload) {
-            Ok(value) => {
-                let now = self.now();
-                Some(Cached {
-                    value,
-                    fresh: entry.is_fresh(now),
-                    stored_at: entry.stored_at,
-                    age: entry.age(now),
-                    headers: self.visible(entry.headers.clone()),
-                })
-            }
+            Ok(value) => Some(Cached {
+                value,
+                fresh: entry.is_fresh(now),
+                stored_at: entry.stored_at,
+                age: entry.age(now),
+                headers: self.visible(headers),
+            }),
             Err(detail) => {
                 if let Some(c) = counters {
                     bump(&c.decode_errors);
@@ -396,10 +410,11 @@ impl<C: ValueCodec> Cache<C> {
         key: &str,
         counters: Option<&AtomicCounters>,
     ) -> Result<Lookup<T>> {
-        let Some(entry) = self.inner.store.get_stale(namespace, key).await? else {
+        let Some(mut entry) = self.inner.store.get_stale(namespace, key).await? else {
             return Ok(Lookup::Miss);
         };
-        let fresh = entry.is_fresh(self.now());
+        let now = self.now();
+        let fresh = entry.is_fresh(now);
         if entry.headers.contains_key(NEGATIVE_HEADER) {
             if fresh {
                 let message = String::from_utf8_lossy(&entry.payload).into_owned();
@@ -407,8 +422,14 @@ impl<C: ValueCodec> Cache<C> {
             }
             return Ok(Lookup::Miss);
         }
-        Ok(match self.decode(namespace, &entry, counters) {
-            Some(c) if fresh => Lookup::Fresh(c, entry),
+        if fresh {
+            // The hot path: the headers move into the value, not copied.
+            let headers = std::mem::take(&mut entry.headers);
+            let cached = self.decode_parts(namespace, &entry, headers, now, counters);
+            return Ok(cached.map_or(Lookup::Miss, |c| Lookup::Fresh(c, entry.expires_at)));
+        }
+        let headers = entry.headers.clone();
+        Ok(match self.decode_parts(namespace, &entry, headers, now, counters) {
             Some(c) => Lookup::Stale(c, entry),
             None => Lookup::Miss,
         })
@@ -590,9 +611,9 @@ impl<C: ValueCodec> Cache<C> {
             .await
             .map_err(FetchError::Store)?
         {
-            Lookup::Fresh(c, entry) => {
+            Lookup::Fresh(c, expires_at) => {
                 bump(&counters.hits);
-                if background && due_for_refresh(policy, &entry, self.now()) {
+                if background && due_for_refresh(policy, &c, expires_at) {
                     return Ok(Begin::Refresh(c));
                 }
                 return Ok(Begin::Done(c));
@@ -1139,12 +1160,12 @@ impl<C: ValueCodec> Cache<C> {
 
 /// A fresh row is due for eager refresh once the policy's fraction of its
 /// TTL has passed.
-fn due_for_refresh(policy: &FetchPolicy, entry: &Entry, now: SystemTime) -> bool {
-    let (Some(fraction), Some(expires)) = (policy.refresh_ahead, entry.expires_at) else {
+fn due_for_refresh<T>(policy: &FetchPolicy, c: &Cached<T>, expires_at: Option<SystemTime>) -> bool {
+    let (Some(fraction), Some(expires)) = (policy.refresh_ahead, expires_at) else {
         return false;
     };
-    let Ok(ttl) = expires.duration_since(entry.stored_at) else { return false };
-    entry.age(now) >= ttl.mul_f64(fraction)
+    let Ok(ttl) = expires.duration_since(c.stored_at) else { return false };
+    c.age >= ttl.mul_f64(fraction)
 }
 
 /// Runs a fetch under an optional timeout.

@@ -66,7 +66,7 @@ impl Redaction {
 
     /// Whether `name` (any case) is stripped.
     pub fn strips(&self, name: &str) -> bool {
-        self.names.contains(&name.to_ascii_lowercase())
+        self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
     }
 
     /// Removes the redacted headers from `headers`.
