@@ -27,9 +27,11 @@ pub struct NewRow {
     pub(crate) payload: Bytes,
 }
 
-/// The log's view of a write: borrowed, nothing copied.
-fn entry(op: &Op) -> Entry<'_> {
-    match op {
+/// The log's view of a write: borrowed, nothing copied. `None` for the
+/// writes this store does not do (conditional writes and touch: its
+/// capabilities say so, and the store refuses them before they get here).
+fn entry(op: &Op) -> Option<Entry<'_>> {
+    Some(match op {
         Op::Set(rows) => Entry::Set(
             rows.iter()
                 .map(|r| RowEntry {
@@ -43,7 +45,13 @@ fn entry(op: &Op) -> Entry<'_> {
         Op::Delete { namespace, key, now } => Entry::Delete { namespace, key, now: *now },
         Op::Purge { now } => Entry::Purge { now: *now },
         Op::Clear { namespace, now } => Entry::Clear { namespace: namespace.as_deref(), now: *now },
-    }
+        Op::SetIf { .. } | Op::Touch(_) => return None,
+    })
+}
+
+fn unsupported(op: &Op) -> Error {
+    let operation = if matches!(op, Op::Touch(_)) { "touch" } else { "set_if" };
+    Error::Unsupported { backend: "redb", operation }
 }
 
 /// One write.
@@ -149,7 +157,10 @@ impl RedbWriter {
         let path = self.path.clone();
         guard(&path, "writing", || {
             let txn = self.begin()?;
-            let entries: Vec<Entry<'_>> = ops.iter().map(|op| entry(op)).collect();
+            let entries = ops
+                .iter()
+                .map(|op| entry(op).ok_or_else(|| unsupported(op)))
+                .collect::<Result<Vec<Entry<'_>>>>()?;
             let replies = apply_all(&txn, &self.path, &entries)?;
             let Some(wal) = self.log.as_mut() else {
                 commit(&self.path, txn, redb::Durability::None)?;

@@ -136,6 +136,8 @@ impl SqliteStoreBuilder {
                         .with_multi_process(true)
                         .with_atomic_batch(true)
                         .with_exact_stats(true)
+                        .with_conditional_writes(true)
+                        .with_touch(true)
                         .with_max_payload(self.file.max_payload),
                 },
                 path: path.clone(),

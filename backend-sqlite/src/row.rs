@@ -6,7 +6,9 @@
 
 use cachestore_core::Error;
 
-pub(crate) use cachestore_core::raw::encoding::{checksum, decode_headers, encode_headers};
+pub(crate) use cachestore_core::raw::encoding::{
+    checksum_versioned, decode_headers, encode_headers,
+};
 
 /// An [`Error::Corrupt`] for a row of the store at `location`, whose stored
 /// identity may not even be UTF-8.

@@ -24,7 +24,7 @@ use cachestore_core::raw::files::{self, PathState};
 
 pub(crate) use cachestore_core::raw::files::corrupt;
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::config::Durability;
 use crate::error::map_err;
@@ -33,7 +33,7 @@ use crate::error::map_err;
 pub const APPLICATION_ID: i32 = 0x4353_5452;
 
 /// The schema version this code writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Version 1: one row per `(namespace, key)`.
 ///
@@ -64,9 +64,66 @@ CREATE INDEX cache_rows_expiry ON cache_rows (stale_until) WHERE stale_until IS 
 CREATE INDEX cache_rows_stats ON cache_rows (namespace, expires_at, stale_until, payload_len);
 ";
 
-/// Migrations from version `n` to `n + 1`, in order; entry 0 creates version 1
-/// on an empty file.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+/// Version 2 (contract v2): every row carries its `version` (CONTRACT.md
+/// §7), before the blobs so that reading it never walks the payload's
+/// overflow pages; `cache_meta` keeps the schema version (to tell a newer
+/// file from a damaged `user_version`) and `last_version`, the counter
+/// every write takes its versions from, inside its write transaction.
+const SCHEMA_V2: &str = "
+CREATE TABLE cache_rows (
+    namespace   BLOB    NOT NULL,
+    key         BLOB    NOT NULL,
+    stored_at   INTEGER NOT NULL,
+    expires_at  INTEGER,
+    stale_until INTEGER,
+    payload_len INTEGER NOT NULL,
+    version     INTEGER NOT NULL,
+    checksum    INTEGER NOT NULL,
+    headers     BLOB    NOT NULL,
+    payload     BLOB    NOT NULL,
+    PRIMARY KEY (namespace, key)
+);
+CREATE INDEX cache_rows_expiry ON cache_rows (stale_until) WHERE stale_until IS NOT NULL;
+CREATE INDEX cache_rows_stats ON cache_rows (namespace, expires_at, stale_until, payload_len);
+CREATE TABLE cache_meta (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO cache_meta (name, value) VALUES ('schema_version', 2), ('last_version', 0);
+";
+
+/// Version 1 to 2, inside the open's one transaction (a crash at any point
+/// leaves version 1 whole): the rows move to a table of version 2's layout
+/// with version 0 (a row written before versions; its checksum stays valid,
+/// see `checksum_versioned`).
+const V1_TO_V2: &str = "
+ALTER TABLE cache_rows RENAME TO cache_rows_v1;
+DROP INDEX cache_rows_expiry;
+DROP INDEX cache_rows_stats;
+CREATE TABLE cache_rows (
+    namespace   BLOB    NOT NULL,
+    key         BLOB    NOT NULL,
+    stored_at   INTEGER NOT NULL,
+    expires_at  INTEGER,
+    stale_until INTEGER,
+    payload_len INTEGER NOT NULL,
+    version     INTEGER NOT NULL,
+    checksum    INTEGER NOT NULL,
+    headers     BLOB    NOT NULL,
+    payload     BLOB    NOT NULL,
+    PRIMARY KEY (namespace, key)
+);
+INSERT INTO cache_rows (namespace, key, stored_at, expires_at, stale_until, payload_len, version,
+    checksum, headers, payload)
+  SELECT namespace, key, stored_at, expires_at, stale_until, payload_len, 0, checksum, headers,
+    payload FROM cache_rows_v1 ORDER BY namespace, key;
+DROP TABLE cache_rows_v1;
+CREATE INDEX cache_rows_expiry ON cache_rows (stale_until) WHERE stale_until IS NOT NULL;
+CREATE INDEX cache_rows_stats ON cache_rows (namespace, expires_at, stale_until, payload_len);
+CREATE TABLE cache_meta (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO cache_meta (name, value) VALUES ('schema_version', 2), ('last_version', 0);
+";
+
+/// Migrations from version `n` to `n + 1`, in order; a new file is created
+/// at [`SCHEMA_VERSION`] directly ([`SCHEMA_V2`]).
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, V1_TO_V2];
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
@@ -336,7 +393,7 @@ pub(crate) fn prepare(
             |r| r.get(0),
         )
         .map_err(err("reading the schema"))?;
-    if version > SCHEMA_VERSION && !has_meta {
+    if version >= 2 && !has_meta {
         return Err(corrupt(
             path,
             format!(
@@ -344,6 +401,25 @@ pub(crate) fn prepare(
                  version has cache_meta): the header is damaged"
             ),
         ));
+    }
+    if has_meta {
+        // Every version from 2 keeps its number in cache_meta too: a
+        // user_version that disagrees is a damaged header, not a newer file.
+        let kept: Option<i64> = tx
+            .query_row("SELECT value FROM cache_meta WHERE name = 'schema_version'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err("reading cache_meta"))?;
+        if kept != Some(i64::from(version)) {
+            return Err(corrupt(
+                path,
+                format!(
+                    "the header says schema version {version}, cache_meta says {}: the header is damaged",
+                    kept.map_or_else(|| "nothing".to_owned(), |k| k.to_string())
+                ),
+            ));
+        }
     }
     if version > SCHEMA_VERSION {
         return Err(Error::Incompatible {
@@ -356,10 +432,16 @@ pub(crate) fn prepare(
     }
     let start = usize::try_from(version)
         .map_err(|_| corrupt(path, format!("negative schema version {version}")))?;
-    for (from, sql) in MIGRATIONS.iter().enumerate().skip(start) {
-        tx.execute_batch(sql).map_err(err("migrating the schema"))?;
-        tx.pragma_update(None, "user_version", from as i64 + 1)
-            .map_err(err("migrating the schema"))?;
+    if start == 0 {
+        tx.execute_batch(SCHEMA_V2).map_err(err("creating the schema"))?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(err("creating the schema"))?;
+    } else {
+        for (from, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+            tx.execute_batch(sql).map_err(err("migrating the schema"))?;
+            tx.pragma_update(None, "user_version", from as i64 + 1)
+                .map_err(err("migrating the schema"))?;
+        }
     }
     tx.commit().map_err(err("committing the schema"))?;
     let mode = set_wal_mode(conn, busy_timeout).map_err(err("setting WAL mode"))?;

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use cachestore_core::raw::PreparedRow;
 use cachestore_core::raw::RowTimes;
-use cachestore_core::raw::group::{Answer, Write, WriteEngine};
-use cachestore_core::{Bytes, Result};
+use cachestore_core::raw::group::{Answer, PreparedTouch, Write, WriteEngine};
+use cachestore_core::{Bytes, Condition, Error, Result, WriteOutcome};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::map_err;
-use crate::row::{checksum, encode_headers};
+use crate::row::{checksum_versioned, encode_headers};
 
 /// A row ready to write: validated, times resolved, headers encoded.
 pub struct NewRow {
@@ -116,38 +116,142 @@ fn e_clone(e: &rusqlite::Error) -> rusqlite::Error {
     }
 }
 
+const UPSERT: &str = "INSERT INTO cache_rows (namespace, key, stored_at, expires_at, stale_until, \
+     payload_len, version, checksum, headers, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+     ON CONFLICT (namespace, key) DO UPDATE SET stored_at = excluded.stored_at, \
+     expires_at = excluded.expires_at, stale_until = excluded.stale_until, \
+     payload_len = excluded.payload_len, version = excluded.version, \
+     checksum = excluded.checksum, headers = excluded.headers, payload = excluded.payload";
+
+/// Hands out `n` new versions, the first returned: greater than any the
+/// store handed out before, in any process (the counter is in the file,
+/// updated inside the write transaction, which holds SQLite's write lock).
+fn take_versions(conn: &Connection, path: &Path, n: usize) -> Result<u64> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    let last: i64 = conn
+        .prepare_cached(
+            "UPDATE cache_meta SET value = value + ?1 WHERE name = 'last_version' RETURNING value",
+        )
+        .and_then(|mut s| s.query_row([n], |r| r.get(0)))
+        .map_err(|e| map_err(path, "taking a row version", e))?;
+    u64::try_from(last - n + 1).map_err(|_| {
+        crate::schema::corrupt(path, format!("the version counter is negative ({last})"))
+    })
+}
+
+fn version_sql(version: u64) -> Result<i64> {
+    i64::try_from(version).map_err(|_| Error::Backend {
+        backend: "sqlite",
+        operation: "writing a row version".into(),
+        source: "the version counter passed i64::MAX".into(),
+    })
+}
+
+fn upsert(conn: &Connection, path: &Path, row: &NewRow, version: u64) -> Result<()> {
+    let (ns, key) = (row.namespace.as_bytes(), row.key.as_bytes());
+    let sum = checksum_versioned(ns, key, &row.times, version, &row.headers, &row.payload);
+    conn.prepare_cached(UPSERT)
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                ns,
+                key,
+                row.times.stored_at,
+                row.times.expires_at,
+                row.times.stale_until,
+                row.payload.len() as i64,
+                version_sql(version)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?,
+                i64::from(sum),
+                row.headers,
+                &row.payload[..],
+            ])
+        })
+        .map_err(|e| map_err(path, "writing a row", e))?;
+    Ok(())
+}
+
+/// The version of the live (fresh or stale at `now`) row, if there is one.
+fn live_version(
+    conn: &Connection,
+    path: &Path,
+    ns: &[u8],
+    key: &[u8],
+    now: i64,
+) -> Result<Option<u64>> {
+    let found: Option<(i64, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT version, stale_until FROM cache_rows WHERE namespace = ?1 AND key = ?2",
+        )
+        .and_then(|mut s| s.query_row(params![ns, key], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(|e| map_err(path, "reading a row's version", e))?;
+    Ok(found
+        .filter(|(_, stale_until)| stale_until.is_none_or(|s| now < s))
+        .map(|(v, _)| u64::try_from(v).unwrap_or(0)))
+}
+
+fn touch(conn: &Connection, path: &Path, t: &PreparedTouch) -> Result<Option<u64>> {
+    let (ns, key) = (t.namespace.as_bytes(), t.key.as_bytes());
+    let now = t.times.stored_at;
+    let found: Option<(Option<i64>, Vec<u8>, Vec<u8>)> = conn
+        .prepare_cached(
+            "SELECT stale_until, headers, payload FROM cache_rows WHERE namespace = ?1 AND key = ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![ns, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()
+        })
+        .map_err(|e| map_err(path, "reading a row to touch", e))?;
+    let Some((stale_until, old_headers, payload)) = found else { return Ok(None) };
+    if stale_until.is_some_and(|s| now >= s) {
+        return Ok(None);
+    }
+    let headers = t.headers.as_ref().map_or(old_headers, encode_headers);
+    let version = take_versions(conn, path, 1)?;
+    let sum = checksum_versioned(ns, key, &t.times, version, &headers, &payload);
+    conn.prepare_cached(
+        "UPDATE cache_rows SET stored_at = ?3, expires_at = ?4, stale_until = ?5, version = ?6, \
+         checksum = ?7, headers = ?8 WHERE namespace = ?1 AND key = ?2",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            ns,
+            key,
+            t.times.stored_at,
+            t.times.expires_at,
+            t.times.stale_until,
+            version_sql(version).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?,
+            i64::from(sum),
+            headers,
+        ])
+    })
+    .map_err(|e| map_err(path, "touching a row", e))?;
+    Ok(Some(version))
+}
+
 fn apply(conn: &Connection, path: &Path, op: Op) -> Result<Reply> {
     let err = |op: &'static str| move |e| map_err(path, op, e);
     match op {
         Op::Set(rows) => {
-            let mut stmt = conn
-                .prepare_cached(
-                    "INSERT INTO cache_rows (namespace, key, stored_at, expires_at, stale_until, \
-                     payload_len, checksum, headers, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-                     ON CONFLICT (namespace, key) DO UPDATE SET stored_at = excluded.stored_at, \
-                     expires_at = excluded.expires_at, stale_until = excluded.stale_until, \
-                     payload_len = excluded.payload_len, checksum = excluded.checksum, \
-                     headers = excluded.headers, payload = excluded.payload",
-                )
-                .map_err(err("preparing set"))?;
-            for row in rows {
-                let (ns, key) = (row.namespace.as_bytes(), row.key.as_bytes());
-                let sum = checksum(ns, key, &row.times, &row.headers, &row.payload);
-                stmt.execute(params![
-                    ns,
-                    key,
-                    row.times.stored_at,
-                    row.times.expires_at,
-                    row.times.stale_until,
-                    row.payload.len() as i64,
-                    i64::from(sum),
-                    row.headers,
-                    &row.payload[..],
-                ])
-                .map_err(err("writing a row"))?;
+            let first = take_versions(conn, path, rows.len())?;
+            for (i, row) in rows.iter().enumerate() {
+                upsert(conn, path, row, first + i as u64)?;
             }
             Ok(Reply::Done)
         }
+        Op::SetIf { row, condition } => {
+            let (ns, key) = (row.namespace.as_bytes(), row.key.as_bytes());
+            let live = live_version(conn, path, ns, key, row.times.stored_at)?;
+            let holds = match condition {
+                Condition::IfAbsent => live.is_none(),
+                Condition::IfVersion(v) => live == Some(v),
+            };
+            if !holds {
+                return Ok(Reply::Outcome(WriteOutcome::NotWritten { current: live }));
+            }
+            let version = take_versions(conn, path, 1)?;
+            upsert(conn, path, &row, version)?;
+            Ok(Reply::Outcome(WriteOutcome::Written { version }))
+        }
+        Op::Touch(t) => Ok(Reply::Touched(touch(conn, path, &t)?)),
         Op::Delete { namespace, key, now } => {
             let stale_until: Option<Option<i64>> = conn
                 .prepare_cached(

@@ -167,13 +167,11 @@ async fn a_newer_schema_version_is_refused_and_untouched() {
     let path = dir.path().join("cache.sqlite");
     store_with_rows(&path, 1).await;
     {
-        // A newer cachestore: its version, and the cache_meta table every
-        // version after 1 has.
+        // A newer cachestore: its version, in user_version and in the
+        // cache_meta table every version after 1 has.
         let conn = rusqlite::Connection::open(&path).expect("sqlite");
-        conn.execute_batch(
-            "CREATE TABLE cache_meta (version INTEGER); INSERT INTO cache_meta VALUES (99)",
-        )
-        .expect("meta");
+        conn.execute_batch("UPDATE cache_meta SET value = 99 WHERE name = 'schema_version'")
+            .expect("meta");
         conn.pragma_update(None, "user_version", 99).expect("bump");
         conn.pragma_update(None, "journal_mode", "DELETE").expect("leave WAL");
     }

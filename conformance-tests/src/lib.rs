@@ -35,6 +35,7 @@
 pub mod behaviours;
 pub mod model;
 mod support;
+pub mod versions;
 
 use std::future::Future;
 
@@ -169,6 +170,14 @@ macro_rules! __conformance_core {
             stats_follow_every_operation,
             concurrent_tasks_keep_rows_whole,
         );
+        $crate::__conformance_v2!($factory;
+            versions_grow_with_every_write,
+            set_if_absent_writes_only_where_no_live_row,
+            set_if_version_writes_only_on_a_match,
+            conditional_writes_refuse_what_set_refuses,
+            touch_renews_a_live_row_in_place,
+            concurrent_version_increments_lose_nothing,
+        );
         #[test]
         fn model_matches_reference() {
             let factory = $factory;
@@ -176,6 +185,22 @@ macro_rules! __conformance_core {
                 $crate::model::run(&factory);
             }
         }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_v2 {
+    ($factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let factory = $factory;
+                if $crate::should_run(&factory, stringify!($name)) {
+                    $crate::block_on($crate::versions::$name(&factory));
+                }
+            }
+        )*
     };
 }
 

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use cachestore_core::raw::{Phase, RowTimes, to_unix_millis};
 use cachestore_core::{
-    Bytes, CacheStore, Clock, Entry, Headers, ManualClock, SetItem, SetOptions, Ttl,
+    Bytes, CacheStore, Clock, Condition, Entry, Error, Headers, ManualClock, SetItem, SetOptions,
+    TouchOptions, Ttl, WriteOutcome,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
@@ -98,11 +99,28 @@ pub struct Write {
     pub headers: HeaderSpec,
 }
 
+/// The condition of a `SetIf`, as the model draws it.
+#[derive(Clone, Copy, Debug)]
+pub enum CondSpec {
+    /// `IfAbsent`.
+    Absent,
+    /// `IfVersion` of the row's current version (read first when the model
+    /// has not seen it since the last write).
+    Current,
+    /// `IfVersion` of a version no row has.
+    Wrong,
+}
+
 /// One step of a sequence.
 #[derive(Clone, Debug)]
 pub enum Op {
     /// `set`.
     Set(Write),
+    /// `set_if` (contract v2).
+    SetIf(Write, CondSpec),
+    /// `touch` of an identity with a TTL, a stale window (ms) and, when
+    /// `true`, new headers (contract v2).
+    Touch(usize, TtlSpec, u64, bool),
     /// `set_many`.
     SetMany(Vec<Write>),
     /// `get`.
@@ -133,12 +151,16 @@ fn time_step() -> impl Strategy<Value = u64> {
     prop_oneof![4 => (0..=8u64).prop_map(|n| n * 250), 1 => 0..2_000u64]
 }
 
-fn write() -> impl Strategy<Value = Write> {
-    let ttl = prop_oneof![
+fn ttl_spec() -> impl Strategy<Value = TtlSpec> {
+    prop_oneof![
         1 => Just(TtlSpec::Never),
         4 => time_step().prop_map(TtlSpec::For),
         1 => (-4..=8i64).prop_map(|n| TtlSpec::Until(n * 250)),
-    ];
+    ]
+}
+
+fn write() -> impl Strategy<Value = Write> {
+    let ttl = ttl_spec();
     let payload = prop_oneof![
         1 => Just(PayloadSpec::Empty),
         8 => Just(PayloadSpec::Small),
@@ -160,6 +182,10 @@ fn op(persistent: bool) -> BoxedStrategy<Op> {
     let id = 0..IDENTITIES.len();
     let common = prop_oneof![
         8 => write().prop_map(Op::Set),
+        3 => (write(), prop_oneof![Just(CondSpec::Absent), Just(CondSpec::Current), Just(CondSpec::Wrong)])
+            .prop_map(|(w, c)| Op::SetIf(w, c)),
+        2 => (id.clone(), ttl_spec(), prop_oneof![1 => Just(0u64), 2 => time_step()], any::<bool>())
+            .prop_map(|(i, t, s, h)| Op::Touch(i, t, s, h)),
         1 => proptest::collection::vec(write(), 0..5).prop_map(Op::SetMany),
         4 => id.clone().prop_map(Op::Get),
         3 => id.clone().prop_map(Op::GetStale),
@@ -194,6 +220,11 @@ struct Row {
     /// On a self-expiring engine: the row has been dead at some step, so the
     /// engine may have dropped it (CONTRACT.md §2).
     maybe_gone: bool,
+    /// Its version, once read since its last write.
+    version: Option<u64>,
+    /// The highest version seen anywhere when it was written: its version
+    /// must be greater (CONTRACT.md §7).
+    floor: u64,
 }
 
 /// The reference model: a plain ordered map, simple enough to be obviously
@@ -201,6 +232,10 @@ struct Row {
 #[derive(Debug, Default)]
 struct Model {
     rows: BTreeMap<(String, String), Row>,
+    /// The store keeps versions ([`Capabilities::conditional_writes`](cachestore_core::Capabilities)).
+    versioned: bool,
+    /// The highest version the store has shown.
+    max_seen: u64,
 }
 
 /// A count the store may report: exact, or a range where a self-expiring
@@ -254,6 +289,56 @@ impl Model {
             false
         });
         Range(sure, sure + maybe)
+    }
+
+    /// Checks the version of a row the store returned and remembers it:
+    /// the one seen since its last write, or one greater than every version
+    /// seen before that write; 0 on a store without versions.
+    fn observe(&mut self, ns: &str, key: &str, got: &Entry) -> Result<(), String> {
+        if !self.versioned {
+            return if got.version == 0 {
+                Ok(())
+            } else {
+                Err(format!("a store without versions returned version {}", got.version))
+            };
+        }
+        let Some(row) = self.rows.get_mut(&(ns.to_owned(), key.to_owned())) else {
+            return Ok(());
+        };
+        match row.version {
+            Some(v) if v != got.version => {
+                return Err(format!(
+                    "({ns:?}, {key:?}) has version {} now, {v} when last read, with no write between",
+                    got.version
+                ));
+            }
+            Some(_) => {}
+            None if got.version <= row.floor => {
+                return Err(format!(
+                    "({ns:?}, {key:?}) was written with version {}, not above the {} seen before the write",
+                    got.version, row.floor
+                ));
+            }
+            None => row.version = Some(got.version),
+        }
+        self.max_seen = self.max_seen.max(got.version);
+        Ok(())
+    }
+
+    /// Checks the version a write answered with (it must be above every
+    /// version seen so far) and records it.
+    fn written(&mut self, ns: &str, key: &str, version: u64) -> Result<(), String> {
+        if version <= self.max_seen {
+            return Err(format!(
+                "({ns:?}, {key:?}) was written with version {version}, not above the {} seen before",
+                self.max_seen
+            ));
+        }
+        self.max_seen = version;
+        if let Some(row) = self.rows.get_mut(&(ns.to_owned(), key.to_owned())) {
+            row.version = Some(version);
+        }
+        Ok(())
     }
 
     fn mark_dead_rows(&mut self, now: i64) {
@@ -347,6 +432,10 @@ impl fmt::Display for Described<'_> {
         };
         match self.0 {
             Op::Set(x) => write!(f, "set {}", w(x)),
+            Op::SetIf(x, c) => write!(f, "set_if {c:?} {}", w(x)),
+            Op::Touch(i, ttl, stale, h) => {
+                write!(f, "touch {} ttl={ttl:?} stale_for={stale}ms new_headers={h}", id(*i))
+            }
             Op::SetMany(xs) => {
                 write!(f, "set_many [{}]", xs.iter().map(w).collect::<Vec<_>>().join("; "))
             }
@@ -426,8 +515,20 @@ fn model_write(
         .unwrap_or_else(|e| panic!("model TTL out of range: {e}"));
     model.rows.insert(
         (ns.to_owned(), key.to_owned()),
-        Row { payload, headers: options.headers.clone(), times, maybe_gone: false },
+        Row {
+            payload,
+            headers: options.headers.clone(),
+            times,
+            maybe_gone: false,
+            version: None,
+            floor: model.max_seen,
+        },
     );
+}
+
+/// The entry without its version (compared on its own, by [`Model::observe`]).
+fn content(e: Option<Entry>) -> Option<Entry> {
+    e.map(|e| Entry { version: 0, ..e })
 }
 
 fn check_read(
@@ -437,6 +538,7 @@ fn check_read(
     want: (Option<Entry>, bool),
 ) -> Result<(), TestCaseError> {
     let (want, may_be_gone) = want;
+    let got = content(got);
     if got == want || (may_be_gone && got.is_none()) {
         return Ok(());
     }
@@ -469,6 +571,15 @@ async fn execute<F: StoreFactory>(
     let clock = ManualClock::new();
     let mut store = Some(store_ok!(0, "open", factory.open(clock.clone()).await));
     let mut model = Model::default();
+    let caps = store.as_ref().map(|s| s.capabilities()).unwrap_or_default();
+    model.versioned = caps.conditional_writes;
+    let observe = |model: &mut Model, step: usize, id: usize, got: &Option<Entry>| {
+        let (ns, key) = IDENTITIES[id];
+        match got {
+            Some(e) => model.observe(ns, key, e).map_err(|m| fail(step, m)),
+            None => Ok(()),
+        }
+    };
     for (step, op) in ops.iter().enumerate() {
         let s = store.as_ref().ok_or_else(|| fail(step, "no store".into()))?;
         let now = clock.now();
@@ -492,6 +603,7 @@ async fn execute<F: StoreFactory>(
             }
             Op::Get(i) => {
                 let got = store_ok!(step, "get", s.get(IDENTITIES[*i].0, IDENTITIES[*i].1).await);
+                observe(&mut model, step, *i, &got)?;
                 check_read(
                     step,
                     &format!("get {:?}", IDENTITIES[*i]),
@@ -505,6 +617,7 @@ async fn execute<F: StoreFactory>(
                     "get_stale",
                     s.get_stale(IDENTITIES[*i].0, IDENTITIES[*i].1).await
                 );
+                observe(&mut model, step, *i, &got)?;
                 check_read(
                     step,
                     &format!("get_stale {:?}", IDENTITIES[*i]),
@@ -522,6 +635,7 @@ async fn execute<F: StoreFactory>(
                     ));
                 }
                 for (i, got) in is.iter().zip(got) {
+                    observe(&mut model, step, *i, &got)?;
                     check_read(
                         step,
                         &format!("get_many item {:?}", IDENTITIES[*i]),
@@ -586,7 +700,141 @@ async fn execute<F: StoreFactory>(
             }
             Op::Scan(ns, page) => {
                 let ns = ns.map(|n| NAMESPACES[n]);
-                check_scan(step, s, &model, ns, *page, now_ms).await?;
+                let seen = check_scan(step, s, &model, ns, *page, now_ms).await?;
+                for ((n, k), e) in seen {
+                    model.observe(&n, &k, &e).map_err(|m| fail(step, m))?;
+                }
+            }
+            Op::SetIf(w, spec) => {
+                let (payload, options) = build_write(step, w, &clock);
+                let (ns, key) = IDENTITIES[w.id];
+                let id = (ns.to_owned(), key.to_owned());
+                let row = model.rows.get(&id);
+                let live = row.is_some_and(|r| Model::phase(r, now_ms).is_live());
+                let unsure = row.is_some_and(|r| r.maybe_gone);
+                if caps.conditional_writes
+                    && live
+                    && matches!(spec, CondSpec::Current)
+                    && row.is_some_and(|r| r.version.is_none())
+                {
+                    let got = store_ok!(step, "get_stale", s.get_stale(ns, key).await);
+                    observe(&mut model, step, w.id, &got)?;
+                }
+                let current = model.rows.get(&id).and_then(|r| r.version).filter(|_| live);
+                let condition = match spec {
+                    CondSpec::Absent => Condition::IfAbsent,
+                    CondSpec::Current => Condition::IfVersion(current.unwrap_or(0)),
+                    CondSpec::Wrong => Condition::IfVersion(u64::MAX - 7),
+                };
+                let result = s.set_if(ns, key, payload.clone(), options.clone(), condition).await;
+                if !caps.conditional_writes {
+                    if !matches!(result, Err(Error::Unsupported { .. })) {
+                        return Err(fail(
+                            step,
+                            format!("set_if without the capability: {result:?}"),
+                        ));
+                    }
+                    continue;
+                }
+                let outcome = store_ok!(step, "set_if", result);
+                let should = match spec {
+                    CondSpec::Absent => !live,
+                    CondSpec::Current => live,
+                    CondSpec::Wrong => false,
+                };
+                match outcome {
+                    WriteOutcome::Written { version } if should || unsure => {
+                        model_write(&mut model, w, payload, &options, now);
+                        model.written(ns, key, version).map_err(|m| fail(step, m))?;
+                    }
+                    WriteOutcome::NotWritten { current: got } if !should || unsure => {
+                        let want = if live { current } else { None };
+                        let fine = match (got, want) {
+                            (g, w) if g == w => true,
+                            // A live row the model has not read since its write.
+                            (Some(g), None) if live => {
+                                model.rows.get(&id).is_some_and(|r| g > r.floor)
+                            }
+                            (None, Some(_)) => unsure,
+                            _ => false,
+                        };
+                        if !fine {
+                            return Err(fail(
+                                step,
+                                format!(
+                                    "set_if {condition:?} on ({ns:?}, {key:?}) was refused naming version {got:?}, the model {want:?}"
+                                ),
+                            ));
+                        }
+                    }
+                    other => {
+                        return Err(fail(
+                            step,
+                            format!(
+                                "set_if {condition:?} on ({ns:?}, {key:?}) (live: {live}) answered {other:?}"
+                            ),
+                        ));
+                    }
+                }
+            }
+            Op::Touch(i, ttl, stale_ms, new_headers) => {
+                let (ns, key) = IDENTITIES[*i];
+                let w = Write {
+                    id: *i,
+                    payload: PayloadSpec::Empty,
+                    ttl: *ttl,
+                    stale_ms: *stale_ms,
+                    headers: if *new_headers { HeaderSpec::One } else { HeaderSpec::None },
+                };
+                let (_, set) = build_write(step, &w, &clock);
+                let mut options = TouchOptions::new(set.ttl).stale_for(set.stale_for);
+                if *new_headers {
+                    options = options.headers(set.headers.clone());
+                }
+                let result = s.touch(ns, key, options).await;
+                if !caps.touch {
+                    if !matches!(result, Err(Error::Unsupported { .. })) {
+                        return Err(fail(
+                            step,
+                            format!("touch without the capability: {result:?}"),
+                        ));
+                    }
+                    continue;
+                }
+                let got = store_ok!(step, "touch", result);
+                let id = (ns.to_owned(), key.to_owned());
+                let row = model.rows.get(&id);
+                let live = row.is_some_and(|r| Model::phase(r, now_ms).is_live());
+                let unsure = row.is_some_and(|r| r.maybe_gone);
+                match (got, live) {
+                    (Some(version), true) => {
+                        let times = RowTimes::resolve(now, set.ttl, set.stale_for)
+                            .map_err(|e| fail(step, format!("model TTL: {e}")))?;
+                        let floor = model.max_seen;
+                        if let Some(row) = model.rows.get_mut(&id) {
+                            row.times = times;
+                            if *new_headers {
+                                row.headers = set.headers.clone();
+                            }
+                            row.floor = floor;
+                        }
+                        if model.versioned {
+                            model.written(ns, key, version).map_err(|m| fail(step, m))?;
+                        }
+                    }
+                    (None, false) => {}
+                    (None, true) if unsure => {
+                        model.rows.remove(&id);
+                    }
+                    (got, live) => {
+                        return Err(fail(
+                            step,
+                            format!(
+                                "touch ({ns:?}, {key:?}) answered {got:?}; the model's row is live: {live}"
+                            ),
+                        ));
+                    }
+                }
             }
             Op::Advance(n) => clock.advance(Duration::from_millis(*n)),
             Op::Rewind(n) => clock.rewind(Duration::from_millis(*n)),
@@ -612,8 +860,8 @@ async fn check_scan<S: CacheStore>(
     ns: Option<&str>,
     page: usize,
     now: i64,
-) -> Result<(), TestCaseError> {
-    let mut got = Vec::new();
+) -> Result<Vec<((String, String), Entry)>, TestCaseError> {
+    let mut seen = Vec::new();
     let mut cursor = None;
     for _ in 0..=IDENTITIES.len() + 1 {
         let p = store_ok!(step, "scan", store.scan(ns, cursor.as_ref(), page).await);
@@ -623,12 +871,14 @@ async fn check_scan<S: CacheStore>(
                 format!("scan returned {} rows for a limit of {page}", p.items.len()),
             ));
         }
-        got.extend(p.items.into_iter().map(|i| ((i.namespace, i.key), i.entry)));
+        seen.extend(p.items.into_iter().map(|i| ((i.namespace, i.key), i.entry)));
         match p.next {
             Some(next) => cursor = Some(next),
             None => break,
         }
     }
+    let got: Vec<_> =
+        seen.iter().map(|(id, e)| (id.clone(), Entry { version: 0, ..e.clone() })).collect();
     let mut must = Vec::new();
     let mut may = Vec::new();
     for ((n, k), row) in &model.rows {
@@ -658,7 +908,7 @@ async fn check_scan<S: CacheStore>(
             ),
         ));
     }
-    Ok(())
+    Ok(seen)
 }
 
 async fn check_stats<S: CacheStore>(

@@ -8,11 +8,13 @@ mod support;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use cachestore_conformance::{ManualClock, StoreFactory, async_trait, behaviours, block_on, model};
+use cachestore_conformance::{
+    ManualClock, StoreFactory, async_trait, behaviours, block_on, model, versions,
+};
 use cachestore_core::raw::{Phase, to_unix_millis};
 use cachestore_core::{
-    Bytes, CacheStore, Capabilities, Entry, Page, Result, ScanCursor, SetItem, SetOptions,
-    SharedClock, Stats, check_identity,
+    Bytes, CacheStore, Capabilities, Condition, Entry, Page, Result, ScanCursor, SetItem,
+    SetOptions, SharedClock, Stats, TouchOptions, WriteOutcome, check_identity,
 };
 use support::btree_store::{BTreeStore, Row};
 
@@ -46,12 +48,29 @@ enum Bug {
     /// The scan reads the engine in batches of 1,000 rows and resumes each
     /// batch one row too far.
     ScanSkipsAtInternalBatch,
+    /// `set_if` writes whatever the condition says.
+    SetIfIgnoresCondition,
+    /// `set_if` checks the condition, lets go of the lock, then writes: two
+    /// writers can both pass the same check.
+    SetIfChecksThenWrites,
+    /// A row's version counts its own writes (1, 2, ...), so rows share
+    /// versions and a version can come back.
+    VersionsPerRow,
+    /// `touch` without new headers clears the row's headers.
+    TouchDropsHeaders,
+    /// `touch` renews a dead row too.
+    TouchRevivesDeadRows,
 }
 
 /// Bugs the model test cannot express (its key space is small, its cursors
 /// its own): the named behaviours alone catch them.
-const BEYOND_THE_MODEL: [Bug; 3] =
-    [Bug::SetManyWritesAPrefix, Bug::ScanTakesAForeignCursorsKey, Bug::ScanSkipsAtInternalBatch];
+const BEYOND_THE_MODEL: [Bug; 4] = [
+    Bug::SetManyWritesAPrefix,
+    Bug::ScanTakesAForeignCursorsKey,
+    Bug::ScanSkipsAtInternalBatch,
+    // The model runs one operation at a time: no race to lose.
+    Bug::SetIfChecksThenWrites,
+];
 
 struct Broken {
     inner: BTreeStore,
@@ -121,7 +140,74 @@ impl CacheStore for Broken {
             }
         }
         let (ns, k) = self.id(namespace, key);
-        self.inner.set(&ns, &k, payload, options).await
+        let old = self.row(namespace, key).map_or(0, |r| r.version);
+        self.inner.set(&ns, &k, payload, options).await?;
+        if self.bug == Bug::VersionsPerRow {
+            if let Some(row) = self.inner.lock().get_mut(&(ns, k)) {
+                row.version = old + 1;
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_if(
+        &self,
+        namespace: &str,
+        key: &str,
+        payload: Bytes,
+        options: SetOptions,
+        condition: Condition,
+    ) -> Result<WriteOutcome> {
+        check_identity(namespace, key)?;
+        let (ns, k) = self.id(namespace, key);
+        match self.bug {
+            Bug::SetIfIgnoresCondition => {
+                self.inner.set(&ns, &k, payload, options).await?;
+                let version = self.row(namespace, key).map_or(0, |r| r.version);
+                Ok(WriteOutcome::Written { version })
+            }
+            Bug::SetIfChecksThenWrites => {
+                let now = self.now();
+                let current =
+                    BTreeStore::live_version(&self.inner.lock(), &(ns.clone(), k.clone()), now);
+                let holds = match condition {
+                    Condition::IfAbsent => current.is_none(),
+                    Condition::IfVersion(v) => current == Some(v),
+                };
+                if !holds {
+                    return Ok(WriteOutcome::NotWritten { current });
+                }
+                tokio::task::yield_now().await;
+                self.inner.set(&ns, &k, payload, options).await?;
+                let version = self.row(namespace, key).map_or(0, |r| r.version);
+                Ok(WriteOutcome::Written { version })
+            }
+            _ => self.inner.set_if(&ns, &k, payload, options, condition).await,
+        }
+    }
+
+    async fn touch(
+        &self,
+        namespace: &str,
+        key: &str,
+        mut options: TouchOptions,
+    ) -> Result<Option<u64>> {
+        check_identity(namespace, key)?;
+        let (ns, k) = self.id(namespace, key);
+        match self.bug {
+            Bug::TouchDropsHeaders => {
+                options.headers = Some(options.headers.unwrap_or_default());
+            }
+            Bug::TouchRevivesDeadRows => {
+                if let Some(row) = self.inner.lock().get_mut(&(ns.clone(), k.clone())) {
+                    // Make it look live for the real touch below.
+                    row.times.expires_at = None;
+                    row.times.stale_until = None;
+                }
+            }
+            _ => {}
+        }
+        self.inner.touch(&ns, &k, options).await
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
@@ -319,6 +405,32 @@ planted! {
     scan_skips_at_internal_batch: ScanSkipsAtInternalBatch caught by scans_cross_internal_batches_intact;
 }
 
+macro_rules! planted_v2 {
+    ($($test:ident: $bug:ident caught by $($behaviour:ident),+;)*) => {$(
+        #[test]
+        fn $test() {
+            let factory = Factory(Bug::$bug);
+            $(
+                assert!(
+                    fails(|| versions::$behaviour(&factory)),
+                    concat!("behaviour ", stringify!($behaviour), " missed ", stringify!($bug))
+                );
+            )+
+            if !BEYOND_THE_MODEL.contains(&Bug::$bug) {
+                model_catches(Bug::$bug);
+            }
+        }
+    )*};
+}
+
+planted_v2! {
+    set_if_ignores_condition: SetIfIgnoresCondition caught by set_if_absent_writes_only_where_no_live_row, set_if_version_writes_only_on_a_match;
+    set_if_checks_then_writes: SetIfChecksThenWrites caught by concurrent_version_increments_lose_nothing;
+    versions_per_row: VersionsPerRow caught by versions_grow_with_every_write;
+    touch_drops_headers: TouchDropsHeaders caught by touch_renews_a_live_row_in_place;
+    touch_revives_dead_rows: TouchRevivesDeadRows caught by touch_renews_a_live_row_in_place;
+}
+
 /// The correct store passes the same checks, so the failures above are the
 /// bugs' doing, not the harness's.
 #[test]
@@ -335,6 +447,11 @@ fn the_unbroken_store_passes_the_same_checks() {
     assert!(!fails(|| behaviours::scan_resumes_correctly_while_writes_go_on(&Correct)));
     assert!(!fails(|| behaviours::scans_resume_from_any_cursor(&Correct)));
     assert!(!fails(|| behaviours::scans_cross_internal_batches_intact(&Correct)));
+    assert!(!fails(|| versions::versions_grow_with_every_write(&Correct)));
+    assert!(!fails(|| versions::set_if_absent_writes_only_where_no_live_row(&Correct)));
+    assert!(!fails(|| versions::set_if_version_writes_only_on_a_match(&Correct)));
+    assert!(!fails(|| versions::touch_renews_a_live_row_in_place(&Correct)));
+    assert!(!fails(|| versions::concurrent_version_increments_lose_nothing(&Correct)));
     model::check_with(&Correct, 512, Some(0x5eed))
         .expect("the correct store passes the model test");
 }

@@ -145,6 +145,16 @@ pub enum Error {
         message: String,
     },
 
+    /// The store does not do this operation (see its
+    /// [`Capabilities`](crate::Capabilities)). Nothing was read or written.
+    #[error("{backend} does not support {operation}; check capabilities() before calling it")]
+    Unsupported {
+        /// The backend.
+        backend: &'static str,
+        /// The operation.
+        operation: &'static str,
+    },
+
     /// A check of the application's refused the value before it was
     /// written (the facade's write guard, e.g. a payload holding an API
     /// key). Nothing was written. The reason names what was found, never

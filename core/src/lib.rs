@@ -28,8 +28,8 @@ pub use redact::redact_url;
 pub use store::CacheStore;
 pub use time::{Clock, ManualClock, SharedClock, SystemClock, Ttl};
 pub use types::{
-    Capabilities, Entry, Headers, NamespaceStats, Page, ScanCursor, ScanItem, SetItem, SetOptions,
-    Stats,
+    Capabilities, Condition, Entry, Headers, NamespaceStats, Page, ScanCursor, ScanItem, SetItem,
+    SetOptions, Stats, TouchOptions, WriteOutcome,
 };
 
 pub use async_trait::async_trait;

@@ -3,10 +3,14 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::error::Error;
 use crate::error::Result;
 use crate::identity::{check_identity, check_payload};
 use crate::time::{Clock, RowTimes, SharedClock};
-use crate::types::{Capabilities, Entry, Page, ScanCursor, SetItem, SetOptions, Stats};
+use crate::types::{
+    Capabilities, Condition, Entry, Page, ScanCursor, SetItem, SetOptions, Stats, TouchOptions,
+    WriteOutcome,
+};
 
 /// A persistent cache of rows keyed by `(namespace, key)`, with per-row TTL
 /// and a stale window.
@@ -82,6 +86,50 @@ pub trait CacheStore: Send + Sync + 'static {
         payload: Bytes,
         options: SetOptions,
     ) -> Result<()>;
+
+    /// [`set`](CacheStore::set) under a [`Condition`], checked and written
+    /// in one atomic step, also across processes (SQLite) and machines
+    /// (Redis) (CONTRACT.md §7). A condition that does not hold writes
+    /// nothing and is not an error: the answer says so and gives the live
+    /// row's version. Every write of a row (this one, `set`, `set_many`,
+    /// `touch`) gives it a version greater than any the store handed out
+    /// before; [`Entry::version`] reads it.
+    ///
+    /// The basis of read-modify-write (a counter several workers keep:
+    /// read, compute, `set_if(IfVersion(read.version))`, retry when not
+    /// written) and of a lease (`IfAbsent` with a short TTL).
+    ///
+    /// Needs [`Capabilities::conditional_writes`]; the default is
+    /// [`Error::Unsupported`].
+    async fn set_if(
+        &self,
+        namespace: &str,
+        key: &str,
+        payload: Bytes,
+        options: SetOptions,
+        condition: Condition,
+    ) -> Result<WriteOutcome> {
+        let _ = (namespace, key, payload, options, condition);
+        Err(Error::Unsupported { backend: "this store", operation: "set_if" })
+    }
+
+    /// Renews the fresh or stale row in place (CONTRACT.md §8): `stored_at
+    /// = now`, a new expiry and stale window from `options`, a new version;
+    /// the payload untouched and not rewritten; headers replaced when
+    /// `options` has some, else kept. Returns the new version, or `None`
+    /// (and writes nothing) when no live row is there. How an HTTP `304 Not
+    /// Modified` renews a cached response.
+    ///
+    /// Needs [`Capabilities::touch`]; the default is [`Error::Unsupported`].
+    async fn touch(
+        &self,
+        namespace: &str,
+        key: &str,
+        options: TouchOptions,
+    ) -> Result<Option<u64>> {
+        let _ = (namespace, key, options);
+        Err(Error::Unsupported { backend: "this store", operation: "touch" })
+    }
 
     /// Removes the row. `true` if a fresh or stale row was there; `false` for
     /// a missing or dead one (which is removed all the same).

@@ -27,6 +27,11 @@ pub struct Entry {
     pub expires_at: Option<SystemTime>,
     /// End of retention (`>= expires_at`); `None` only when `expires_at` is `None`.
     pub stale_until: Option<SystemTime>,
+    /// The row's version (CONTRACT.md §7): set by the store on every write
+    /// of the row, greater than any version the store handed out before.
+    /// `0` for a row written before the store kept versions, and on a store
+    /// without [`Capabilities::conditional_writes`].
+    pub version: u64,
 }
 
 impl Entry {
@@ -44,7 +49,18 @@ impl Entry {
             stored_at: from_unix_millis(times.stored_at)?,
             expires_at: opt(times.expires_at)?,
             stale_until: opt(times.stale_until)?,
+            version: 0,
         })
+    }
+
+    /// [`Entry::from_parts`] with the row's version.
+    pub fn from_versioned_parts(
+        payload: Bytes,
+        headers: Headers,
+        times: RowTimes,
+        version: u64,
+    ) -> Option<Entry> {
+        Entry::from_parts(payload, headers, times).map(|e| Entry { version, ..e })
     }
 
     /// The entry's phase at `now`.
@@ -291,6 +307,12 @@ pub struct Capabilities {
     /// The largest payload accepted, in bytes; at least 16 MiB. Larger ones
     /// are [`Error::PayloadTooLarge`](crate::Error::PayloadTooLarge).
     pub max_payload: u64,
+    /// Rows carry versions and [`CacheStore::set_if`](crate::CacheStore::set_if)
+    /// writes under a [`Condition`], atomically (CONTRACT.md §7).
+    pub conditional_writes: bool,
+    /// [`CacheStore::touch`](crate::CacheStore::touch) renews a row in place
+    /// (CONTRACT.md §8).
+    pub touch: bool,
 }
 
 impl Capabilities {
@@ -304,7 +326,21 @@ impl Capabilities {
             self_expiring: false,
             evicts_live_rows: false,
             max_payload: MIN_PAYLOAD_LIMIT,
+            conditional_writes: false,
+            touch: false,
         }
+    }
+
+    /// Sets [`Capabilities::conditional_writes`].
+    pub const fn with_conditional_writes(mut self, on: bool) -> Self {
+        self.conditional_writes = on;
+        self
+    }
+
+    /// Sets [`Capabilities::touch`].
+    pub const fn with_touch(mut self, on: bool) -> Self {
+        self.touch = on;
+        self
     }
 
     /// Sets [`Capabilities::persistent`].
@@ -353,5 +389,88 @@ impl Capabilities {
 impl Default for Capabilities {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// The condition of a [`CacheStore::set_if`](crate::CacheStore::set_if)
+/// (CONTRACT.md §7). Checking it and writing are one atomic step, also
+/// across processes and machines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Condition {
+    /// No fresh or stale row is there (a dead row counts as absent).
+    IfAbsent,
+    /// The live (fresh or stale) row has this version.
+    IfVersion(u64),
+}
+
+/// What a [`CacheStore::set_if`](crate::CacheStore::set_if) did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WriteOutcome {
+    /// The row was written with this version.
+    Written {
+        /// The new row's version.
+        version: u64,
+    },
+    /// The condition did not hold; nothing was written.
+    NotWritten {
+        /// The live row's version; `None` when no live row is there.
+        current: Option<u64>,
+    },
+}
+
+impl WriteOutcome {
+    /// Whether the row was written.
+    pub fn is_written(&self) -> bool {
+        matches!(self, WriteOutcome::Written { .. })
+    }
+
+    /// The version written, if the row was.
+    pub fn version(&self) -> Option<u64> {
+        match self {
+            WriteOutcome::Written { version } => Some(*version),
+            WriteOutcome::NotWritten { .. } => None,
+        }
+    }
+}
+
+/// How [`CacheStore::touch`](crate::CacheStore::touch) renews a row: a new
+/// TTL and stale window from now, and new headers if given (else the row's
+/// are kept).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "options do nothing until passed to `touch`"]
+pub struct TouchOptions {
+    /// The new TTL, from now.
+    pub ttl: Ttl,
+    /// The new stale window.
+    pub stale_for: Duration,
+    /// New headers; `None` keeps the row's.
+    pub headers: Option<Headers>,
+}
+
+impl TouchOptions {
+    /// Fresh for `ttl` from now, no stale window, headers kept.
+    pub fn new(ttl: Ttl) -> Self {
+        TouchOptions { ttl, stale_for: Duration::ZERO, headers: None }
+    }
+
+    /// Sets [`TouchOptions::stale_for`].
+    pub fn stale_for(mut self, window: Duration) -> Self {
+        self.stale_for = window;
+        self
+    }
+
+    /// Replaces the row's headers with `headers`.
+    pub fn headers(mut self, headers: Headers) -> Self {
+        self.headers = Some(headers);
+        self
+    }
+
+    /// The [`SetOptions`] these become for a row holding `headers` now.
+    pub fn into_set_options(self, headers: Headers) -> SetOptions {
+        SetOptions {
+            ttl: self.ttl,
+            stale_for: self.stale_for,
+            headers: self.headers.unwrap_or(headers),
+        }
     }
 }

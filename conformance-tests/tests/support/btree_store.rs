@@ -7,16 +7,20 @@
 //! - [`RowTimes::phase`] judges a row at the clock's `now`;
 //! - [`check_identity`] / [`check_namespace`] give the typed errors;
 //! - [`Stats::record`] counts a row in its phase.
+//!
+//! Contract v2's versions, conditional writes and touch (CONTRACT.md §7, §8)
+//! are each a few lines under the one lock every write takes.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use cachestore_core::raw::{Phase, RowTimes, prepare_write, to_unix_millis};
 use cachestore_core::{
-    Bytes, CacheStore, Capabilities, Clock, Entry, Error, Headers, MIN_PAYLOAD_LIMIT, Page, Result,
-    ScanCursor, ScanItem, SetOptions, SharedClock, Stats, async_trait, check_identity,
-    check_namespace,
+    Bytes, CacheStore, Capabilities, Clock, Condition, Entry, Error, Headers, MIN_PAYLOAD_LIMIT,
+    Page, Result, ScanCursor, ScanItem, SetOptions, SharedClock, Stats, TouchOptions, WriteOutcome,
+    async_trait, check_identity, check_namespace,
 };
 
 /// One stored row.
@@ -25,11 +29,13 @@ pub struct Row {
     pub payload: Bytes,
     pub headers: Headers,
     pub times: RowTimes,
+    pub version: u64,
 }
 
 impl Row {
     pub fn entry(&self) -> Result<Entry> {
-        Entry::from_parts(self.payload.clone(), self.headers.clone(), self.times).ok_or_else(|| {
+        let (payload, headers) = (self.payload.clone(), self.headers.clone());
+        Entry::from_versioned_parts(payload, headers, self.times, self.version).ok_or_else(|| {
             Error::Corrupt {
                 location: "btree store".into(),
                 detail: "time out of range".into(),
@@ -48,11 +54,27 @@ pub type Rows = BTreeMap<(String, String), Row>;
 pub struct BTreeStore {
     pub rows: Mutex<Rows>,
     pub clock: SharedClock,
+    /// The last version handed out; taken under the rows' lock.
+    pub versions: AtomicU64,
 }
 
 impl BTreeStore {
     pub fn new(clock: impl Clock) -> Self {
-        BTreeStore { rows: Mutex::new(BTreeMap::new()), clock: Arc::new(clock) }
+        BTreeStore {
+            rows: Mutex::new(BTreeMap::new()),
+            clock: Arc::new(clock),
+            versions: AtomicU64::new(0),
+        }
+    }
+
+    /// A new version, greater than every one before.
+    pub fn next_version(&self) -> u64 {
+        self.versions.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The version of the live row at `id`, if any.
+    pub fn live_version(rows: &Rows, id: &(String, String), now: i64) -> Option<u64> {
+        rows.get(id).filter(|r| r.times.phase(now).is_live()).map(|r| r.version)
     }
 
     /// The rows, locked. A panic elsewhere cannot leave a half-written map
@@ -105,9 +127,52 @@ impl CacheStore for BTreeStore {
     async fn set(&self, ns: &str, key: &str, payload: Bytes, options: SetOptions) -> Result<()> {
         let times =
             prepare_write(self.clock.as_ref(), MIN_PAYLOAD_LIMIT, ns, key, &payload, &options)?;
-        let row = Row { payload, headers: options.headers, times };
-        self.lock().insert((ns.to_owned(), key.to_owned()), row);
+        let mut rows = self.lock();
+        let row = Row { payload, headers: options.headers, times, version: self.next_version() };
+        rows.insert((ns.to_owned(), key.to_owned()), row);
         Ok(())
+    }
+
+    async fn set_if(
+        &self,
+        ns: &str,
+        key: &str,
+        payload: Bytes,
+        options: SetOptions,
+        condition: Condition,
+    ) -> Result<WriteOutcome> {
+        let times =
+            prepare_write(self.clock.as_ref(), MIN_PAYLOAD_LIMIT, ns, key, &payload, &options)?;
+        let id = (ns.to_owned(), key.to_owned());
+        // Checked and written under one lock: atomic.
+        let mut rows = self.lock();
+        let current = Self::live_version(&rows, &id, times.stored_at);
+        let holds = match condition {
+            Condition::IfAbsent => current.is_none(),
+            Condition::IfVersion(v) => current == Some(v),
+        };
+        if !holds {
+            return Ok(WriteOutcome::NotWritten { current });
+        }
+        let version = self.next_version();
+        rows.insert(id, Row { payload, headers: options.headers, times, version });
+        Ok(WriteOutcome::Written { version })
+    }
+
+    async fn touch(&self, ns: &str, key: &str, options: TouchOptions) -> Result<Option<u64>> {
+        check_identity(ns, key)?;
+        let times = RowTimes::resolve(self.clock.now(), options.ttl, options.stale_for)?;
+        let mut rows = self.lock();
+        let Some(row) = rows.get_mut(&(ns.to_owned(), key.to_owned())) else { return Ok(None) };
+        if !row.times.phase(times.stored_at).is_live() {
+            return Ok(None);
+        }
+        row.times = times;
+        if let Some(headers) = options.headers {
+            row.headers = headers;
+        }
+        row.version = self.next_version();
+        Ok(Some(row.version))
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
@@ -186,7 +251,7 @@ impl CacheStore for BTreeStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new().with_exact_stats(true)
+        Capabilities::new().with_exact_stats(true).with_conditional_writes(true).with_touch(true)
     }
 
     fn clock(&self) -> SharedClock {

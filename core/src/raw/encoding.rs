@@ -96,6 +96,35 @@ pub fn checksum(
     headers: &[u8],
     payload: &[u8],
 ) -> u32 {
+    hasher(namespace, key, times, headers, payload).finalize()
+}
+
+/// [`checksum`] of a row with a version: the same as [`checksum`] for
+/// version 0 (a row written before versions, whose stored checksum stays
+/// valid when a format upgrade adds the version), else the version is
+/// hashed too.
+pub fn checksum_versioned(
+    namespace: &[u8],
+    key: &[u8],
+    times: &RowTimes,
+    version: u64,
+    headers: &[u8],
+    payload: &[u8],
+) -> u32 {
+    let mut h = hasher(namespace, key, times, headers, payload);
+    if version != 0 {
+        h.update(&version.to_le_bytes());
+    }
+    h.finalize()
+}
+
+fn hasher(
+    namespace: &[u8],
+    key: &[u8],
+    times: &RowTimes,
+    headers: &[u8],
+    payload: &[u8],
+) -> crc32fast::Hasher {
     let mut h = crc32fast::Hasher::new();
     for part in [namespace, key, headers, payload] {
         h.update(&(part.len() as u64).to_le_bytes());
@@ -109,7 +138,7 @@ pub fn checksum(
             b
         }));
     }
-    h.finalize()
+    h
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
+use crate::time::RowTimes;
+use crate::types::{Condition, Headers, WriteOutcome};
 
 /// The most writes one group takes.
 pub const MAX_GROUP: usize = 512;
@@ -167,6 +169,16 @@ impl Drop for Active<'_> {
 pub enum Write<R> {
     /// Insert or overwrite rows, all or none. Answers [`Answer::Done`].
     Set(Vec<R>),
+    /// Write one row if `condition` holds at the row's `stored_at`.
+    /// Answers [`Answer::Outcome`].
+    SetIf {
+        /// The row.
+        row: R,
+        /// The condition.
+        condition: Condition,
+    },
+    /// Renew one live row in place. Answers [`Answer::Touched`].
+    Touch(PreparedTouch),
     /// Delete one row. Answers [`Answer::Deleted`]: whether it was live at
     /// `now`.
     Delete {
@@ -192,11 +204,31 @@ pub enum Write<R> {
     },
 }
 
+/// A [`Write::Touch`]: the row to renew and its new times (from
+/// [`RowTimes::resolve`] at the store clock's `now`, which also judges
+/// whether the row is live).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PreparedTouch {
+    /// The row's namespace.
+    pub namespace: String,
+    /// The row's key.
+    pub key: String,
+    /// Its new times; `times.stored_at` is now.
+    pub times: RowTimes,
+    /// New headers; `None` keeps the row's.
+    pub headers: Option<Headers>,
+}
+
 /// The answer to a [`Write`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer {
     /// Rows written.
     Done,
+    /// What a conditional write did.
+    Outcome(WriteOutcome),
+    /// The touched row's new version; `None`: no live row.
+    Touched(Option<u64>),
     /// Whether a live row was deleted.
     Deleted(bool),
     /// How many rows.
@@ -213,6 +245,22 @@ where
         match self.write(Write::Set(rows)).await? {
             Answer::Done => Ok(()),
             _ => Err(mismatch::<E>("set")),
+        }
+    }
+
+    /// Writes `row` if `condition` holds.
+    pub async fn set_if(&self, row: R, condition: Condition) -> Result<WriteOutcome> {
+        match self.write(Write::SetIf { row, condition }).await? {
+            Answer::Outcome(outcome) => Ok(outcome),
+            _ => Err(mismatch::<E>("set_if")),
+        }
+    }
+
+    /// Renews one live row in place; its new version, or `None`.
+    pub async fn touch(&self, touch: PreparedTouch) -> Result<Option<u64>> {
+        match self.write(Write::Touch(touch)).await? {
+            Answer::Touched(version) => Ok(version),
+            _ => Err(mismatch::<E>("touch")),
         }
     }
 

@@ -11,13 +11,17 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::error::Error;
 use crate::error::Result;
 use crate::identity::{check_identity, check_namespace};
-use crate::raw::group::{Answer, GroupWriter, Write, WriteEngine};
+use crate::raw::group::{Answer, GroupWriter, PreparedTouch, Write, WriteEngine};
 use crate::raw::scan::ScanRange;
 use crate::store::{CacheStore, prepare_write};
 use crate::time::{RowTimes, SharedClock, to_unix_millis};
-use crate::types::{Capabilities, Entry, Headers, Page, ScanCursor, SetItem, SetOptions, Stats};
+use crate::types::{
+    Capabilities, Condition, Entry, Headers, Page, ScanCursor, SetItem, SetOptions, Stats,
+    TouchOptions, WriteOutcome,
+};
 
 /// A store whose writes go through one [`GroupWriter`]; every implementor
 /// is a [`CacheStore`].
@@ -124,6 +128,38 @@ impl<S: SingleWriterStore> CacheStore for S {
         check_identity(ns, key)?;
         let row = prepare(self, ns.to_owned(), key.to_owned(), payload, options)?;
         self.parts().writer.set(vec![row]).await
+    }
+
+    async fn set_if(
+        &self,
+        ns: &str,
+        key: &str,
+        payload: Bytes,
+        options: SetOptions,
+        condition: Condition,
+    ) -> Result<WriteOutcome> {
+        check_identity(ns, key)?;
+        if !self.parts().capabilities.conditional_writes {
+            return Err(Error::Unsupported { backend: S::Engine::NAME, operation: "set_if" });
+        }
+        let row = prepare(self, ns.to_owned(), key.to_owned(), payload, options)?;
+        self.parts().writer.set_if(row, condition).await
+    }
+
+    async fn touch(&self, ns: &str, key: &str, options: TouchOptions) -> Result<Option<u64>> {
+        check_identity(ns, key)?;
+        if !self.parts().capabilities.touch {
+            return Err(Error::Unsupported { backend: S::Engine::NAME, operation: "touch" });
+        }
+        let parts = self.parts();
+        let times = RowTimes::resolve(parts.clock.now(), options.ttl, options.stale_for)?;
+        let touch = PreparedTouch {
+            namespace: ns.to_owned(),
+            key: key.to_owned(),
+            times,
+            headers: options.headers,
+        };
+        parts.writer.touch(touch).await
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
