@@ -142,10 +142,10 @@ impl CacheStore for Broken {
         let (ns, k) = self.id(namespace, key);
         let old = self.row(namespace, key).map_or(0, |r| r.version);
         self.inner.set(&ns, &k, payload, options).await?;
-        if self.bug == Bug::VersionsPerRow {
-            if let Some(row) = self.inner.lock().get_mut(&(ns, k)) {
-                row.version = old + 1;
-            }
+        if self.bug == Bug::VersionsPerRow
+            && let Some(row) = self.inner.lock().get_mut(&(ns, k))
+        {
+            row.version = old + 1;
         }
         Ok(())
     }
