@@ -91,6 +91,9 @@ pub fn main(backend: &Backend) -> ExitCode {
     ];
     if caps.multi_process {
         tests.push(("four_processes_share_one_file", four_processes));
+        if caps.conditional_writes {
+            tests.push(("four_processes_increment_one_counter_exactly", counter_processes));
+        }
     } else {
         tests.push(("a_second_process_gets_in_use_at_once", second_process_in_use));
     }
@@ -144,6 +147,13 @@ fn run_child(backend: &Backend, mode: &str, args: &[String]) -> Result<(), Strin
         "child-mixed" => runtime.block_on(child_mixed(backend, path, n(1)?)),
         "child-disk-full" => runtime.block_on(child_disk_full(backend, path)),
         "child-hold" => child_hold(backend, &path),
+        "child-increment" => runtime.block_on(async {
+            let store = (backend.open)(&path).map_err(|e| e.to_string())?;
+            for _ in 0..n(1)? {
+                cachestore_conformance::versions::increment(store.as_ref()).await;
+            }
+            Ok(())
+        }),
         "child-race" => runtime.block_on(child_race(backend, &path, n(1)? == 1, n(2)?, n(3)?)),
         "child-damaged" => runtime.block_on(crate::corruption::child_damaged(backend, &path)),
         "child-recreate" => crate::corruption::child_recreate(backend, &path),
@@ -385,6 +395,50 @@ async fn child_mixed(backend: &Backend, path: PathBuf, id: u64) -> Result<(), St
             }
         }
     }
+    Ok(())
+}
+
+/// Four processes each add 500 to one counter by read, `set_if(IfVersion)`
+/// and retry (CONTRACT.md §7): the counter ends at exactly 2,000, no
+/// increment lost across processes, none doubled.
+fn counter_processes(backend: &Backend) -> Result<(), String> {
+    const EACH: u64 = 500;
+    let dir = tempdir()?;
+    let path = dir.path().join(backend.file_name);
+    // Created first, so that the children race on increments, not on creation.
+    drop((backend.open)(&path).map_err(|e| e.to_string())?);
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let children: Vec<_> = (0..PROCESSES)
+        .map(|_| {
+            Command::new(&exe)
+                .args(["child-increment", &path.display().to_string(), &EACH.to_string()])
+                .stderr(Stdio::piped())
+                .spawn()
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    for (id, child) in children.into_iter().enumerate() {
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!("process {id} failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+    }
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let total = runtime.block_on(async {
+        let store = (backend.open)(&path).map_err(|e| e.to_string())?;
+        Ok::<u64, String>(cachestore_conformance::versions::read_counter(store.as_ref()).await)
+    })?;
+    let want = PROCESSES * EACH;
+    if total != want {
+        return Err(format!(
+            "the counter ends at {total}, not {want}: increments were lost or doubled"
+        ));
+    }
+    println!(
+        "  {PROCESSES} processes × {EACH} increments: {total} in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
