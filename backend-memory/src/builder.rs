@@ -72,6 +72,7 @@ impl MemoryStoreBuilder {
                 clock: self.clock,
                 max_payload: self.max_payload,
                 bounded: self.max_capacity_bytes.is_some(),
+                versions: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }

@@ -21,11 +21,13 @@ pub(crate) struct Row {
     pub(crate) payload: Bytes,
     pub(crate) headers: Headers,
     pub(crate) times: RowTimes,
+    pub(crate) version: u64,
 }
 
 impl Row {
     pub(crate) fn entry(&self) -> Result<Entry> {
-        Entry::from_parts(self.payload.clone(), self.headers.clone(), self.times).ok_or_else(|| {
+        let (payload, headers) = (self.payload.clone(), self.headers.clone());
+        Entry::from_versioned_parts(payload, headers, self.times, self.version).ok_or_else(|| {
             Error::Corrupt {
                 location: "memory store".into(),
                 detail: "a row time is out of range".into(),

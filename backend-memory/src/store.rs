@@ -3,11 +3,14 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
+use cachestore_core::raw::RowTimes;
 use cachestore_core::raw::{Phase, ScanRange, prepare_write, to_unix_millis};
 use cachestore_core::{
-    Bytes, CacheStore, Capabilities, Clock, Entry, Page, Result, ScanCursor, ScanItem, SetOptions,
-    SharedClock, Stats, SystemClock, async_trait, check_identity, check_namespace,
+    Bytes, CacheStore, Capabilities, Clock, Condition, Entry, Page, Result, ScanCursor, ScanItem,
+    SetOptions, SharedClock, Stats, SystemClock, TouchOptions, WriteOutcome, async_trait,
+    check_identity, check_namespace,
 };
 use moka::ops::compute::{CompResult, Op};
 
@@ -20,6 +23,9 @@ pub(crate) struct Inner {
     pub(crate) clock: SharedClock,
     pub(crate) max_payload: u64,
     pub(crate) bounded: bool,
+    /// The last version handed out (CONTRACT.md §7); taken under the
+    /// written key's compute lock.
+    pub(crate) versions: AtomicU64,
 }
 
 /// An in-memory store. Cheap to clone: clones share the same rows.
@@ -57,6 +63,11 @@ impl MemoryStore {
     /// A builder for the clock, a size bound and the payload limit.
     pub fn builder() -> MemoryStoreBuilder {
         MemoryStoreBuilder::default()
+    }
+
+    /// A new version, greater than every one before.
+    fn next_version(&self) -> u64 {
+        self.inner.versions.fetch_add(1, AtomicOrdering::Relaxed) + 1
     }
 
     fn now_ms(&self) -> Result<i64> {
@@ -177,9 +188,60 @@ impl CacheStore for MemoryStore {
     async fn set(&self, ns: &str, key: &str, payload: Bytes, options: SetOptions) -> Result<()> {
         let clock = self.inner.clock.as_ref();
         let times = prepare_write(clock, self.inner.max_payload, ns, key, &payload, &options)?;
-        let row = Arc::new(Row { payload, headers: options.headers, times });
-        self.inner.rows.entry(RowKey::new(ns, key)).and_compute_with(|_| Op::Put(row));
+        self.inner.rows.entry(RowKey::new(ns, key)).and_compute_with(|_| {
+            let version = self.next_version();
+            Op::Put(Arc::new(Row { payload, headers: options.headers, times, version }))
+        });
         Ok(())
+    }
+
+    async fn set_if(
+        &self,
+        ns: &str,
+        key: &str,
+        payload: Bytes,
+        options: SetOptions,
+        condition: Condition,
+    ) -> Result<WriteOutcome> {
+        let clock = self.inner.clock.as_ref();
+        let times = prepare_write(clock, self.inner.max_payload, ns, key, &payload, &options)?;
+        let mut outcome = WriteOutcome::NotWritten { current: None };
+        // Checked and written under the key's compute lock: atomic.
+        self.inner.rows.entry(RowKey::new(ns, key)).and_compute_with(|current| {
+            let live = current
+                .map(|c| c.into_value())
+                .filter(|row| row.times.phase(times.stored_at).is_live())
+                .map(|row| row.version);
+            let holds = match condition {
+                Condition::IfAbsent => live.is_none(),
+                Condition::IfVersion(v) => live == Some(v),
+            };
+            if !holds {
+                outcome = WriteOutcome::NotWritten { current: live };
+                return Op::Nop;
+            }
+            let version = self.next_version();
+            outcome = WriteOutcome::Written { version };
+            Op::Put(Arc::new(Row { payload, headers: options.headers, times, version }))
+        });
+        Ok(outcome)
+    }
+
+    async fn touch(&self, ns: &str, key: &str, options: TouchOptions) -> Result<Option<u64>> {
+        check_identity(ns, key)?;
+        let times = RowTimes::resolve(self.inner.clock.now(), options.ttl, options.stale_for)?;
+        let mut touched = None;
+        self.inner.rows.entry(RowKey::new(ns, key)).and_compute_with(|current| {
+            let Some(old) = current.map(|c| c.into_value()) else { return Op::Nop };
+            if !old.times.phase(times.stored_at).is_live() {
+                return Op::Nop;
+            }
+            let version = self.next_version();
+            touched = Some(version);
+            let headers = options.headers.unwrap_or_else(|| old.headers.clone());
+            Op::Put(Arc::new(Row { payload: old.payload.clone(), headers, times, version }))
+        });
+        Ok(touched)
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
@@ -245,6 +307,8 @@ impl CacheStore for MemoryStore {
         Capabilities::new()
             .with_exact_stats(true)
             .with_evicts_live_rows(self.inner.bounded)
+            .with_conditional_writes(true)
+            .with_touch(true)
             .with_max_payload(self.inner.max_payload)
     }
 
