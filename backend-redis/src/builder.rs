@@ -8,7 +8,7 @@ use cachestore_core::{Clock, Error, Result, SharedClock};
 use redis::Script;
 
 use crate::connection::{Conn, Connector, LazyConn};
-use crate::schema::{CLEAR, PURGE};
+use crate::schema::{CLEAR, PURGE, SET_IF, TOUCH};
 use crate::store::{Inner, RedisStore, endpoint};
 
 /// The query options the redis crate reads from a URL.
@@ -150,6 +150,8 @@ impl RedisStoreBuilder {
                 deadline: self.connect_timeout * 2 + self.response_timeout * 4,
                 purge: Script::new(PURGE),
                 clear: Script::new(CLEAR),
+                set_if: Script::new(SET_IF),
+                touch: Script::new(TOUCH),
             }),
         })
     }

@@ -1,7 +1,63 @@
 //! How rows are laid out in Redis: the row format version, the scripts
 //! that purge and clear a namespace, and key encoding.
 
-pub(crate) const META_VERSION: u8 = 1;
+/// The row format a write produces: a hash with fields `s` (stale_until,
+/// ms, empty for never), `e` (expires_at), `m` (meta), `p` (payload) and,
+/// from format 2, `v` (the row's version in decimal, for the scripts).
+///
+/// Meta, format 2: `[2][crc 4][stored_at 8][version 8][payload crc 4][headers]`;
+/// the crc covers identity, times, version, headers and the payload's own
+/// crc, so `touch` renews a row without reading or rewriting its payload.
+/// Format 1: `[1][crc 4][stored_at 8][headers]`, the crc over the payload
+/// itself; such rows read as version 0, and any write of them writes
+/// format 2 (Redis rows are upgraded as they are written, not all at open:
+/// a server may hold millions).
+pub(crate) const META_VERSION: u8 = 2;
+
+/// `set_if`: checks the condition and writes the row, on the row's slot.
+/// KEYS: row, index. ARGV: `a` (IfAbsent) or `v` (IfVersion), the expected
+/// version, now, then `s`, `e`, `m`, `p`, `v`, PEXPIRE ms (empty: none,
+/// `dead`: the row is dead on arrival), and the key (the index member).
+/// Answers `{1}` when written, else `{0, current version or ''}`.
+pub(crate) const SET_IF: &str = r"
+local s = redis.call('HGET', KEYS[1], 's')
+local now = tonumber(ARGV[3])
+local live = s and (s == '' or tonumber(s) > now)
+local cur = ''
+if live then cur = redis.call('HGET', KEYS[1], 'v') or '0' end
+if ARGV[1] == 'a' then
+  if live then return {0, cur} end
+elseif (not live) or cur ~= ARGV[2] then
+  return {0, cur}
+end
+redis.call('DEL', KEYS[1])
+if ARGV[9] == 'dead' then
+  redis.call('ZREM', KEYS[2], ARGV[10])
+  return {1}
+end
+redis.call('HSET', KEYS[1], 's', ARGV[4], 'e', ARGV[5], 'm', ARGV[6], 'p', ARGV[7], 'v', ARGV[8])
+if ARGV[9] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[9]) end
+redis.call('ZADD', KEYS[2], 0, ARGV[10])
+return {1}
+";
+
+/// `touch`: renews the row if it still has the version it was read with.
+/// KEYS: row, index. ARGV: the version read, `s`, `e`, `m`, the new `v`,
+/// PEXPIRE ms (empty: never expires, `dead`: dead on arrival), the key.
+/// Answers 1 when renewed, 0 when the row changed meanwhile (read again).
+pub(crate) const TOUCH: &str = r"
+local s = redis.call('HGET', KEYS[1], 's')
+local v = redis.call('HGET', KEYS[1], 'v') or '0'
+if (not s) or v ~= ARGV[1] then return 0 end
+if ARGV[6] == 'dead' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[7])
+  return 1
+end
+redis.call('HSET', KEYS[1], 's', ARGV[2], 'e', ARGV[3], 'm', ARGV[4], 'v', ARGV[5])
+if ARGV[6] == '' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[6]) end
+return 1
+";
 
 pub(crate) const PURGE: &str = r"
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)

@@ -3,11 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cachestore_core::raw::encoding::{checksum, decode_headers, encode_headers};
+use cachestore_core::raw::encoding::{
+    checksum, checksum_versioned, decode_headers, encode_headers,
+};
 use cachestore_core::raw::{Phase, RowTimes, ScanRange, prepare_write, to_unix_millis};
 use cachestore_core::{
-    Bytes, CacheStore, Capabilities, Entry, Error, Page, Result, ScanCursor, ScanItem, SetItem,
-    SetOptions, SharedClock, Stats, SystemClock, async_trait, check_identity, check_namespace,
+    Bytes, CacheStore, Capabilities, Condition, Entry, Error, Headers, Page, Result, ScanCursor,
+    ScanItem, SetItem, SetOptions, SharedClock, Stats, SystemClock, TouchOptions, WriteOutcome,
+    async_trait, check_identity, check_namespace,
 };
 use redis::{Cmd, FromRedisValue, Pipeline, RedisError, Script, Value};
 
@@ -30,6 +33,8 @@ pub(crate) struct Inner {
     pub(crate) deadline: Duration,
     pub(crate) purge: Script,
     pub(crate) clear: Script,
+    pub(crate) set_if: Script,
+    pub(crate) touch: Script,
 }
 
 /// A store on Redis. Cheap to clone: clones share the connection.
@@ -115,6 +120,29 @@ impl RedisStore {
         format!("{}namespaces", self.inner.prefix)
     }
 
+    /// The counter every write takes its row versions from (CONTRACT.md §7).
+    fn versions(&self) -> String {
+        format!("{}versions", self.inner.prefix)
+    }
+
+    /// The PEXPIRE of a row with `times` written at `now`: `None` for a row
+    /// that never dies. Redis adds its own clock to PX and refuses a sum
+    /// past i64 (and inside MULTI/EXEC the refusal would come after the row
+    /// was written): past 31,700 years a row is kept as good as forever.
+    fn px(&self, times: &RowTimes, now: i64) -> Option<i64> {
+        let stale_until = times.stale_until?;
+        let grace = i64::try_from(self.inner.expiry_grace.as_millis()).unwrap_or(i64::MAX);
+        Some(stale_until.saturating_sub(now).saturating_add(grace).clamp(1, MAX_PX))
+    }
+
+    /// The PEXPIRE argument of the scripts: ms, empty for never, `dead`.
+    fn px_arg(&self, times: &RowTimes, now: i64) -> String {
+        if !times.phase(now).is_live() {
+            return "dead".into();
+        }
+        self.px(times, now).map(|px| px.to_string()).unwrap_or_default()
+    }
+
     fn err(&self, operation: &str, e: RedisError) -> Error {
         classify(&self.inner.endpoint, operation, e)
     }
@@ -177,6 +205,65 @@ impl RedisStore {
     }
 
     /// Decodes a row and judges it at `now`: `Some` when its phase is wanted.
+    /// Checks a row's fields against its checksum: its times, version and
+    /// headers blob. `payload` is checked too when given (a format-2 row
+    /// read for `touch` is checked without it: its meta holds the payload's
+    /// crc, which the row checksum covers).
+    fn check<'m>(
+        &self,
+        ns: &str,
+        key: &str,
+        stale: &[u8],
+        expires: &[u8],
+        meta: &'m [u8],
+        payload: Option<&[u8]>,
+    ) -> Result<(RowTimes, u64, &'m [u8])> {
+        let bad = |d: &str| self.corrupt(ns, key, d);
+        let parse = |v: &[u8]| -> Result<Option<i64>> {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            std::str::from_utf8(v)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .map(Some)
+                .ok_or_else(|| bad("a time field is not a number"))
+        };
+        let (stale_until, expires_at) = (parse(stale)?, parse(expires)?);
+        let short = || bad("short meta");
+        let bytes = |at: usize, n: usize| meta.get(at..at + n).ok_or_else(short);
+        let word = |at: usize| -> Result<[u8; 8]> { bytes(at, 8)?.try_into().map_err(|_| short()) };
+        let sum = u32::from_le_bytes(bytes(1, 4)?.try_into().map_err(|_| short())?);
+        let stored_at = i64::from_le_bytes(word(5)?);
+        let times = RowTimes { stored_at, expires_at, stale_until };
+        times.check().map_err(bad)?;
+        let mismatch = || bad("checksum mismatch: the row was changed outside cachestore");
+        match meta.first() {
+            Some(1) => {
+                let headers = meta.get(13..).ok_or_else(short)?;
+                let payload = payload.ok_or_else(short)?;
+                if checksum(ns.as_bytes(), key.as_bytes(), &times, headers, payload) != sum {
+                    return Err(mismatch());
+                }
+                Ok((times, 0, headers))
+            }
+            Some(2) => {
+                let version = u64::from_le_bytes(word(13)?);
+                let payload_sum = bytes(21, 4)?;
+                let headers = meta.get(25..).ok_or_else(short)?;
+                let (n, k) = (ns.as_bytes(), key.as_bytes());
+                if checksum_versioned(n, k, &times, version, headers, payload_sum) != sum
+                    || payload.is_some_and(|p| crc32fast::hash(p).to_le_bytes() != payload_sum)
+                {
+                    return Err(mismatch());
+                }
+                Ok((times, version, headers))
+            }
+            _ => Err(bad("unknown row format")),
+        }
+    }
+
+    /// Decodes a row and judges it at `now`: `Some` when its phase is wanted.
     fn decode(
         &self,
         ns: &str,
@@ -190,29 +277,8 @@ impl RedisStore {
         else {
             return Ok(None);
         };
-        let bad = |d: &str| self.corrupt(ns, key, d);
-        let parse = |v: &[u8]| -> Result<Option<i64>> {
-            if v.is_empty() {
-                return Ok(None);
-            }
-            std::str::from_utf8(v)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .map(Some)
-                .ok_or_else(|| bad("a time field is not a number"))
-        };
-        let (stale_until, expires_at) = (parse(&stale)?, parse(&expires)?);
-        if meta.len() < 13 || meta[0] != META_VERSION {
-            return Err(bad("unknown row format"));
-        }
-        let stored_at = i64::from_le_bytes(meta[5..13].try_into().map_err(|_| bad("short meta"))?);
-        let times = RowTimes { stored_at, expires_at, stale_until };
-        times.check().map_err(bad)?;
-        let headers_blob = &meta[13..];
-        let sum = u32::from_le_bytes(meta[1..5].try_into().map_err(|_| bad("short meta"))?);
-        if checksum(ns.as_bytes(), key.as_bytes(), &times, headers_blob, &payload) != sum {
-            return Err(bad("checksum mismatch: the row was changed outside cachestore"));
-        }
+        let (times, version, headers_blob) =
+            self.check(ns, key, &stale, &expires, &meta, Some(&payload))?;
         match times.phase(now) {
             Phase::Fresh => {}
             Phase::Stale if stale_ok => {}
@@ -220,9 +286,25 @@ impl RedisStore {
         }
         let headers = decode_headers(headers_blob)
             .map_err(|d| self.corrupt(ns, key, format!("headers: {d}")))?;
-        Entry::from_parts(Bytes::from(payload), headers, times)
+        Entry::from_versioned_parts(Bytes::from(payload), headers, times, version)
             .map(Some)
-            .ok_or_else(|| bad("a time is out of range"))
+            .ok_or_else(|| self.corrupt(ns, key, "a time is out of range"))
+    }
+
+    /// The headers of a row read for `touch` (its payload given only for a
+    /// format-1 row), checked; `None` when it is not live at `now`.
+    fn decode_meta(&self, ns: &str, key: &str, raw: Raw, now: i64) -> Result<Option<Headers>> {
+        let (Some(stale), Some(expires), Some(meta)) = (raw.stale, raw.expires, raw.meta) else {
+            return Ok(None);
+        };
+        let (times, _, headers) =
+            self.check(ns, key, &stale, &expires, &meta, raw.payload.as_deref())?;
+        if !times.phase(now).is_live() {
+            return Ok(None);
+        }
+        decode_headers(headers)
+            .map(Some)
+            .map_err(|d| self.corrupt(ns, key, format!("headers: {d}")))
     }
 
     async fn read(&self, ns: &str, key: &str, stale_ok: bool) -> Result<Option<Entry>> {
@@ -234,8 +316,36 @@ impl RedisStore {
         self.decode(ns, key, fields.into(), now, stale_ok)
     }
 
+    /// A row's meta, format 2 (see [`META_VERSION`]).
+    fn meta(
+        &self,
+        ns: &str,
+        key: &str,
+        times: &RowTimes,
+        version: u64,
+        headers: &[u8],
+        payload_sum: [u8; 4],
+    ) -> Vec<u8> {
+        let sum = checksum_versioned(
+            ns.as_bytes(),
+            key.as_bytes(),
+            times,
+            version,
+            headers,
+            &payload_sum,
+        );
+        let mut meta = Vec::with_capacity(25 + headers.len());
+        meta.push(META_VERSION);
+        meta.extend_from_slice(&sum.to_le_bytes());
+        meta.extend_from_slice(&times.stored_at.to_le_bytes());
+        meta.extend_from_slice(&version.to_le_bytes());
+        meta.extend_from_slice(&payload_sum);
+        meta.extend_from_slice(headers);
+        meta
+    }
+
     /// The commands that write one row atomically (MULTI/EXEC on one slot).
-    fn write_row(&self, pipe: &mut Pipeline, r: &NewRow, now: i64) {
+    fn write_row(&self, pipe: &mut Pipeline, r: &NewRow, now: i64, version: u64) {
         let (ns, key, times, headers, payload) =
             (&r.ns, &r.key, &r.times, &r.headers, &r.payload[..]);
         let row = self.row_key(ns, key);
@@ -246,13 +356,8 @@ impl RedisStore {
             pipe.cmd("ZREM").arg(&index).arg(key).ignore();
             return;
         }
-        let mut meta = Vec::with_capacity(13 + headers.len());
-        meta.push(META_VERSION);
-        meta.extend_from_slice(
-            &checksum(ns.as_bytes(), key.as_bytes(), times, headers, payload).to_le_bytes(),
-        );
-        meta.extend_from_slice(&times.stored_at.to_le_bytes());
-        meta.extend_from_slice(headers);
+        let meta =
+            self.meta(ns, key, times, version, headers, crc32fast::hash(payload).to_le_bytes());
         pipe.cmd("HSET")
             .arg(&row)
             .arg("s")
@@ -263,16 +368,38 @@ impl RedisStore {
             .arg(meta)
             .arg("p")
             .arg(payload)
+            .arg("v")
+            .arg(version)
             .ignore();
-        if let Some(stale_until) = times.stale_until {
-            let grace = i64::try_from(self.inner.expiry_grace.as_millis()).unwrap_or(i64::MAX);
-            // Redis adds its own clock to PX and refuses a sum past i64: and
-            // inside MULTI/EXEC the refusal would come after the row was
-            // written. Past 31,700 years a row is kept as good as forever.
-            let px = stale_until.saturating_sub(now).saturating_add(grace).clamp(1, MAX_PX);
+        if let Some(px) = self.px(times, now) {
             pipe.cmd("PEXPIRE").arg(&row).arg(px).ignore();
         }
         pipe.cmd("ZADD").arg(&index).arg(0).arg(key).ignore();
+    }
+
+    /// Registers the namespaces of `rows` and takes `rows.len()` versions,
+    /// in one round trip; returns the first version.
+    async fn register(&self, rows: &[&NewRow]) -> Result<u64> {
+        let mut pipe = redis::pipe();
+        for row in rows {
+            pipe.cmd("ZADD").arg(self.registry()).arg(0).arg(&row.ns).ignore();
+        }
+        let mut incr = redis::cmd("INCRBY");
+        incr.arg(self.versions()).arg(rows.len());
+        let last: u64 = if self.inner.conn.is_cluster() {
+            // Two slots: two calls, in flight together.
+            let (registered, last) = tokio::join!(
+                self.pipeline::<()>(&pipe, "registering namespaces"),
+                self.query::<u64>(&incr, "taking row versions"),
+            );
+            registered?;
+            last?
+        } else {
+            pipe.add_command(incr);
+            let (last,): (u64,) = self.pipeline(&pipe, "registering namespaces").await?;
+            last
+        };
+        Ok(last + 1 - rows.len() as u64)
     }
 
     async fn namespaces(&self, from: Option<&str>) -> Result<Vec<String>> {
@@ -296,31 +423,30 @@ impl RedisStore {
             return Ok(());
         }
         let now = self.now()?;
-        let mut registry = redis::pipe();
-        for row in &items {
-            registry.cmd("ZADD").arg(self.registry()).arg(0).arg(&row.ns).ignore();
-        }
-        self.pipeline::<()>(&registry, "registering namespaces").await?;
         if !self.inner.conn.is_cluster() {
+            let first = self.register(&items.iter().collect::<Vec<_>>()).await?;
             let mut pipe = redis::pipe();
             pipe.atomic();
-            for row in &items {
-                self.write_row(&mut pipe, row, now);
+            for (i, row) in items.iter().enumerate() {
+                self.write_row(&mut pipe, row, now, first + i as u64);
             }
             return self.pipeline::<()>(&pipe, "writing rows").await;
         }
+        let items = last_per_identity(items);
+        let first = self.register(&items.iter().collect::<Vec<_>>()).await?;
         // Rows of different namespaces live on different nodes: one
         // MULTI/EXEC per row, all in flight together. Writes in flight
         // together may land in any order, so only the last item for
         // each identity is written: that is all a sequence of sets
         // leaves behind.
         let mut tasks = tokio::task::JoinSet::new();
-        for row in last_per_identity(items) {
+        for (i, row) in items.into_iter().enumerate() {
             let store = self.clone();
+            let version = first + i as u64;
             tasks.spawn(async move {
                 let mut pipe = redis::pipe();
                 pipe.atomic();
-                store.write_row(&mut pipe, &row, now);
+                store.write_row(&mut pipe, &row, now, version);
                 store.pipeline::<()>(&pipe, "writing a row").await
             });
         }
@@ -363,6 +489,158 @@ impl CacheStore for RedisStore {
         check_identity(ns, key)?;
         let row = self.prepare(ns.to_owned(), key.to_owned(), payload, &options)?;
         self.write_many(vec![row]).await
+    }
+
+    async fn set_if(
+        &self,
+        ns: &str,
+        key: &str,
+        payload: Bytes,
+        options: SetOptions,
+        condition: Condition,
+    ) -> Result<WriteOutcome> {
+        check_identity(ns, key)?;
+        let row = self.prepare(ns.to_owned(), key.to_owned(), payload, &options)?;
+        let now = self.now()?;
+        let version = self.register(&[&row]).await?;
+        let meta = self.meta(
+            ns,
+            key,
+            &row.times,
+            version,
+            &row.headers,
+            crc32fast::hash(&row.payload).to_le_bytes(),
+        );
+        let (kind, expected) = match condition {
+            Condition::IfAbsent => ("a", String::new()),
+            Condition::IfVersion(v) => ("v", v.to_string()),
+        };
+        let mut invocation = self.inner.set_if.key(self.row_key(ns, key));
+        invocation
+            .key(self.index_key(ns))
+            .arg(kind)
+            .arg(expected)
+            .arg(now)
+            .arg(opt_ms(row.times.stale_until))
+            .arg(opt_ms(row.times.expires_at))
+            .arg(meta)
+            .arg(&row.payload[..])
+            .arg(version)
+            .arg(self.px_arg(&row.times, now))
+            .arg(key);
+        let answer: Vec<Value> = self
+            .bounded("a conditional write", async {
+                let mut conn = self.inner.conn.get().await?;
+                invocation
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| self.err("a conditional write", e))
+            })
+            .await?;
+        let bad = || self.corrupt(ns, key, "an unexpected answer to a conditional write");
+        let written: i64 = answer
+            .first()
+            .and_then(|v| FromRedisValue::from_redis_value(v.clone()).ok())
+            .ok_or_else(bad)?;
+        if written == 1 {
+            return Ok(WriteOutcome::Written { version });
+        }
+        let current: String = answer
+            .get(1)
+            .and_then(|v| FromRedisValue::from_redis_value(v.clone()).ok())
+            .ok_or_else(bad)?;
+        let current = if current.is_empty() {
+            None
+        } else {
+            Some(
+                current
+                    .parse::<u64>()
+                    .map_err(|_| self.corrupt(ns, key, "the version field is not a number"))?,
+            )
+        };
+        Ok(WriteOutcome::NotWritten { current })
+    }
+
+    async fn touch(&self, ns: &str, key: &str, options: TouchOptions) -> Result<Option<u64>> {
+        check_identity(ns, key)?;
+        let times = RowTimes::resolve(self.inner.clock.now(), options.ttl, options.stale_for)?;
+        let now = times.stored_at;
+        let row_key = self.row_key(ns, key);
+        // Read the row's meta and version, renew it if they did not change
+        // meanwhile; a write in between sends us round again.
+        for _ in 0..64 {
+            let mut read = redis::cmd("HMGET");
+            read.arg(&row_key).arg("s").arg("e").arg("m").arg("v");
+            let mut incr = redis::cmd("INCR");
+            incr.arg(self.versions());
+            type Read = (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>);
+            // Two slots on a cluster: two calls, in flight together.
+            let (fields, version) = tokio::join!(
+                self.query::<Read>(&read, "reading a row to touch"),
+                self.query::<u64>(&incr, "taking a row version"),
+            );
+            let ((stale, expires, meta, read_version), version) = (fields?, version?);
+            let (Some(stale), Some(expires), Some(meta)) = (stale, expires, meta) else {
+                return Ok(None);
+            };
+            // Judge and check the row as a read does; the payload's crc comes
+            // from a format-2 meta, or (format 1) from the payload, once.
+            let payload_sum = match meta.first() {
+                Some(2) => None,
+                _ => {
+                    let p: Option<Vec<u8>> = self
+                        .query(redis::cmd("HGET").arg(&row_key).arg("p"), "reading a row to touch")
+                        .await?;
+                    Some(p.unwrap_or_default())
+                }
+            };
+            let raw = Raw {
+                stale: Some(stale),
+                expires: Some(expires),
+                meta: Some(meta.clone()),
+                payload: payload_sum.clone(),
+            };
+            let payload_sum = match payload_sum {
+                Some(p) => crc32fast::hash(&p).to_le_bytes(),
+                None => {
+                    let bytes =
+                        meta.get(21..25).ok_or_else(|| self.corrupt(ns, key, "short meta"))?;
+                    bytes.try_into().map_err(|_| self.corrupt(ns, key, "short meta"))?
+                }
+            };
+            let Some(old) = self.decode_meta(ns, key, raw, now)? else { return Ok(None) };
+            let headers = match &options.headers {
+                Some(h) => encode_headers(h),
+                None => encode_headers(&old),
+            };
+            let new_meta = self.meta(ns, key, &times, version, &headers, payload_sum);
+            let mut invocation = self.inner.touch.key(&row_key);
+            invocation
+                .key(self.index_key(ns))
+                .arg(read_version.unwrap_or_else(|| "0".into()))
+                .arg(opt_ms(times.stale_until))
+                .arg(opt_ms(times.expires_at))
+                .arg(new_meta)
+                .arg(version)
+                .arg(self.px_arg(&times, now))
+                .arg(key);
+            let renewed: i64 = self
+                .bounded("touching a row", async {
+                    let mut conn = self.inner.conn.get().await?;
+                    invocation
+                        .invoke_async(&mut conn)
+                        .await
+                        .map_err(|e| self.err("touching a row", e))
+                })
+                .await?;
+            if renewed == 1 {
+                return Ok(Some(version));
+            }
+        }
+        Err(Error::Unavailable {
+            endpoint: self.inner.endpoint.clone(),
+            source: "the row changed under 64 touches in a row; try again".into(),
+        })
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
@@ -574,6 +852,8 @@ impl CacheStore for RedisStore {
             .with_atomic_batch(!self.inner.conn.is_cluster())
             .with_exact_stats(true)
             .with_self_expiring(true)
+            .with_conditional_writes(true)
+            .with_touch(true)
             .with_max_payload(self.inner.max_payload)
     }
 
