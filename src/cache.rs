@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use cachestore_core::{Bytes, CacheStore, Entry, Error, Headers, Result, SetOptions, Ttl};
+use cachestore_core::{
+    Bytes, CacheStore, Entry, Error, Headers, Result, SetOptions, TouchOptions, Ttl,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::runtime::Handle;
@@ -18,6 +20,7 @@ use crate::codec::{Json, ValueCodec};
 use crate::counters::{AtomicCounters, Counters, bump};
 use crate::fetch::{Cached, FetchContext, FetchError, FetchPolicy, Fetched, Outcome, Previous};
 use crate::flight::{Boarded, Ticket};
+use crate::lease::{self, Lease};
 use crate::redaction::{Redaction, WriteCandidate, WriteGuard, failure_text};
 
 /// The header that marks a cached failure (negative caching). Like every
@@ -110,6 +113,7 @@ struct Inner<C> {
     redaction: Redaction,
     guard: Option<WriteGuard>,
     store_errors_fatal: bool,
+    lease_ttl: Option<Duration>,
     counters: Mutex<HashMap<String, Arc<AtomicCounters>>>,
     tasks: Arc<Tasks>,
 }
@@ -169,6 +173,7 @@ pub struct CacheBuilder<C: ValueCodec = Json> {
     redaction: Redaction,
     guard: Option<WriteGuard>,
     store_errors_fatal: bool,
+    lease_ttl: Option<Duration>,
 }
 
 impl<C: ValueCodec> CacheBuilder<C> {
@@ -181,6 +186,7 @@ impl<C: ValueCodec> CacheBuilder<C> {
             redaction: self.redaction,
             guard: self.guard,
             store_errors_fatal: self.store_errors_fatal,
+            lease_ttl: self.lease_ttl,
         }
     }
 
@@ -216,6 +222,19 @@ impl<C: ValueCodec> CacheBuilder<C> {
         self
     }
 
+    /// The lease that makes one fetch per key across processes and
+    /// machines: on a store shared between processes that has conditional
+    /// writes (SQLite, Redis), the first caller to miss writes a lease row
+    /// (`IfAbsent`, in [`LEASE_NAMESPACE`](crate::LEASE_NAMESPACE)) and
+    /// fetches; callers elsewhere wait for its row, or for the lease to
+    /// lapse if its holder crashed: `ttl` bounds that wait. Default:
+    /// [`DEFAULT_LEASE_TTL`](crate::DEFAULT_LEASE_TTL) (10 s); `None` turns
+    /// leases off (single-flight is then per process).
+    pub fn fetch_lease(mut self, ttl: Option<Duration>) -> Self {
+        self.lease_ttl = ttl.filter(|t| !t.is_zero());
+        self
+    }
+
     /// Builds the cache.
     pub fn build(self) -> Cache<C> {
         Cache {
@@ -226,6 +245,7 @@ impl<C: ValueCodec> CacheBuilder<C> {
                 redaction: self.redaction,
                 guard: self.guard,
                 store_errors_fatal: self.store_errors_fatal,
+                lease_ttl: self.lease_ttl,
                 counters: Mutex::new(HashMap::new()),
                 tasks: Arc::default(),
             }),
@@ -248,6 +268,7 @@ impl Cache<Json> {
             redaction: Redaction::default(),
             guard: None,
             store_errors_fatal: false,
+            lease_ttl: Some(crate::lease::DEFAULT_LEASE_TTL),
         }
     }
 }
@@ -276,6 +297,7 @@ pub(crate) enum Begin<T> {
 /// A fetch about to run: the flight is held until it is completed (or
 /// dropped: a cancelled call leaves nothing behind).
 pub(crate) struct Pending {
+    lease: Option<Lease>,
     _boarded: Boarded,
     context: FetchContext,
     previous: Option<Entry>,
@@ -629,29 +651,66 @@ impl<C: ValueCodec> Cache<C> {
             Lookup::Stale(..) | Lookup::Miss => {}
         }
         let boarded = Ticket::new(self.store_id(), namespace, key).board().await;
-        // Another caller may have fetched while we waited for the flight.
-        match self
-            .lookup_or_bypass::<T>(namespace, key, &counters, false)
-            .await
-            .map_err(FetchError::Store)?
-        {
-            Lookup::Fresh(c, _) => {
-                bump(&counters.hits);
-                Ok(Begin::Done(c))
-            }
-            Lookup::Negative { message, until } => {
-                bump(&counters.negative_hits);
-                Err(FetchError::Cached { message, until })
-            }
-            Lookup::Stale(_, entry) => {
+        let mut lease = None;
+        let mut backoff = Duration::from_millis(5);
+        loop {
+            // Another caller (here, or elsewhere while we waited for the
+            // lease) may have fetched.
+            let found = self
+                .lookup_or_bypass::<T>(namespace, key, &counters, false)
+                .await
+                .map_err(FetchError::Store)?;
+            let previous = match found {
+                Lookup::Fresh(c, _) => {
+                    bump(&counters.hits);
+                    release(lease).await;
+                    return Ok(Begin::Done(c));
+                }
+                Lookup::Negative { message, until } => {
+                    bump(&counters.negative_hits);
+                    release(lease).await;
+                    return Err(FetchError::Cached { message, until });
+                }
+                Lookup::Stale(_, entry) => Some(entry),
+                Lookup::Miss => None,
+            };
+            let Some(ttl) = self.lease_ttl() else {
                 bump(&counters.misses);
-                Ok(Begin::Fetch(self.pending(namespace, key, boarded, Some(entry), counters)))
-            }
-            Lookup::Miss => {
+                return Ok(Begin::Fetch(self.pending(namespace, key, boarded, previous, counters)));
+            };
+            if lease.is_some() {
                 bump(&counters.misses);
-                Ok(Begin::Fetch(self.pending(namespace, key, boarded, None, counters)))
+                let mut pending = self.pending(namespace, key, boarded, previous, counters);
+                pending.lease = lease;
+                return Ok(Begin::Fetch(pending));
+            }
+            match lease::try_acquire(&self.inner.store, namespace, key, ttl).await {
+                // Look once more, now that no one else can be fetching.
+                Ok(Some(held)) => lease = Some(held),
+                Ok(None) => {
+                    // Held elsewhere: wait for its row, or for it to lapse.
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(100));
+                }
+                Err(e) => {
+                    self.store_failed(&counters, "taking a fetch lease", namespace, &e);
+                    if self.inner.store_errors_fatal {
+                        return Err(FetchError::Store(e));
+                    }
+                    bump(&counters.misses);
+                    return Ok(Begin::Fetch(
+                        self.pending(namespace, key, boarded, previous, counters),
+                    ));
+                }
             }
         }
+    }
+
+    /// The lease TTL when leases apply to this store: it is shared between
+    /// processes and can write conditionally.
+    fn lease_ttl(&self) -> Option<Duration> {
+        let caps = self.inner.store.capabilities();
+        self.inner.lease_ttl.filter(|_| caps.multi_process && caps.conditional_writes)
     }
 
     fn pending(
@@ -673,6 +732,7 @@ impl<C: ValueCodec> Cache<C> {
         };
         bump(&counters.fetches);
         Box::new(Pending {
+            lease: None,
             _boarded: boarded,
             context,
             previous,
@@ -705,8 +765,25 @@ impl<C: ValueCodec> Cache<C> {
         Some(c)
     }
 
-    /// Stores what a fetch returned and says what the caller gets.
+    /// Stores what a fetch returned and says what the caller gets; gives
+    /// the fetch lease back, if one was held.
     pub(crate) async fn complete<T, E>(
+        &self,
+        mut pending: Box<Pending>,
+        policy: &FetchPolicy,
+        attempt: Attempt<T, E>,
+    ) -> FetchResult<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        E: fmt::Display,
+    {
+        let lease = pending.lease.take();
+        let result = self.store_outcome(pending, policy, attempt).await;
+        release(lease).await;
+        result
+    }
+
+    async fn store_outcome<T, E>(
         &self,
         pending: Box<Pending>,
         policy: &FetchPolicy,
@@ -768,8 +845,7 @@ impl<C: ValueCodec> Cache<C> {
                 let options = SetOptions { headers, ..options };
                 cached.headers = self.visible(options.headers.clone());
                 if fetched.store {
-                    let payload = previous.payload.clone();
-                    self.store_fetched(namespace, key, payload, options, &counters).await?;
+                    self.renew(namespace, key, previous, options, &counters).await?;
                 }
                 let now = self.now();
                 cached.fresh = true;
@@ -778,6 +854,42 @@ impl<C: ValueCodec> Cache<C> {
                 Ok(cached)
             }
         }
+    }
+
+    /// Renews the previous row after "not modified": in place where the
+    /// store can `touch` (the payload is not written again), else by
+    /// writing it again; also when it went meanwhile (the upstream just
+    /// said it is right).
+    async fn renew<E>(
+        &self,
+        namespace: &str,
+        key: &str,
+        previous: &Entry,
+        options: SetOptions,
+        counters: &AtomicCounters,
+    ) -> std::result::Result<(), FetchError<E>> {
+        if self.inner.store.capabilities().touch {
+            let touch = TouchOptions::new(options.ttl)
+                .stale_for(options.stale_for)
+                .headers(options.headers.clone());
+            match self.inner.store.touch(namespace, key, touch).await {
+                Ok(Some(_)) => {
+                    bump(&counters.sets);
+                    return Ok(());
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.store_failed(counters, "renewing a row", namespace, &e);
+                    return if self.inner.store_errors_fatal {
+                        Err(FetchError::Store(e))
+                    } else {
+                        Ok(())
+                    };
+                }
+            }
+        }
+        let payload = previous.payload.clone();
+        self.store_fetched(namespace, key, payload, options, counters).await
     }
 
     async fn store_fetched<E>(
@@ -1155,6 +1267,13 @@ impl<C: ValueCodec> Cache<C> {
             }
         });
         Ok(Purger { stop: Some(stop), task: Some(task), purged, runs, failures })
+    }
+}
+
+/// Gives a lease back, if one is held.
+async fn release(lease: Option<Lease>) {
+    if let Some(lease) = lease {
+        lease.release().await;
     }
 }
 

@@ -65,6 +65,7 @@ mod flight;
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 mod keys;
+mod lease;
 mod paths;
 mod redaction;
 mod url;
@@ -89,6 +90,7 @@ pub use fetch::{Cached, FetchContext, FetchError, FetchPolicy, Fetched, Previous
 #[doc(hidden)]
 pub use flight::registered_flights;
 pub use keys::signature;
+pub use lease::{DEFAULT_LEASE_TTL, LEASE_NAMESPACE};
 pub use paths::default_cache_path;
 pub use redaction::{
     MAX_FAILURE_TEXT, Redaction, WriteCandidate, WriteGuard, refuse_secret_fields, secret_fields,
