@@ -25,7 +25,7 @@ const ROWS: u64 = 10_000;
 const PAYLOAD: usize = 1024;
 
 const UPSERT: &str = "INSERT INTO cache_rows (namespace, key, stored_at, expires_at, stale_until, \
-     payload_len, checksum, headers, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, x'', ?7) \
+     payload_len, version, checksum, headers, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, x'', ?7) \
      ON CONFLICT (namespace, key) DO UPDATE SET stored_at = excluded.stored_at, \
      expires_at = excluded.expires_at, stale_until = excluded.stale_until, \
      payload_len = excluded.payload_len, checksum = excluded.checksum, \
