@@ -73,10 +73,10 @@ mod url;
 // The contract, listed: what only backend authors need (`cachestore_core::raw`:
 // group commit, file helpers, row encodings) is not part of this crate.
 pub use cachestore_core::{
-    BoxError, Bytes, CacheStore, Capabilities, Clock, Entry, Error, Headers, IdentityPart,
-    MAX_KEY_LEN, MAX_NAMESPACE_LEN, MIN_PAYLOAD_LIMIT, ManualClock, NamespaceStats, Page, Result,
-    ScanCursor, ScanItem, SetItem, SetOptions, SharedClock, Stats, SystemClock, Ttl, async_trait,
-    check_identity, check_namespace, redact_url,
+    BoxError, Bytes, CacheStore, Capabilities, Clock, Condition, Entry, Error, Headers,
+    IdentityPart, MAX_KEY_LEN, MAX_NAMESPACE_LEN, MIN_PAYLOAD_LIMIT, ManualClock, NamespaceStats,
+    Page, Result, ScanCursor, ScanItem, SetItem, SetOptions, SharedClock, Stats, SystemClock,
+    TouchOptions, Ttl, WriteOutcome, async_trait, check_identity, check_namespace, redact_url,
 };
 
 pub use blocking::BlockingCache;
