@@ -298,7 +298,12 @@ impl CacheStore for MemoryStore {
         let now = self.now_ms()?;
         let mut stats = Stats::new(true);
         for (k, row) in self.inner.rows.iter() {
-            stats.record(&k.namespace, row.times.phase(now), row.payload.len() as u64);
+            stats.record(
+                &k.namespace,
+                row.times.phase(now),
+                row.payload.len() as u64,
+                row.times.stored_at,
+            );
         }
         Ok(stats)
     }

@@ -256,9 +256,19 @@ impl SingleWriterStore for RedbStore {
                 let (k, v) = item.map_err(|e| this.err("computing stats", e))?;
                 let (ns, key) = k.value();
                 let fixed = row::fixed(v.value()).map_err(|d| this.corrupt(ns, key, d))?;
-                stats.record(ns, fixed.times.phase(now), fixed.payload_len as u64);
+                stats.record(
+                    ns,
+                    fixed.times.phase(now),
+                    fixed.payload_len as u64,
+                    fixed.times.stored_at,
+                );
             }
             Ok(stats)
+        })
+        .map(|mut stats| {
+            stats.disk_bytes =
+                Some(cachestore_core::raw::files::disk_bytes(self.path(), &[crate::log::SUFFIX]));
+            stats
         })
     }
 }

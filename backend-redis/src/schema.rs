@@ -3,7 +3,8 @@
 
 /// The row format a write produces: a hash with fields `s` (stale_until,
 /// ms, empty for never), `e` (expires_at), `m` (meta), `p` (payload) and,
-/// from format 2, `v` (the row's version in decimal, for the scripts).
+/// from format 2, `v` (the row's version in decimal, for the scripts) and
+/// `t` (`stored_at`, ms, for `stats` to read without the meta).
 ///
 /// Meta, format 2: `[2][crc 4][stored_at 8][version 8][payload crc 4][headers]`;
 /// the crc covers identity, times, version, headers and the payload's own
@@ -17,7 +18,7 @@ pub(crate) const META_VERSION: u8 = 2;
 /// `set_if`: checks the condition and writes the row, on the row's slot.
 /// KEYS: row, index. ARGV: `a` (IfAbsent) or `v` (IfVersion), the expected
 /// version, now, then `s`, `e`, `m`, `p`, `v`, PEXPIRE ms (empty: none,
-/// `dead`: the row is dead on arrival), and the key (the index member).
+/// `dead`: the row is dead on arrival), the key (the index member), `t`.
 /// Answers `{1}` when written, else `{0, current version or ''}`.
 pub(crate) const SET_IF: &str = r"
 local s = redis.call('HGET', KEYS[1], 's')
@@ -35,7 +36,7 @@ if ARGV[9] == 'dead' then
   redis.call('ZREM', KEYS[2], ARGV[10])
   return {1}
 end
-redis.call('HSET', KEYS[1], 's', ARGV[4], 'e', ARGV[5], 'm', ARGV[6], 'p', ARGV[7], 'v', ARGV[8])
+redis.call('HSET', KEYS[1], 's', ARGV[4], 'e', ARGV[5], 'm', ARGV[6], 'p', ARGV[7], 'v', ARGV[8], 't', ARGV[11])
 if ARGV[9] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[9]) end
 redis.call('ZADD', KEYS[2], 0, ARGV[10])
 return {1}
@@ -43,7 +44,7 @@ return {1}
 
 /// `touch`: renews the row if it still has the version it was read with.
 /// KEYS: row, index. ARGV: the version read, `s`, `e`, `m`, the new `v`,
-/// PEXPIRE ms (empty: never expires, `dead`: dead on arrival), the key.
+/// PEXPIRE ms (empty: never expires, `dead`: dead on arrival), the key, `t`.
 /// Answers 1 when renewed, 0 when the row changed meanwhile (read again).
 pub(crate) const TOUCH: &str = r"
 local s = redis.call('HGET', KEYS[1], 's')
@@ -54,7 +55,7 @@ if ARGV[6] == 'dead' then
   redis.call('ZREM', KEYS[2], ARGV[7])
   return 1
 end
-redis.call('HSET', KEYS[1], 's', ARGV[2], 'e', ARGV[3], 'm', ARGV[4], 'v', ARGV[5])
+redis.call('HSET', KEYS[1], 's', ARGV[2], 'e', ARGV[3], 'm', ARGV[4], 'v', ARGV[5], 't', ARGV[8])
 if ARGV[6] == '' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[6]) end
 return 1
 ";

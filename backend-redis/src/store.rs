@@ -370,6 +370,8 @@ impl RedisStore {
             .arg(payload)
             .arg("v")
             .arg(version)
+            .arg("t")
+            .arg(times.stored_at)
             .ignore();
         if let Some(px) = self.px(times, now) {
             pipe.cmd("PEXPIRE").arg(&row).arg(px).ignore();
@@ -527,7 +529,8 @@ impl CacheStore for RedisStore {
             .arg(&row.payload[..])
             .arg(version)
             .arg(self.px_arg(&row.times, now))
-            .arg(key);
+            .arg(key)
+            .arg(row.times.stored_at);
         let answer: Vec<Value> = self
             .bounded("a conditional write", async {
                 let mut conn = self.inner.conn.get().await?;
@@ -623,7 +626,8 @@ impl CacheStore for RedisStore {
                 .arg(new_meta)
                 .arg(version)
                 .arg(self.px_arg(&times, now))
-                .arg(key);
+                .arg(key)
+                .arg(times.stored_at);
             let renewed: i64 = self
                 .bounded("touching a row", async {
                     let mut conn = self.inner.conn.get().await?;
@@ -820,26 +824,39 @@ impl CacheStore for RedisStore {
             if keys.is_empty() {
                 continue;
             }
+            let rows: Vec<Vec<u8>> =
+                keys.iter().map(|key| [self.row_prefix(&ns).as_bytes(), key].concat()).collect();
             let mut pipe = redis::pipe();
-            for key in &keys {
-                let mut row = self.row_prefix(&ns).into_bytes();
-                row.extend_from_slice(key);
-                pipe.cmd("HMGET").arg(&row).arg("s").arg("e");
-                pipe.cmd("HSTRLEN").arg(&row).arg("p");
+            for row in &rows {
+                pipe.cmd("HMGET").arg(row).arg("s").arg("e").arg("t");
+                pipe.cmd("HSTRLEN").arg(row).arg("p");
             }
             let values: Vec<Value> = self.pipeline(&pipe, "computing stats").await?;
-            for pair in values.chunks(2) {
+            for (pair, row) in values.chunks(2).zip(&rows) {
                 let [fields, len] = pair else { continue };
-                let (stale, expires): (Option<String>, Option<String>) =
+                let (stale, expires, stored): (Option<String>, Option<String>, Option<String>) =
                     FromRedisValue::from_redis_value(fields.clone())
                         .map_err(|e| self.err("computing stats", e.into()))?;
                 let len: u64 = FromRedisValue::from_redis_value(len.clone())
                     .map_err(|e| self.err("computing stats", e.into()))?;
                 let (Some(stale), Some(expires)) = (stale, expires) else { continue };
                 let ms = |s: &str| if s.is_empty() { None } else { s.parse::<i64>().ok() };
+                let stored_at = match stored.as_deref().and_then(ms) {
+                    Some(t) => t,
+                    // A format-1 row: its stored_at is in the meta.
+                    None => {
+                        let meta: Option<Vec<u8>> = self
+                            .query(redis::cmd("HGET").arg(row).arg("m"), "computing stats")
+                            .await?;
+                        meta.as_deref()
+                            .and_then(|m| m.get(5..13))
+                            .and_then(|b| b.try_into().ok())
+                            .map_or(0, i64::from_le_bytes)
+                    }
+                };
                 let times =
-                    RowTimes { stored_at: 0, expires_at: ms(&expires), stale_until: ms(&stale) };
-                stats.record(&ns, times.phase(now), len);
+                    RowTimes { stored_at, expires_at: ms(&expires), stale_until: ms(&stale) };
+                stats.record(&ns, times.phase(now), len, stored_at);
             }
         }
         Ok(stats)

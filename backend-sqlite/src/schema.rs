@@ -66,7 +66,8 @@ CREATE INDEX cache_rows_stats ON cache_rows (namespace, expires_at, stale_until,
 
 /// Version 2 (contract v2): every row carries its `version` (CONTRACT.md
 /// §7), before the blobs so that reading it never walks the payload's
-/// overflow pages; `cache_meta` keeps the schema version (to tell a newer
+/// overflow pages; the stats index holds `stored_at` too, so that the
+/// oldest and newest rows (§10) come from it; `cache_meta` keeps the schema version (to tell a newer
 /// file from a damaged `user_version`) and `last_version`, the counter
 /// every write takes its versions from, inside its write transaction.
 const SCHEMA_V2: &str = "
@@ -84,7 +85,7 @@ CREATE TABLE cache_rows (
     PRIMARY KEY (namespace, key)
 );
 CREATE INDEX cache_rows_expiry ON cache_rows (stale_until) WHERE stale_until IS NOT NULL;
-CREATE INDEX cache_rows_stats ON cache_rows (namespace, expires_at, stale_until, payload_len);
+CREATE INDEX cache_rows_stats ON cache_rows (namespace, expires_at, stale_until, payload_len, stored_at);
 CREATE TABLE cache_meta (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT INTO cache_meta (name, value) VALUES ('schema_version', 2), ('last_version', 0);
 ";
@@ -116,7 +117,7 @@ INSERT INTO cache_rows (namespace, key, stored_at, expires_at, stale_until, payl
     payload FROM cache_rows_v1 ORDER BY namespace, key;
 DROP TABLE cache_rows_v1;
 CREATE INDEX cache_rows_expiry ON cache_rows (stale_until) WHERE stale_until IS NOT NULL;
-CREATE INDEX cache_rows_stats ON cache_rows (namespace, expires_at, stale_until, payload_len);
+CREATE INDEX cache_rows_stats ON cache_rows (namespace, expires_at, stale_until, payload_len, stored_at);
 CREATE TABLE cache_meta (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT INTO cache_meta (name, value) VALUES ('schema_version', 2), ('last_version', 0);
 ";

@@ -292,16 +292,18 @@ impl SingleWriterStore for SqliteStore {
     }
 
     fn count_rows(&self, now: i64) -> Result<Stats> {
-        self.with_reader(|conn| {
+        let mut stats = self.with_reader(|conn| {
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT namespace, \
                        sum(expires_at IS NULL OR expires_at > ?1), \
                        sum(CASE WHEN expires_at IS NULL OR expires_at > ?1 THEN payload_len ELSE 0 END), \
-                       sum(expires_at <= ?1), \
-                       sum(CASE WHEN expires_at <= ?1 THEN payload_len ELSE 0 END) \
-                     FROM cache_rows INDEXED BY cache_rows_stats \
-                     WHERE stale_until IS NULL OR stale_until > ?1 GROUP BY namespace",
+                       sum(expires_at <= ?1 AND stale_until > ?1), \
+                       sum(CASE WHEN expires_at <= ?1 AND stale_until > ?1 THEN payload_len ELSE 0 END), \
+                       sum(stale_until <= ?1), \
+                       min(CASE WHEN stale_until IS NULL OR stale_until > ?1 THEN stored_at END), \
+                       max(CASE WHEN stale_until IS NULL OR stale_until > ?1 THEN stored_at END) \
+                     FROM cache_rows INDEXED BY cache_rows_stats GROUP BY namespace",
                 )
                 .map_err(|e| self.err("computing stats", e))?;
             let mut rows = stmt.query([now]).map_err(|e| self.err("computing stats", e))?;
@@ -316,10 +318,23 @@ impl SingleWriterStore for SqliteStore {
                     let v: Option<i64> = row.get(i).map_err(|e| self.err("computing stats", e))?;
                     Ok(u64::try_from(v.unwrap_or(0)).unwrap_or(0))
                 };
-                stats.record_many(&ns, Phase::Fresh, n(1)?, n(2)?);
-                stats.record_many(&ns, Phase::Stale, n(3)?, n(4)?);
+                let span = |i: usize| -> Result<Option<i64>> {
+                    row.get(i).map_err(|e| self.err("computing stats", e))
+                };
+                let stored = span(6)?.zip(span(7)?);
+                let (fresh, stale) = (n(1)?, n(3)?);
+                // The live rows' span goes with whichever phase has rows.
+                let (fresh_span, stale_span) = if fresh > 0 { (stored, None) } else { (None, stored) };
+                stats.record_many(&ns, Phase::Fresh, fresh, n(2)?, fresh_span);
+                stats.record_many(&ns, Phase::Stale, stale, n(4)?, stale_span);
+                stats.record_many(&ns, Phase::Dead, n(5)?, 0, None);
             }
             Ok(stats)
-        })
+        })?;
+        stats.disk_bytes = Some(cachestore_core::raw::files::disk_bytes(
+            &self.inner.path,
+            &["-wal", "-shm", "-journal"],
+        ));
+        Ok(stats)
     }
 }

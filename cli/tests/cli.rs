@@ -200,7 +200,7 @@ fn set_get_ls_stats_and_purge_work_together() {
     assert_eq!(stats["namespaces"]["bulk"]["fresh"], 1_200);
     assert_eq!(stats["namespaces"]["movies"]["stale"], 1);
     assert!(stats["file_size_bytes"].as_u64().is_some_and(|n| n > 0));
-    assert!(ok(&a, &["stats"], None).contains("file size"));
+    assert!(ok(&a, &["stats"], None).contains("size on disk"));
     ok(&a, &["set", "tmp", "dead", "--ttl", "0s"], Some(b"x"));
     assert!(ok(&a, &["purge", "--dry-run"], None).contains("1 dead rows"));
     assert!(ok(&a, &["purge"], None).contains("purged 1 dead rows"));

@@ -785,6 +785,7 @@ pub async fn stats_follow_every_operation<F: StoreFactory>(factory: &F) {
         let got: BTreeMap<String, (u64, u64, u64)> = stats
             .namespaces
             .iter()
+            .filter(|(_, n)| n.fresh + n.stale > 0)
             .map(|(ns, n): (&String, &NamespaceStats)| {
                 (ns.clone(), (n.fresh, n.stale, n.payload_bytes))
             })
@@ -818,6 +819,43 @@ pub async fn stats_follow_every_operation<F: StoreFactory>(factory: &F) {
     check(&[("c", 2, 0, 2)], ok("stats", store.stats().await), "after clear_namespace");
     ok("clear_all", store.clear_all().await);
     check(&[], ok("stats", store.stats().await), "after clear_all");
+}
+
+/// `stats` also reports the dead rows not yet purged, the span of the live
+/// rows' `stored_at`, and (for a store in files) its size on disk
+/// (CONTRACT.md §10). Counting dead rows never removes them.
+pub async fn stats_report_dead_rows_and_the_stored_span<F: StoreFactory>(factory: &F) {
+    let (store, clock) = open(factory).await;
+    let caps = store.capabilities();
+    let empty = ok("stats", store.stats().await);
+    assert_eq!((empty.dead, empty.oldest, empty.newest), (0, None, None), "an empty store");
+    let first = trunc(clock.now());
+    put(&store, "a", "1", b"x", opts(1_000, 0)).await;
+    clock.advance(ms(10));
+    put(&store, "a", "2", b"x", opts(10_000, 0)).await;
+    clock.advance(ms(10));
+    let last = trunc(clock.now());
+    put(&store, "b", "1", b"x", SetOptions::new()).await;
+    let stats = ok("stats", store.stats().await);
+    assert_eq!((stats.oldest, stats.newest), (Some(first), Some(last)), "the stored span");
+    assert_eq!(stats.namespaces["a"].oldest, Some(first));
+    assert_eq!(stats.namespaces["b"].newest, Some(last));
+    assert_eq!(stats.dead, 0);
+    clock.advance(ms(1_000)); // a/1 is dead, not purged
+    let stats = ok("stats", store.stats().await);
+    if caps.self_expiring {
+        assert!(stats.dead <= 1, "{} dead rows counted, 1 at most", stats.dead);
+    } else {
+        assert_eq!((stats.dead, stats.namespaces["a"].dead), (1, 1), "the dead row is not counted");
+        assert!((stats.dead_ratio() - 1.0 / 3.0).abs() < 1e-9, "dead ratio {}", stats.dead_ratio());
+    }
+    assert_eq!(stats.oldest, Some(first + ms(10)), "a dead row counted in the span");
+    let purged = ok("purge", store.purge_expired().await);
+    assert!(caps.self_expiring || purged == 1, "counting dead rows removed them: purged {purged}");
+    assert_eq!(ok("stats", store.stats().await).dead, 0, "dead rows counted after the purge");
+    if caps.persistent && !caps.self_expiring {
+        assert!(stats.disk_bytes.is_some_and(|b| b > 0), "a store in files without its size");
+    }
 }
 
 /// 16 tasks × 1,000 operations on one handle: every single-row operation is

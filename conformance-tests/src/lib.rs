@@ -168,6 +168,7 @@ macro_rules! __conformance_core {
             scans_resume_from_any_cursor,
             scans_cross_internal_batches_intact,
             stats_follow_every_operation,
+            stats_report_dead_rows_and_the_stored_span,
             concurrent_tasks_keep_rows_whole,
         );
         $crate::__conformance_v2!($factory;

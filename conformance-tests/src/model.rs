@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use cachestore_core::raw::{Phase, RowTimes, to_unix_millis};
+use cachestore_core::raw::{Phase, RowTimes, from_unix_millis, to_unix_millis};
 use cachestore_core::{
     Bytes, CacheStore, Clock, Condition, Entry, Error, Headers, ManualClock, SetItem, SetOptions,
     TouchOptions, Ttl, WriteOutcome,
@@ -911,6 +911,10 @@ async fn check_scan<S: CacheStore>(
     Ok(seen)
 }
 
+fn self_expiring<S: CacheStore>(store: &S) -> bool {
+    store.capabilities().self_expiring
+}
+
 async fn check_stats<S: CacheStore>(
     step: usize,
     store: &S,
@@ -948,12 +952,37 @@ async fn check_stats<S: CacheStore>(
             ),
         ));
     }
+    // Dead rows not yet purged (CONTRACT.md §10); a self-expiring engine may
+    // have dropped any of them.
+    let dead = model.rows.values().filter(|r| Model::phase(r, now) == Phase::Dead).count() as u64;
+    let dead_range = if self_expiring(store) { Range(0, dead) } else { Range(dead, dead) };
+    if !dead_range.contains(stats.dead) {
+        return Err(fail(step, format!("stats.dead = {}, the model {dead_range:?}", stats.dead)));
+    }
+    // The span of the live rows' stored_at, where no live row may be gone.
+    let live: Vec<&Row> = model.rows.values().filter(|r| Model::phase(r, now).is_live()).collect();
+    if live.iter().all(|r| !r.maybe_gone) {
+        let span = |pick: fn(i64, i64) -> i64| {
+            live.iter().map(|r| r.times.stored_at).reduce(pick).and_then(from_unix_millis)
+        };
+        let want = (span(i64::min), span(i64::max));
+        if (stats.oldest, stats.newest) != want {
+            return Err(fail(
+                step,
+                format!(
+                    "stats (oldest, newest) = {:?}, the model {want:?}",
+                    (stats.oldest, stats.newest)
+                ),
+            ));
+        }
+    }
     let sum = stats
         .namespaces
         .values()
         .fold((0, 0, 0), |(f, s, b), n| (f + n.fresh, s + n.stale, b + n.payload_bytes));
     if sum != (stats.fresh, stats.stale, stats.payload_bytes)
-        || stats.namespaces.values().any(|n| n.fresh + n.stale == 0)
+        || stats.namespaces.values().map(|n| n.dead).sum::<u64>() != stats.dead
+        || stats.namespaces.values().any(|n| n.fresh + n.stale + n.dead == 0)
     {
         return Err(fail(
             step,
@@ -974,6 +1003,7 @@ async fn check_stats<S: CacheStore>(
         let got: BTreeMap<&str, (u64, u64, u64)> = stats
             .namespaces
             .iter()
+            .filter(|(_, n)| n.fresh + n.stale > 0)
             .map(|(k, n)| (k.as_str(), (n.fresh, n.stale, n.payload_bytes)))
             .collect();
         if got != want {

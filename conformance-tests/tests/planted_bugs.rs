@@ -325,7 +325,7 @@ impl CacheStore for Broken {
                     Phase::Dead => Phase::Stale,
                     p => p,
                 };
-                stats.record(ns, phase, row.payload.len() as u64);
+                stats.record(ns, phase, row.payload.len() as u64, row.times.stored_at);
             }
             return Ok(stats);
         }

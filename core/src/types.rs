@@ -225,10 +225,45 @@ pub struct NamespaceStats {
     pub stale: u64,
     /// Payload bytes of the fresh and stale rows.
     pub payload_bytes: u64,
+    /// Dead rows not yet removed (CONTRACT.md §10): what `purge_expired`
+    /// would remove. On a [self-expiring](Capabilities::self_expiring)
+    /// engine, the dead rows the engine has not dropped yet.
+    pub dead: u64,
+    /// The earliest `stored_at` among the fresh and stale rows.
+    pub oldest: Option<SystemTime>,
+    /// The latest `stored_at` among the fresh and stale rows.
+    pub newest: Option<SystemTime>,
 }
 
-/// Row counts and sizes of a store, overall and per namespace. Dead rows are
-/// not counted.
+impl NamespaceStats {
+    fn add(&mut self, phase: Phase, rows: u64, payload_bytes: u64, stored: Option<(i64, i64)>) {
+        match phase {
+            Phase::Fresh => self.fresh += rows,
+            Phase::Stale => self.stale += rows,
+            Phase::Dead => {
+                self.dead += rows;
+                return;
+            }
+        }
+        self.payload_bytes += payload_bytes;
+        if let Some((first, last)) = stored {
+            let (first, last) = (from_unix_millis(first), from_unix_millis(last));
+            self.oldest = match (self.oldest, first) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            self.newest = match (self.newest, last) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+}
+
+/// Row counts and sizes of a store, overall and per namespace: fresh and
+/// stale rows with their payload bytes and the span of their `stored_at`,
+/// dead rows not yet removed, and the size of the store's files
+/// (CONTRACT.md §10). A pure read that never decodes payloads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -238,10 +273,19 @@ pub struct Stats {
     pub stale: u64,
     /// Payload bytes of the fresh and stale rows.
     pub payload_bytes: u64,
+    /// Dead rows not yet removed (see [`NamespaceStats::dead`]).
+    pub dead: u64,
+    /// The earliest `stored_at` among the fresh and stale rows.
+    pub oldest: Option<SystemTime>,
+    /// The latest `stored_at` among the fresh and stale rows.
+    pub newest: Option<SystemTime>,
+    /// Every file of the store on disk (database, logs, `-wal`, `-shm`), in
+    /// bytes; `None` where the store has no file.
+    pub disk_bytes: Option<u64>,
     /// `true` when these numbers are exact; `false` when they are an estimate
     /// (see [`Capabilities::exact_stats`]).
     pub exact: bool,
-    /// The same numbers per namespace; namespaces without live rows are absent.
+    /// The same numbers per namespace; namespaces without rows are absent.
     pub namespaces: BTreeMap<String, NamespaceStats>,
 }
 
@@ -251,36 +295,49 @@ impl Stats {
         Stats { exact, ..Stats::default() }
     }
 
-    /// Counts one row of `namespace` in `phase` with `payload_bytes`; dead rows
-    /// are ignored.
-    pub fn record(&mut self, namespace: &str, phase: Phase, payload_bytes: u64) {
-        self.record_many(namespace, phase, 1, payload_bytes);
+    /// Counts one row of `namespace` in `phase`, with `payload_bytes`,
+    /// stored at `stored_at` (ms since the Unix epoch).
+    pub fn record(&mut self, namespace: &str, phase: Phase, payload_bytes: u64, stored_at: i64) {
+        self.record_many(namespace, phase, 1, payload_bytes, Some((stored_at, stored_at)));
     }
 
-    /// Counts `rows` rows of `namespace` in `phase` with `payload_bytes` in
-    /// all; dead rows are ignored. For backends that count with one query per
+    /// Counts `rows` rows of `namespace` in `phase`, with `payload_bytes` in
+    /// all and `stored`, the earliest and latest `stored_at` among them (ms;
+    /// ignored for dead rows). For backends that count with one query per
     /// group.
-    pub fn record_many(&mut self, namespace: &str, phase: Phase, rows: u64, payload_bytes: u64) {
-        if rows == 0 || phase == Phase::Dead {
+    pub fn record_many(
+        &mut self,
+        namespace: &str,
+        phase: Phase,
+        rows: u64,
+        payload_bytes: u64,
+        stored: Option<(i64, i64)>,
+    ) {
+        if rows == 0 {
             return;
         }
         let ns = match self.namespaces.get_mut(namespace) {
             Some(ns) => ns,
             None => self.namespaces.entry(namespace.to_owned()).or_default(),
         };
-        match phase {
-            Phase::Fresh => {
-                self.fresh += rows;
-                ns.fresh += rows;
-            }
-            Phase::Stale => {
-                self.stale += rows;
-                ns.stale += rows;
-            }
-            Phase::Dead => unreachable!("dead rows return early"),
-        }
-        self.payload_bytes += payload_bytes;
-        ns.payload_bytes += payload_bytes;
+        ns.add(phase, rows, payload_bytes, stored);
+        let mut total = NamespaceStats {
+            fresh: self.fresh,
+            stale: self.stale,
+            payload_bytes: self.payload_bytes,
+            dead: self.dead,
+            oldest: self.oldest,
+            newest: self.newest,
+        };
+        total.add(phase, rows, payload_bytes, stored);
+        (self.fresh, self.stale, self.payload_bytes, self.dead, self.oldest, self.newest) =
+            (total.fresh, total.stale, total.payload_bytes, total.dead, total.oldest, total.newest);
+    }
+
+    /// The share of rows that are dead, 0.0 to 1.0 (0 with no rows).
+    pub fn dead_ratio(&self) -> f64 {
+        let all = self.fresh + self.stale + self.dead;
+        if all == 0 { 0.0 } else { self.dead as f64 / all as f64 }
     }
 }
 

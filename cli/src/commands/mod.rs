@@ -37,7 +37,7 @@ pub(crate) fn must_exist(url: &str) -> Result<(), Failure> {
 /// The commands.
 #[derive(Subcommand)]
 pub(crate) enum Command {
-    /// Rows, bytes, oldest and newest row per namespace, and the file size.
+    /// Rows (fresh, stale, dead), bytes, oldest and newest row per namespace, and the size on disk.
     Stats(stats::Args),
     /// Print a row's payload to stdout.
     Get(get::Args),

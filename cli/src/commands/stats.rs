@@ -1,14 +1,14 @@
-//! Rows, bytes, oldest and newest row per namespace, and the file size.
+//! Rows, bytes, dead rows, oldest and newest row per namespace, and the
+//! size on disk: the store's own `stats()`, no scan.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use cachestore::CacheStore;
 use serde::Serialize;
 
 use super::Context;
-use crate::output::{Outcome, ago, scan_pages, size};
+use crate::output::{Outcome, ago, size};
 
 /// The arguments of `cachestore stats`.
 #[derive(clap::Args)]
@@ -20,72 +20,80 @@ pub(crate) struct Args {
 
 /// Runs `cachestore stats`.
 pub(crate) async fn run(args: Args, ctx: &Context) -> Outcome {
-    stats(&ctx.open_existing()?, &ctx.url, args.json).await
+    stats(&ctx.open_existing()?, args.json).await
 }
 
 #[derive(Default, Serialize)]
 struct NsStats {
     fresh: u64,
     stale: u64,
+    dead: u64,
     payload_bytes: u64,
     oldest_stored_at_ms: Option<i64>,
     newest_stored_at_ms: Option<i64>,
 }
 
-fn file_of(url: &str) -> Option<PathBuf> {
-    let rest = url.split_once("://")?.1;
-    let path = rest.split('?').next()?;
-    (!path.is_empty() && !url.starts_with("memory")).then(|| PathBuf::from(path))
+fn ms(t: Option<std::time::SystemTime>) -> Option<i64> {
+    t.and_then(|t| cachestore_core::raw::to_unix_millis(t).ok())
 }
 
-async fn stats(store: &Arc<dyn CacheStore>, url: &str, json: bool) -> Outcome {
+/// What the store's own `stats()` says (CONTRACT.md §10): counts, the
+/// stored span and the size on disk come from it, without a scan.
+async fn stats(store: &Arc<dyn CacheStore>, json: bool) -> Outcome {
     let now = store.clock().now();
-    let mut per: BTreeMap<String, NsStats> = BTreeMap::new();
-    scan_pages(store, None, |items| {
-        for item in items {
-            let s = per.entry(item.namespace).or_default();
-            if item.entry.is_fresh(now) {
-                s.fresh += 1
-            } else {
-                s.stale += 1
-            }
-            s.payload_bytes += item.entry.payload.len() as u64;
-            let at = cachestore_core::raw::to_unix_millis(item.entry.stored_at).ok();
-            s.oldest_stored_at_ms = s.oldest_stored_at_ms.min(at).or(at);
-            s.newest_stored_at_ms = s.newest_stored_at_ms.max(at);
-        }
-        Ok(())
-    })
-    .await?;
-    let file_size = file_of(url).and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len());
+    let stats = store.stats().await?;
+    let per: BTreeMap<&str, NsStats> = stats
+        .namespaces
+        .iter()
+        .map(|(ns, n)| {
+            let s = NsStats {
+                fresh: n.fresh,
+                stale: n.stale,
+                dead: n.dead,
+                payload_bytes: n.payload_bytes,
+                oldest_stored_at_ms: ms(n.oldest),
+                newest_stored_at_ms: ms(n.newest),
+            };
+            (ns.as_str(), s)
+        })
+        .collect();
     if json {
-        let out = serde_json::json!({ "namespaces": per, "file_size_bytes": file_size });
+        let out = serde_json::json!({
+            "namespaces": per,
+            "dead": stats.dead,
+            "file_size_bytes": stats.disk_bytes,
+            "exact": stats.exact,
+        });
         println!("{out}");
         return Ok(());
     }
     // The namespace column is as wide as the longest name shown.
     let width = per.keys().map(|ns| ns.chars().count()).max().unwrap_or(0).max(9);
     println!(
-        "{:<width$} {:>8} {:>8} {:>10} {:>14} {:>14}",
-        "namespace", "fresh", "stale", "payload", "oldest", "newest"
+        "{:<width$} {:>8} {:>8} {:>8} {:>10} {:>14} {:>14}",
+        "namespace", "fresh", "stale", "dead", "payload", "oldest", "newest"
     );
     for (ns, s) in &per {
         let age = |ms: Option<i64>| {
             ms.and_then(cachestore_core::raw::from_unix_millis).map_or("-".into(), |t| ago(now, t))
         };
         println!(
-            "{:<width$} {:>8} {:>8} {:>10} {:>14} {:>14}",
+            "{:<width$} {:>8} {:>8} {:>8} {:>10} {:>14} {:>14}",
             ns,
             s.fresh,
             s.stale,
+            s.dead,
             size(s.payload_bytes),
             age(s.oldest_stored_at_ms),
             age(s.newest_stored_at_ms)
         );
     }
-    match file_size {
-        Some(n) => println!("file size: {}", size(n)),
-        None => println!("file size: - (not a file store)"),
+    if !stats.exact {
+        println!("(estimates: this store's counts are not exact)");
+    }
+    match stats.disk_bytes {
+        Some(n) => println!("size on disk: {} (with its -wal, -shm or log)", size(n)),
+        None => println!("size on disk: - (not a file store)"),
     }
     Ok(())
 }

@@ -245,7 +245,7 @@ impl CacheStore for BTreeStore {
         let now = self.now()?;
         let mut stats = Stats::new(true);
         for ((ns, _), row) in self.lock().iter() {
-            stats.record(ns, row.times.phase(now), row.payload.len() as u64);
+            stats.record(ns, row.times.phase(now), row.payload.len() as u64, row.times.stored_at);
         }
         Ok(stats)
     }

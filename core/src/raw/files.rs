@@ -114,6 +114,13 @@ pub fn is_same_file(file: &fs::File, path: &Path) -> Result<bool> {
     }
 }
 
+/// The bytes on disk of the store file at `path` and its `companions`
+/// (suffixes such as `-wal`); files that are not there count 0.
+pub fn disk_bytes(path: &Path, companions: &[&str]) -> u64 {
+    let size = |p: &Path| fs::metadata(p).map_or(0, |m| m.len());
+    size(path) + companions.iter().map(|c| size(&sidecar(path, c))).sum::<u64>()
+}
+
 /// `path` with `suffix` appended (`-wal`, `.corrupt-1`, …).
 pub fn sidecar(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
