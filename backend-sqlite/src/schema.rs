@@ -64,13 +64,12 @@ CREATE INDEX cache_rows_expiry ON cache_rows (stale_until) WHERE stale_until IS 
 CREATE INDEX cache_rows_stats ON cache_rows (namespace, expires_at, stale_until, payload_len);
 ";
 
-/// Version 2 (contract v2): every row carries its `version` (CONTRACT.md
-/// §7), before the blobs so that reading it never walks the payload's
-/// overflow pages; the stats index holds `stored_at` too, so that the
-/// oldest and newest rows (§10) come from it; `cache_meta` keeps the schema version (to tell a newer
-/// file from a damaged `user_version`) and `last_version`, the counter
-/// every write takes its versions from, inside its write transaction.
-const SCHEMA_V2: &str = "
+/// Version 2's rows table (contract v2): every row carries its `version`
+/// (CONTRACT.md §7), before the blobs so that reading it never walks the
+/// payload's overflow pages.
+macro_rules! rows_v2 {
+    () => {
+        "
 CREATE TABLE cache_rows (
     namespace   BLOB    NOT NULL,
     key         BLOB    NOT NULL,
@@ -84,43 +83,49 @@ CREATE TABLE cache_rows (
     payload     BLOB    NOT NULL,
     PRIMARY KEY (namespace, key)
 );
+"
+    };
+}
+
+/// Version 2's indexes and `cache_meta`: the stats index holds `stored_at`
+/// too, so that the oldest and newest rows (§10) come from it; `cache_meta`
+/// keeps the schema version (to tell a newer file from a damaged
+/// `user_version`) and `last_version`, the counter every write takes its
+/// versions from, inside its write transaction.
+macro_rules! rest_v2 {
+    () => {
+        "
 CREATE INDEX cache_rows_expiry ON cache_rows (stale_until) WHERE stale_until IS NOT NULL;
 CREATE INDEX cache_rows_stats ON cache_rows (namespace, expires_at, stale_until, payload_len, stored_at);
 CREATE TABLE cache_meta (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT INTO cache_meta (name, value) VALUES ('schema_version', 2), ('last_version', 0);
-";
+"
+    };
+}
+
+/// Version 2, on a new file.
+const SCHEMA_V2: &str = concat!(rows_v2!(), rest_v2!());
 
 /// Version 1 to 2, inside the open's one transaction (a crash at any point
 /// leaves version 1 whole): the rows move to a table of version 2's layout
 /// with version 0 (a row written before versions; its checksum stays valid,
-/// see `checksum_versioned`).
-const V1_TO_V2: &str = "
+/// see `checksum_versioned`), then the indexes are built.
+const V1_TO_V2: &str = concat!(
+    "
 ALTER TABLE cache_rows RENAME TO cache_rows_v1;
 DROP INDEX cache_rows_expiry;
 DROP INDEX cache_rows_stats;
-CREATE TABLE cache_rows (
-    namespace   BLOB    NOT NULL,
-    key         BLOB    NOT NULL,
-    stored_at   INTEGER NOT NULL,
-    expires_at  INTEGER,
-    stale_until INTEGER,
-    payload_len INTEGER NOT NULL,
-    version     INTEGER NOT NULL,
-    checksum    INTEGER NOT NULL,
-    headers     BLOB    NOT NULL,
-    payload     BLOB    NOT NULL,
-    PRIMARY KEY (namespace, key)
-);
+",
+    rows_v2!(),
+    "
 INSERT INTO cache_rows (namespace, key, stored_at, expires_at, stale_until, payload_len, version,
     checksum, headers, payload)
   SELECT namespace, key, stored_at, expires_at, stale_until, payload_len, 0, checksum, headers,
     payload FROM cache_rows_v1 ORDER BY namespace, key;
 DROP TABLE cache_rows_v1;
-CREATE INDEX cache_rows_expiry ON cache_rows (stale_until) WHERE stale_until IS NOT NULL;
-CREATE INDEX cache_rows_stats ON cache_rows (namespace, expires_at, stale_until, payload_len, stored_at);
-CREATE TABLE cache_meta (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
-INSERT INTO cache_meta (name, value) VALUES ('schema_version', 2), ('last_version', 0);
-";
+",
+    rest_v2!(),
+);
 
 /// Migrations from version `n` to `n + 1`, in order; a new file is created
 /// at [`SCHEMA_VERSION`] directly ([`SCHEMA_V2`]).
