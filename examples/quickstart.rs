@@ -71,23 +71,33 @@ async fn main() -> cachestore::Result<()> {
         Arc::new(SqliteStore::builder(&path).clock(clock.clone()).open()?);
     let upstream = Upstream::default();
 
-    println!("1. first lookup:      {}", lookup(store.as_ref(), &upstream, "603").await?);
-    println!("2. second lookup:     {}", lookup(store.as_ref(), &upstream, "603").await?);
+    let first = lookup(store.as_ref(), &upstream, "603").await?;
+    println!("1. first lookup:      {first}");
+    let second = lookup(store.as_ref(), &upstream, "603").await?;
+    println!("2. second lookup:     {second}");
     clock.advance(Duration::from_secs(3600));
-    println!("3. an hour later:     {}", lookup(store.as_ref(), &upstream, "603").await?);
+    let later = lookup(store.as_ref(), &upstream, "603").await?;
+    println!("3. an hour later:     {later}");
     clock.advance(Duration::from_secs(3600 + 90 * 60));
     upstream.down.store(true, Ordering::SeqCst);
-    println!("4. upstream down:     {}", lookup(store.as_ref(), &upstream, "603").await?);
-    println!("5. never cached:      {}", lookup(store.as_ref(), &upstream, "604").await?);
+    let down = lookup(store.as_ref(), &upstream, "603").await?;
+    println!("4. upstream down:     {down}");
+    let never = lookup(store.as_ref(), &upstream, "604").await?;
+    println!("5. never cached:      {never}");
 
     let stats = store.stats().await?;
+    let calls = upstream.calls.load(Ordering::SeqCst);
     println!(
-        "stats: {} fresh, {} stale, {} payload bytes; upstream calls: {}",
-        stats.fresh,
-        stats.stale,
-        stats.payload_bytes,
-        upstream.calls.load(Ordering::SeqCst)
+        "stats: {} fresh, {} stale, {} payload bytes; upstream calls: {calls}",
+        stats.fresh, stats.stale, stats.payload_bytes,
     );
+    // What it printed is what happened.
+    assert!(first.starts_with("miss") && first.contains(r#""call":1"#), "{first}");
+    assert!(second.starts_with("hit") && second.contains(r#""call":1"#), "{second}");
+    assert!(later.starts_with("miss") && later.contains(r#""call":2"#), "{later}");
+    assert!(down.starts_with("stale") && down.contains("150 min old"), "{down}");
+    assert!(never.starts_with("error"), "{never}");
+    assert_eq!((stats.fresh, stats.stale, calls), (0, 1, 4));
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cachestore_core::{Bytes, CacheStore, Condition, Result, SetOptions, Ttl, WriteOutcome};
+
 use sha2::{Digest, Sha256};
 
 /// The namespace lease rows live in. They are short-lived (the lease TTL)
@@ -54,11 +55,21 @@ pub(crate) async fn try_acquire(
     }
 }
 
+/// Removes the lease row if it is still ours. (Read, then delete: a lease
+/// that lapsed between the two and was taken by another process in that
+/// moment would be removed, and a third process could start a fetch of
+/// its own. Writing a dead row in its place under `IfVersion` would be
+/// exact, but leaves a dead row behind for every fetch until a purge.)
 async fn release_write(store: Arc<dyn CacheStore>, key: String, version: u64) {
-    // A dead row in its place, only if it is still ours.
-    let dead = SetOptions::new().ttl(Ttl::For(Duration::ZERO));
-    let condition = Condition::IfVersion(version);
-    if let Err(e) = store.set_if(LEASE_NAMESPACE, &key, Bytes::new(), dead, condition).await {
+    let result = async {
+        match store.get_stale(LEASE_NAMESPACE, &key).await? {
+            Some(row) if row.version == version => {
+                store.delete(LEASE_NAMESPACE, &key).await.map(drop)
+            }
+            _ => Ok(()),
+        }
+    };
+    if let Err(e) = result.await {
         tracing::warn!(error = %e, "releasing a fetch lease failed; it lapses by its TTL");
     }
 }

@@ -456,3 +456,31 @@ fn the_blocking_cache_is_complete_and_never_panics() {
     assert_eq!(cache.clear_all().expect("clear all"), 0);
     cache.shutdown().expect("shutdown");
 }
+
+/// On a store shared between processes the fetch takes a lease row; once
+/// the value is stored the lease row is gone, dead or alive: `stats` shows
+/// nothing in `LEASE_NAMESPACE` (a release that wrote a dead row in its
+/// place left one per fetch until a purge).
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn a_fetch_lease_leaves_no_row_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn CacheStore> =
+        Arc::new(cachestore::SqliteStore::open(dir.path().join("c.sqlite")).expect("open"));
+    let cache = Cache::new(Arc::clone(&store));
+    for i in 0..5 {
+        let key = format!("k{i}");
+        cache
+            .get_or_fetch("ns", &key, &FetchPolicy::new(HOUR), || async { Ok::<_, String>(1u8) })
+            .await
+            .expect("fetched");
+    }
+    let stats = store.stats().await.expect("stats");
+    assert_eq!(stats.namespaces["ns"].fresh, 5);
+    assert!(
+        !stats.namespaces.contains_key(cachestore::LEASE_NAMESPACE),
+        "lease rows left behind: {:?}",
+        stats.namespaces.get(cachestore::LEASE_NAMESPACE)
+    );
+    assert_eq!(stats.dead, 0);
+}
