@@ -36,7 +36,7 @@ impl Database {
         if self.down.load(Ordering::SeqCst) {
             return Err("connection refused (127.0.0.1:5432)".into());
         }
-        Ok(Account { id, plan: if id % 5 == 0 { "pro".into() } else { "free".into() } })
+        Ok(Account { id, plan: if id.is_multiple_of(5) { "pro".into() } else { "free".into() } })
     }
 }
 
