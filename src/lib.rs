@@ -35,6 +35,8 @@
 //! | `redb` | `RedbStore`: one redb file, one process |
 //! | `redis` | `RedisStore`: Redis, single node or cluster, many machines |
 //! | `bincode` | the `Bincode` value codec for [`Cache`] |
+//! | `http` | `cachestore::http`: `Cache-Control`, `ETag` and conditional requests for fetchers |
+//! | `metrics` | `Cache::export_metrics`, the counters for the `metrics` crate |
 //! | `full` | all of the above |
 //!
 //! The toolkit the backends are built with (group commit, file helpers, row
@@ -66,6 +68,9 @@ mod flight;
 pub mod http;
 mod keys;
 mod lease;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod paths;
 mod redaction;
 mod url;
