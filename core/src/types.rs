@@ -216,6 +216,7 @@ impl Page {
 }
 
 /// Row counts and sizes of one namespace.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NamespaceStats {
@@ -264,6 +265,7 @@ impl NamespaceStats {
 /// stale rows with their payload bytes and the span of their `stored_at`,
 /// dead rows not yet removed, and the size of the store's files
 /// (CONTRACT.md §10). A pure read that never decodes payloads.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -343,6 +345,7 @@ impl Stats {
 
 /// What a backend can do. The conformance suite reads these to decide which
 /// behaviours apply.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Capabilities {
@@ -529,5 +532,24 @@ impl TouchOptions {
             stale_for: self.stale_for,
             headers: self.headers.unwrap_or(headers),
         }
+    }
+}
+
+#[cfg(all(test, feature = "serde"))]
+mod serde_tests {
+    use super::*;
+
+    #[test]
+    fn stats_and_capabilities_round_trip_through_json() {
+        let mut stats = Stats::new(true);
+        stats.record("movies", Phase::Fresh, 10, 1_700_000_000_000);
+        stats.record("movies", Phase::Dead, 3, 1_700_000_000_001);
+        stats.disk_bytes = Some(4096);
+        let json = serde_json::to_string(&stats).expect("serialize");
+        assert!(json.contains("\"dead\":1") && json.contains("\"movies\""), "{json}");
+        assert_eq!(serde_json::from_str::<Stats>(&json).expect("deserialize"), stats);
+        let caps = Capabilities::new().with_touch(true).with_max_payload(1 << 25);
+        let json = serde_json::to_string(&caps).expect("serialize");
+        assert_eq!(serde_json::from_str::<Capabilities>(&json).expect("deserialize"), caps);
     }
 }
