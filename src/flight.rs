@@ -70,8 +70,10 @@ impl Drop for Ticket {
     }
 }
 
-/// How many keys have a flight registered (tests: nothing left behind).
+/// How many keys of `namespace` have a flight registered, over every store
+/// (tests: nothing left behind).
 #[doc(hidden)]
-pub fn registered_flights() -> usize {
-    registry().lock().unwrap_or_else(PoisonError::into_inner).len()
+pub fn registered_flights(namespace: &str) -> usize {
+    let flights = registry().lock().unwrap_or_else(PoisonError::into_inner);
+    flights.keys().filter(|(_, ns, _)| ns == namespace).count()
 }

@@ -206,7 +206,7 @@ async fn single_flight_spans_every_cache_over_one_store() {
         let (cache, calls, policy) = (caches[i % 2].clone(), Arc::clone(&calls), policy.clone());
         tasks.push(tokio::spawn(async move {
             cache
-                .get_or_fetch("ns", "cold", &policy, move || async move {
+                .get_or_fetch("across", "cold", &policy, move || async move {
                     calls.fetch_add(1, Ordering::SeqCst);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     Ok::<_, String>(1u8)
@@ -218,7 +218,7 @@ async fn single_flight_spans_every_cache_over_one_store() {
         assert_eq!(t.await.expect("task").expect("value").value, 1);
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1, "two caches over one store fetched twice");
-    assert_eq!(cachestore::registered_flights(), 0, "a flight was left behind");
+    assert_eq!(cachestore::registered_flights("across"), 0, "a flight was left behind");
 }
 
 /// A call dropped while it fetches, and one dropped while it waits, leave
@@ -228,17 +228,17 @@ async fn a_cancelled_call_leaves_nothing_behind() {
     let clock = ManualClock::new();
     let cache = Cache::new(memory(&clock));
     let policy = FetchPolicy::new(HOUR);
-    let slow = cache.get_or_fetch("ns", "k", &policy, || async {
+    let slow = cache.get_or_fetch("cancelled", "k", &policy, || async {
         tokio::time::sleep(HOUR).await;
         Ok::<_, String>(0u8)
     });
-    let waiting = cache.get_or_fetch("ns", "k", &policy, || async { Ok::<_, String>(0u8) });
+    let waiting = cache.get_or_fetch("cancelled", "k", &policy, || async { Ok::<_, String>(0u8) });
     let both = async { tokio::join!(slow, waiting) };
     assert!(tokio::time::timeout(Duration::from_millis(50), both).await.is_err());
-    assert_eq!(cachestore::registered_flights(), 0, "a cancelled call left its flight");
+    assert_eq!(cachestore::registered_flights("cancelled"), 0, "a cancelled call left its flight");
     let got = tokio::time::timeout(
         Duration::from_secs(5),
-        cache.get_or_fetch("ns", "k", &policy, || async { Ok::<_, String>(3u8) }),
+        cache.get_or_fetch("cancelled", "k", &policy, || async { Ok::<_, String>(3u8) }),
     )
     .await
     .expect("the next caller was blocked by a cancelled one");
