@@ -179,6 +179,7 @@ impl RedbStoreBuilder {
             log: None,
             log_io,
             needs_checkpoint: false,
+            last_version: 0,
         };
         let torn = guard(path, "opening", || {
             let format = schema::prepare(&db, path)?;
@@ -186,6 +187,7 @@ impl RedbStoreBuilder {
             if format < SCHEMA_VERSION {
                 engine.upgrade(format)?;
             }
+            engine.last_version = schema::last_version(&db, path)?;
             Ok(torn)
         })?;
         accept()?;
@@ -210,6 +212,8 @@ impl RedbStoreBuilder {
                         .with_persistent(true)
                         .with_atomic_batch(true)
                         .with_exact_stats(true)
+                        .with_conditional_writes(true)
+                        .with_touch(true)
                         .with_max_payload(self.file.max_payload),
                 },
                 db,

@@ -8,21 +8,26 @@
 //!
 //! ```text
 //! offset  size  field
-//!  0      1     format version (3)
+//!  0      1     format version (4)
 //!  1      4     CRC-32 (LE) of: namespace length (u32 LE), namespace,
 //!               key length (u32 LE), key, then bytes 5.. of the value
 //!  5      1     flags: bit 0 = the row expires
 //!  6      8     stored_at, ms since the epoch (i64 LE)
 //! 14      8     expires_at (0 when the row never expires)
 //! 22      8     stale_until (0 when the row never expires)
-//! 30      4     length of the encoded headers (u32 LE)
-//! 34      n     headers, in core's headers encoding
+//! 30      8     version (u64 LE, CONTRACT.md §7)
+//! 38      4     length of the encoded headers (u32 LE)
+//! 42      n     headers, in core's headers encoding
 //!               ([`encode_headers`](cachestore_core::raw::encoding::encode_headers))
-//! 34+n    ..    payload, raw
+//! 42+n    ..    payload, raw
 //! ```
 //!
-//! Earlier value formats had the same layout with headers encoded by
-//! bincode 2 (standard configuration); format 1's CRC covered bytes 5..
+//! The version is set by the writer when the write is applied (see
+//! [`stamp`]); the rest of the checksum is computed before, so stamping
+//! costs no pass over the payload. Format 3 had the same layout without
+//! the version (a row written before versions: version 0); it is read as
+//! it is. Earlier value formats had format 3's layout with headers encoded
+//! by bincode 2 (standard configuration); format 1's CRC covered bytes 5..
 //! alone. Files of store format 3 (value format 2) and earlier are
 //! rewritten to format 3 values when they are upgraded, the old headers
 //! read by a decoder of that one layout (so that the backend does not
@@ -39,7 +44,7 @@ use cachestore_core::raw::RowTimes;
 use cachestore_core::raw::encoding::{decode_headers, encode_headers_into, encoded_headers_len};
 
 /// The value format this code writes.
-pub const FORMAT_VERSION: u8 = 3;
+pub const FORMAT_VERSION: u8 = 4;
 
 /// The value format before the identity was checksummed (bincode headers).
 const FORMAT_V1: u8 = 1;
@@ -47,30 +52,59 @@ const FORMAT_V1: u8 = 1;
 /// The value format with the identity checksummed and bincode headers.
 const FORMAT_V2: u8 = 2;
 
-const HEADER: usize = 34;
+/// The fixed header's length in formats 1 to 3, and in format 4.
+const HEADER_V3: usize = 34;
+const HEADER: usize = 42;
 
-/// Encodes a value's head: the fixed header and the headers, its CRC
-/// covering the identity, the head and `payload`, which follows the head in
-/// the stored value (the caller places it, so that it is copied once).
-pub(crate) fn encode(
-    (namespace, key): (&str, &str),
-    times: &RowTimes,
-    headers: &Headers,
-    payload: &[u8],
-) -> Result<Vec<u8>, String> {
+fn header_len(format: u8) -> usize {
+    if format >= FORMAT_VERSION { HEADER } else { HEADER_V3 }
+}
+
+/// A value's head (the fixed header and the headers) before its version is
+/// stamped, and the checksum of what follows the version (the headers'
+/// length, the headers and the payload), so that [`stamp`] does not read
+/// the payload again.
+#[derive(Clone, Debug)]
+pub(crate) struct Head {
+    pub(crate) bytes: Vec<u8>,
+    tail: crc32fast::Hasher,
+}
+
+/// Encodes a value's head for `payload`, which follows it in the stored
+/// value (the caller places it, so that it is copied once). The version is
+/// 0 until [`stamp`] sets it.
+pub(crate) fn encode(times: &RowTimes, headers: &Headers, payload: &[u8]) -> Result<Head, String> {
     let mut out = Vec::with_capacity(HEADER + encoded_headers_len(headers));
     out.extend_from_slice(&[FORMAT_VERSION, 0, 0, 0, 0]);
     out.push(u8::from(times.expires_at.is_some()));
     out.extend_from_slice(&times.stored_at.to_le_bytes());
     out.extend_from_slice(&times.expires_at.unwrap_or(0).to_le_bytes());
     out.extend_from_slice(&times.stale_until.unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
     out.extend_from_slice(&[0; 4]);
     encode_headers_into(headers, &mut out);
     let headers_len = u32::try_from(out.len() - HEADER).map_err(|_| "headers over 4 GiB")?;
-    out[30..34].copy_from_slice(&headers_len.to_le_bytes());
-    let crc = checksum((namespace, key), &[&out[5..], payload]);
-    out[1..5].copy_from_slice(&crc.to_le_bytes());
-    Ok(out)
+    out[38..42].copy_from_slice(&headers_len.to_le_bytes());
+    let mut tail = crc32fast::Hasher::new();
+    tail.update(&out[38..]);
+    tail.update(payload);
+    Ok(Head { bytes: out, tail })
+}
+
+/// The head stamped with `version` and its checksum for `identity`.
+pub(crate) fn stamp((namespace, key): (&str, &str), head: &Head, version: u64) -> Vec<u8> {
+    let mut out = head.bytes.clone();
+    out[30..38].copy_from_slice(&version.to_le_bytes());
+    let mut crc = crc32fast::Hasher::new();
+    for part in [namespace, key] {
+        // Identities are at most 4096 bytes (checked before any write).
+        crc.update(&(part.len() as u32).to_le_bytes());
+        crc.update(part.as_bytes());
+    }
+    crc.update(&out[5..38]);
+    crc.combine(&head.tail);
+    out[1..5].copy_from_slice(&crc.finalize().to_le_bytes());
+    out
 }
 
 /// The CRC-32 of a value of format 2 or later: the identity, then the
@@ -99,17 +133,22 @@ fn i64_at(bytes: &[u8], at: usize) -> i64 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Fixed {
     pub(crate) times: RowTimes,
+    pub(crate) version: u64,
+    /// Where the headers start (the fixed header's length).
+    pub(crate) headers_at: usize,
     pub(crate) headers_len: usize,
     pub(crate) payload_len: usize,
 }
 
 /// Reads the fixed part of a value.
 pub(crate) fn fixed(value: &[u8]) -> Result<Fixed, String> {
-    if value.len() < HEADER {
-        return Err(format!("a value of {} bytes is shorter than its header", value.len()));
+    let Some(&format) = value.first() else { return Err("an empty value".into()) };
+    if !(FORMAT_V1..=FORMAT_VERSION).contains(&format) {
+        return Err(format!("unknown value format version {format}"));
     }
-    if !(FORMAT_V1..=FORMAT_VERSION).contains(&value[0]) {
-        return Err(format!("unknown value format version {}", value[0]));
+    let header = header_len(format);
+    if value.len() < header {
+        return Err(format!("a value of {} bytes is shorter than its header", value.len()));
     }
     let expires = match value[5] {
         0 => false,
@@ -121,13 +160,14 @@ pub(crate) fn fixed(value: &[u8]) -> Result<Fixed, String> {
         expires_at: expires.then(|| i64_at(value, 14)),
         stale_until: expires.then(|| i64_at(value, 22)),
     };
+    let version = if format >= FORMAT_VERSION { i64_at(value, 30) as u64 } else { 0 };
     let mut len = [0u8; 4];
-    len.copy_from_slice(&value[30..34]);
+    len.copy_from_slice(&value[header - 4..header]);
     let headers_len = u32::from_le_bytes(len) as usize;
-    let payload_len = (value.len() - HEADER)
+    let payload_len = (value.len() - header)
         .checked_sub(headers_len)
         .ok_or_else(|| format!("headers length {headers_len} runs past the value"))?;
-    Ok(Fixed { times, headers_len, payload_len })
+    Ok(Fixed { times, version, headers_at: header, headers_len, payload_len })
 }
 
 /// Decodes a whole value stored under `(namespace, key)`, verifying its
@@ -136,7 +176,7 @@ pub(crate) fn fixed(value: &[u8]) -> Result<Fixed, String> {
 pub(crate) fn decode(
     identity: (&str, &str),
     value: &[u8],
-) -> Result<(RowTimes, Headers, std::ops::Range<usize>), String> {
+) -> Result<(RowTimes, u64, Headers, std::ops::Range<usize>), String> {
     if let Some(&old @ (FORMAT_V1 | FORMAT_V2)) = value.first() {
         return Err(format!("a value of format {old} in a file of the current format"));
     }
@@ -144,8 +184,13 @@ pub(crate) fn decode(
     if checksum(identity, &[&value[5..]]) != stored_crc(value) {
         return Err("checksum mismatch: the row was damaged on disk, or is not this key's".into());
     }
-    parts(f, value, decode_headers)
+    let (times, headers, payload) = parts(f, value, decode_headers)?;
+    Ok((times, f.version, headers, payload))
 }
+
+/// The value format before versions (read as version 0), for the tests.
+#[cfg(test)]
+pub(crate) const FORMAT_BEFORE_VERSIONS: u8 = 3;
 
 /// Decodes a value of an earlier format for the upgrade of a file of store
 /// format `file_format`: value format 1 (checksum of the body alone) in
@@ -226,11 +271,11 @@ fn parts(
     headers: fn(&[u8]) -> Result<Headers, String>,
 ) -> Result<(RowTimes, Headers, std::ops::Range<usize>), String> {
     f.times.check()?;
-    let headers_end = HEADER + f.headers_len;
+    let headers_end = f.headers_at + f.headers_len;
     let headers = if f.headers_len == 0 {
         Headers::new()
     } else {
-        headers(&value[HEADER..headers_end]).map_err(|e| format!("headers: {e}"))?
+        headers(&value[f.headers_at..headers_end]).map_err(|e| format!("headers: {e}"))?
     };
     Ok((f.times, headers, headers_end..value.len()))
 }
@@ -245,14 +290,15 @@ mod tests {
         RowTimes { stored_at: 5, expires_at: Some(10), stale_until: Some(20) }
     }
 
-    /// A whole value: the encoded head, then the payload.
+    /// A whole value: the head stamped with version 7, then the payload.
     fn encode(
         id: (&str, &str),
         times: &RowTimes,
         headers: &Headers,
         payload: &[u8],
     ) -> Result<Vec<u8>, String> {
-        Ok([super::encode(id, times, headers, payload)?, payload.to_vec()].concat())
+        let head = super::encode(times, headers, payload)?;
+        Ok([stamp(id, &head, 7), payload.to_vec()].concat())
     }
 
     #[test]
@@ -262,8 +308,8 @@ mod tests {
         h.insert(String::new(), String::new());
         for (headers, payload) in [(Headers::new(), &b""[..]), (h, &b"payload"[..])] {
             let v = encode(ID, &times(), &headers, payload).expect("encode");
-            let (t, got, range) = decode(ID, &v).expect("decode");
-            assert_eq!((t, got, &v[range]), (times(), headers, payload));
+            let (t, version, got, range) = decode(ID, &v).expect("decode");
+            assert_eq!((t, version, got, &v[range]), (times(), 7, headers, payload));
         }
         let never = RowTimes { stored_at: -3, expires_at: None, stale_until: None };
         let v = encode(ID, &never, &Headers::new(), b"x").expect("encode");
@@ -294,17 +340,34 @@ mod tests {
         }
     }
 
-    /// A value of an old format, with `headers` as bincode laid them out.
+    /// A value of format 1 to 3's layout (no version), `headers` as given.
     fn old_value(format: u8, headers: &[u8], payload: &[u8]) -> Vec<u8> {
-        let mut v = encode(ID, &times(), &Headers::new(), b"").expect("encode");
-        v[0] = format;
-        v[30..34].copy_from_slice(&(headers.len() as u32).to_le_bytes());
+        let t = times();
+        let mut v = vec![format, 0, 0, 0, 0, 1];
+        v.extend_from_slice(&t.stored_at.to_le_bytes());
+        v.extend_from_slice(&t.expires_at.unwrap_or(0).to_le_bytes());
+        v.extend_from_slice(&t.stale_until.unwrap_or(0).to_le_bytes());
+        v.extend_from_slice(&(headers.len() as u32).to_le_bytes());
         v.extend_from_slice(headers);
         v.extend_from_slice(payload);
         let crc =
             if format == FORMAT_V1 { crc32fast::hash(&v[5..]) } else { checksum(ID, &[&v[5..]]) };
         v[1..5].copy_from_slice(&crc.to_le_bytes());
         v
+    }
+
+    #[test]
+    fn format_3_values_read_as_version_0() {
+        let mut h = Headers::new();
+        h.insert("etag".into(), "v1".into());
+        let blob = cachestore_core::raw::encoding::encode_headers(&h);
+        let v = old_value(FORMAT_BEFORE_VERSIONS, &blob, b"payload");
+        let (t, version, got, range) = decode(ID, &v).expect("a format-3 value decodes");
+        assert_eq!((t, version, got, &v[range]), (times(), 0, h, &b"payload"[..]));
+        assert_eq!(fixed(&v).expect("fixed").version, 0);
+        let mut bad = v.clone();
+        bad[40] ^= 1;
+        assert!(decode(ID, &bad).is_err(), "a damaged format-3 value");
     }
 
     #[test]

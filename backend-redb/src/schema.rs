@@ -26,11 +26,16 @@ pub(crate) use cachestore_core::raw::files::corrupt;
 ///   [`crate::row`]), so that a damaged key cannot serve another row.
 /// - 4: headers in core's encoding, shared with the other backends, instead
 ///   of bincode's (value format 3).
+/// - 5: row versions (CONTRACT.md §7): values of format 4 carry one, and
+///   `last_version` in the meta table is the last handed out. Values of
+///   format 3 stay as they are, read as version 0: the upgrade from 4 only
+///   records the new format (an older cachestore then refuses the file as
+///   newer instead of taking format-4 values for damage).
 ///
-/// A file of an earlier format is upgraded at its first open, in one durable
+/// A file of format 1 to 3 is upgraded at its first open, in one durable
 /// commit that rewrites every value and the format together (after the log
 /// was replayed): a crash before it leaves the old format, after it the new.
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// `(namespace, key)` → the encoded row (see [`crate::row`]).
 pub(crate) const ROWS: TableDefinition<(&str, &str), &[u8]> =
@@ -39,7 +44,8 @@ pub(crate) const ROWS: TableDefinition<(&str, &str), &[u8]> =
 /// `format` → [`SCHEMA_VERSION`]; `log_epoch` and `log_end`: the epoch of
 /// the write-ahead log and how much of it this state holds (see
 /// [`crate::log`]). A file without them (written before the log existed)
-/// reads as epoch 0, which the log never uses.
+/// reads as epoch 0, which the log never uses. `last_version`: the last row
+/// version handed out (0 when absent).
 const META: TableDefinition<&str, u64> = TableDefinition::new("cachestore_meta");
 
 /// The log position recorded in the committed state: `(epoch, end)`.
@@ -53,17 +59,37 @@ pub(crate) fn log_position(db: &Database, path: &Path) -> Result<(u64, u64)> {
     Ok((get("log_epoch")?.unwrap_or(0), get("log_end")?.unwrap_or(crate::log::START)))
 }
 
-/// Records the log position in `txn`.
+/// Records the log position in `txn`, and the last row version handed out.
 pub(crate) fn set_log_position(
     txn: &WriteTransaction,
     path: &Path,
     epoch: u64,
     end: u64,
+    last_version: u64,
 ) -> Result<()> {
     let err = |e: redb::Error| map_err(path, "recording the log position", e);
+    // One open of the table for all three: in a write transaction each open
+    // and close of a table updates the table tree.
     let mut meta = txn.open_table(META).map_err(|e| err(e.into()))?;
     meta.insert("log_epoch", epoch).map_err(|e| err(e.into()))?;
     meta.insert("log_end", end).map_err(|e| err(e.into()))?;
+    meta.insert("last_version", last_version).map_err(|e| err(e.into()))?;
+    Ok(())
+}
+
+/// The last row version handed out, as committed.
+pub(crate) fn last_version(db: &Database, path: &Path) -> Result<u64> {
+    let err = |e: redb::Error| map_err(path, "reading the last row version", e);
+    let txn = db.begin_read().map_err(|e| err(e.into()))?;
+    let meta = txn.open_table(META).map_err(|e| err(e.into()))?;
+    Ok(meta.get("last_version").map_err(|e| err(e.into()))?.map_or(0, |v| v.value()))
+}
+
+/// Records the last row version handed out in `txn`.
+pub(crate) fn set_last_version(txn: &WriteTransaction, path: &Path, version: u64) -> Result<()> {
+    let err = |e: redb::Error| map_err(path, "recording the last row version", e);
+    let mut meta = txn.open_table(META).map_err(|e| err(e.into()))?;
+    meta.insert("last_version", version).map_err(|e| err(e.into()))?;
     Ok(())
 }
 
@@ -230,12 +256,21 @@ pub(crate) fn prepare(db: &Database, path: &Path) -> Result<u64> {
     Ok(version)
 }
 
-/// Upgrades the values of a file of format `from` (1 to 3) in `txn` (which
-/// must commit durably): every value is rewritten in the current value
-/// format, and the format set to [`SCHEMA_VERSION`]. A value that fails its
+/// Upgrades a file of format `from` in `txn` (which must commit durably):
+/// from 1 to 3 every value is rewritten in the current value format (version
+/// 0), from 4 nothing but the format changes; the format is set to
+/// [`SCHEMA_VERSION`]. A value that fails its
 /// old checksum is [`Error::Corrupt`] and nothing is changed.
 pub(crate) fn upgrade(txn: &WriteTransaction, path: &Path, from: u64) -> Result<()> {
     let err = |e: redb::Error| map_err(path, "upgrading the format", e);
+    if from == 4 {
+        // Format 3 values are read as they are (version 0).
+        txn.open_table(META)
+            .map_err(|e| err(e.into()))?
+            .insert("format", SCHEMA_VERSION)
+            .map_err(|e| err(e.into()))?;
+        return Ok(());
+    }
     let mut rows = txn.open_table(ROWS).map_err(|e| err(e.into()))?;
     let mut upgraded = Vec::new();
     for item in rows.iter().map_err(|e| err(e.into()))? {
@@ -246,7 +281,8 @@ pub(crate) fn upgrade(txn: &WriteTransaction, path: &Path, from: u64) -> Result<
             crate::row::decode_old(from, (ns, key), value).map_err(|d| {
                 corrupt(path, format!("row ({ns:?}, {key:?}) during the format upgrade: {d}"))
             })?;
-        let head = crate::row::encode((ns, key), &times, &headers, &value[payload.clone()])
+        let head = crate::row::encode(&times, &headers, &value[payload.clone()])
+            .map(|head| crate::row::stamp((ns, key), &head, 0))
             .map_err(|d| corrupt(path, format!("re-encoding row ({ns:?}, {key:?}): {d}")))?;
         upgraded.push((ns.to_owned(), key.to_owned(), head, value[payload].to_vec()));
     }

@@ -136,9 +136,10 @@ impl RedbStore {
 
     /// Decodes a value: times, headers and the payload copied out.
     fn decode(&self, ns: &str, key: &str, value: &[u8]) -> Result<(RowTimes, Entry)> {
-        let (times, headers, payload) =
+        let (times, version, headers, payload) =
             row::decode((ns, key), value).map_err(|d| self.corrupt(ns, key, d))?;
-        let entry = Entry::from_parts(Bytes::copy_from_slice(&value[payload]), headers, times)
+        let payload = Bytes::copy_from_slice(&value[payload]);
+        let entry = Entry::from_versioned_parts(payload, headers, times, version)
             .ok_or_else(|| self.corrupt(ns, key, "a time is out of range"))?;
         Ok((times, entry))
     }
@@ -187,15 +188,13 @@ impl SingleWriterStore for RedbStore {
     }
 
     fn make_row(&self, new: PreparedRow) -> Result<NewRow> {
-        let identity = (new.namespace.as_str(), new.key.as_str());
-        let head =
-            row::encode(identity, &new.times, &new.headers, &new.payload).map_err(|detail| {
-                Error::Backend {
-                    backend: "redb",
-                    operation: "encoding headers".into(),
-                    source: detail.into(),
-                }
-            })?;
+        let head = row::encode(&new.times, &new.headers, &new.payload).map_err(|detail| {
+            Error::Backend {
+                backend: "redb",
+                operation: "encoding headers".into(),
+                source: detail.into(),
+            }
+        })?;
         Ok(NewRow { namespace: new.namespace, key: new.key, head, payload: new.payload })
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use cachestore_core::raw::RowTimes;
 use cachestore_core::raw::group::{Answer, Write, WriteEngine};
-use cachestore_core::{Bytes, Error, Result};
+use cachestore_core::{Bytes, Condition, Error, Result, WriteOutcome};
 use redb::{ReadableTable, WriteTransaction};
 
 use crate::config::Durability;
@@ -17,41 +17,158 @@ use crate::schema::{self, ROWS};
 use crate::store::Db;
 
 /// A row ready to write: its value is `head` (the fixed header and the
-/// headers, see [`crate::row`]) then the payload, kept apart so that the
-/// payload is copied only where it is stored.
+/// headers, see [`crate::row`]; its version stamped when the write is
+/// applied) then the payload, kept apart so that the payload is copied only
+/// where it is stored.
 #[derive(Debug)]
 pub struct NewRow {
     pub(crate) namespace: String,
     pub(crate) key: String,
-    pub(crate) head: Vec<u8>,
+    pub(crate) head: row::Head,
     pub(crate) payload: Bytes,
 }
 
-/// The log's view of a write: borrowed, nothing copied. `None` for the
-/// writes this store does not do (conditional writes and touch: its
-/// capabilities say so, and the store refuses them before they get here).
+/// A row as a write resolved it: stamped, ready to store and to log.
+struct Stamped<'a> {
+    namespace: &'a str,
+    key: &'a str,
+    head: Vec<u8>,
+    payload: Bytes,
+}
+
+/// A write as applied: the rows it wrote, or the write itself (a delete, a
+/// purge, a clear), or nothing (a condition that did not hold, a touch of
+/// no live row).
+enum Resolved<'a> {
+    Rows(Vec<Stamped<'a>>),
+    Other(&'a Op),
+    Nothing,
+}
+
+impl Resolved<'_> {
+    /// The log's view of it.
+    fn entry(&self) -> Option<Entry<'_>> {
+        match self {
+            Resolved::Rows(rows) => Some(Entry::Set(
+                rows.iter()
+                    .map(|r| RowEntry {
+                        namespace: r.namespace,
+                        key: r.key,
+                        head: &r.head,
+                        payload: &r.payload,
+                    })
+                    .collect(),
+            )),
+            Resolved::Other(op) => entry(op),
+            Resolved::Nothing => None,
+        }
+    }
+}
+
+/// The log's view of a delete, a purge or a clear: borrowed. Writes of
+/// rows are logged as [`Resolved::Rows`], stamped.
 fn entry(op: &Op) -> Option<Entry<'_>> {
     Some(match op {
-        Op::Set(rows) => Entry::Set(
-            rows.iter()
-                .map(|r| RowEntry {
-                    namespace: &r.namespace,
-                    key: &r.key,
-                    head: &r.head,
-                    payload: &r.payload,
-                })
-                .collect(),
-        ),
         Op::Delete { namespace, key, now } => Entry::Delete { namespace, key, now: *now },
         Op::Purge { now } => Entry::Purge { now: *now },
         Op::Clear { namespace, now } => Entry::Clear { namespace: namespace.as_deref(), now: *now },
-        Op::SetIf { .. } | Op::Touch(_) => return None,
+        Op::Set(_) | Op::SetIf { .. } | Op::Touch(_) => return None,
     })
 }
 
-fn unsupported(op: &Op) -> Error {
-    let operation = if matches!(op, Op::Touch(_)) { "touch" } else { "set_if" };
-    Error::Unsupported { backend: "redb", operation }
+/// The version of the live row at `id` at `now`, if any.
+fn live_version(rows: &Rows<'_>, path: &Path, id: (&str, &str), now: i64) -> Result<Option<u64>> {
+    let Some(value) = rows.get(id).map_err(|e| map_err(path, "reading a row", e))? else {
+        return Ok(None);
+    };
+    let fixed = row::fixed(value.value())
+        .map_err(|d| Error::corrupt_row(&path.display().to_string(), id.0, id.1, d))?;
+    Ok(fixed.times.phase(now).is_live().then_some(fixed.version))
+}
+
+/// Applies one write in `rows`, stamping the versions of the rows it
+/// writes from `next` (the last version handed out), and says what it did.
+fn resolve<'a>(
+    rows: &mut Rows<'_>,
+    path: &Path,
+    op: &'a Op,
+    next: &mut u64,
+) -> Result<(Resolved<'a>, Reply)> {
+    let s = |what: &'static str| move |e: redb::StorageError| map_err(path, what, e);
+    let mut take = |ns: &str, key: &str, head: &row::Head| {
+        *next += 1;
+        row::stamp((ns, key), head, *next)
+    };
+    match op {
+        Op::Set(new) => {
+            let mut stamped = Vec::with_capacity(new.len());
+            for r in new {
+                let head = take(&r.namespace, &r.key, &r.head);
+                put(rows, (&r.namespace, &r.key), [&head, &r.payload])
+                    .map_err(s("writing a row"))?;
+                stamped.push(Stamped {
+                    namespace: &r.namespace,
+                    key: &r.key,
+                    head,
+                    payload: r.payload.clone(),
+                });
+            }
+            Ok((Resolved::Rows(stamped), Reply::Done))
+        }
+        Op::SetIf { row: r, condition } => {
+            let id = (r.namespace.as_str(), r.key.as_str());
+            let stored_at = row::fixed(&r.head.bytes).map(|f| f.times.stored_at).unwrap_or(0);
+            let current = live_version(rows, path, id, stored_at)?;
+            let holds = match condition {
+                Condition::IfAbsent => current.is_none(),
+                Condition::IfVersion(v) => current == Some(*v),
+            };
+            if !holds {
+                return Ok((
+                    Resolved::Nothing,
+                    Reply::Outcome(WriteOutcome::NotWritten { current }),
+                ));
+            }
+            let head = take(id.0, id.1, &r.head);
+            let version = *next;
+            put(rows, id, [&head, &r.payload]).map_err(s("writing a row"))?;
+            let stamped = Stamped { namespace: id.0, key: id.1, head, payload: r.payload.clone() };
+            Ok((Resolved::Rows(vec![stamped]), Reply::Outcome(WriteOutcome::Written { version })))
+        }
+        Op::Touch(t) => {
+            let id = (t.namespace.as_str(), t.key.as_str());
+            let now = t.times.stored_at;
+            let old = {
+                let Some(value) = rows.get(id).map_err(s("reading a row to touch"))? else {
+                    return Ok((Resolved::Nothing, Reply::Touched(None)));
+                };
+                let value = value.value();
+                let bad =
+                    |d: String| Error::corrupt_row(&path.display().to_string(), id.0, id.1, d);
+                let (times, _, headers, payload) = row::decode(id, value).map_err(bad)?;
+                if !times.phase(now).is_live() {
+                    return Ok((Resolved::Nothing, Reply::Touched(None)));
+                }
+                (headers, Bytes::copy_from_slice(&value[payload]))
+            };
+            let (old_headers, payload) = old;
+            let headers = t.headers.as_ref().unwrap_or(&old_headers);
+            let head = row::encode(&t.times, headers, &payload).map_err(|d| Error::Backend {
+                backend: "redb",
+                operation: "encoding headers".into(),
+                source: d.into(),
+            })?;
+            let head = take(id.0, id.1, &head);
+            let version = *next;
+            put(rows, id, [&head, &payload]).map_err(s("touching a row"))?;
+            let stamped = Stamped { namespace: id.0, key: id.1, head, payload };
+            Ok((Resolved::Rows(vec![stamped]), Reply::Touched(Some(version))))
+        }
+        other => {
+            let e = entry(other).ok_or_else(|| internal("a write without a log entry"))?;
+            Ok((Resolved::Other(other), apply(rows, path, &e)?))
+        }
+    }
 }
 
 /// One write.
@@ -74,6 +191,8 @@ pub struct RedbWriter {
     /// A log write (or the commit after one) did not complete: the next
     /// commit is a checkpoint, so that the record can never be replayed.
     pub(crate) needs_checkpoint: bool,
+    /// The last row version handed out (CONTRACT.md §7).
+    pub(crate) last_version: u64,
 }
 
 impl RedbWriter {
@@ -92,6 +211,7 @@ impl RedbWriter {
     /// Returns the epoch and end of a replayed log, whose torn tail (if any)
     /// is cut once the open is accepted.
     pub(crate) fn recover(&mut self) -> Result<Option<(u64, u64)>> {
+        self.last_version = schema::last_version(&self.db, &self.path)?;
         let (epoch, end) = schema::log_position(&self.db, &self.path)?;
         let end = end.max(log::START);
         let path = cachestore_core::raw::files::sidecar(&self.path, log::SUFFIX);
@@ -108,6 +228,19 @@ impl RedbWriter {
                 if !entries.is_empty() {
                     let txn = self.begin()?;
                     apply_all(&txn, &self.path, entries)?;
+                    // The replayed rows carry versions the committed state
+                    // may not have counted yet.
+                    let replayed = entries
+                        .iter()
+                        .filter_map(|e| match e {
+                            Entry::Set(rows) => Some(rows),
+                            _ => None,
+                        })
+                        .flatten()
+                        .filter_map(|r| row::fixed(r.head).ok().map(|f| f.version))
+                        .max()
+                        .unwrap_or(0);
+                    self.last_version = self.last_version.max(replayed);
                     Ok(Some(txn))
                 } else {
                     Ok(None)
@@ -122,13 +255,25 @@ impl RedbWriter {
                 // written.
                 let txn = self.begin()?;
                 (wal.epoch, wal.end) = (log::new_epoch(), log::START);
-                schema::set_log_position(&txn, &self.path, wal.epoch, log::START)?;
+                schema::set_log_position(
+                    &txn,
+                    &self.path,
+                    wal.epoch,
+                    log::START,
+                    self.last_version,
+                )?;
                 self.commit(txn, redb::Durability::Immediate)?;
                 None
             }
             Some((txn, replayed_end)) => {
                 if let Some(txn) = txn {
-                    schema::set_log_position(&txn, &self.path, epoch, replayed_end)?;
+                    schema::set_log_position(
+                        &txn,
+                        &self.path,
+                        epoch,
+                        replayed_end,
+                        self.last_version,
+                    )?;
                     self.commit(txn, redb::Durability::None)?;
                 }
                 (wal.epoch, wal.end) = (epoch, replayed_end);
@@ -157,12 +302,32 @@ impl RedbWriter {
         let path = self.path.clone();
         guard(&path, "writing", || {
             let txn = self.begin()?;
-            let entries = ops
-                .iter()
-                .map(|op| entry(op).ok_or_else(|| unsupported(op)))
-                .collect::<Result<Vec<Entry<'_>>>>()?;
-            let replies = apply_all(&txn, &self.path, &entries)?;
+            let mut next = self.last_version;
+            let mut resolved = Vec::with_capacity(ops.len());
+            let mut replies = Vec::with_capacity(ops.len());
+            {
+                let mut rows =
+                    txn.open_table(ROWS).map_err(|e| map_err(&self.path, "opening rows", e))?;
+                for op in ops {
+                    let (r, reply) = resolve(&mut rows, &self.path, op, &mut next)?;
+                    resolved.push(r);
+                    replies.push(reply);
+                }
+            }
+            let versions_taken = next != self.last_version;
+            // Handed out from here on, whether or not this commit lands.
+            self.last_version = next;
+            let entries: Vec<Entry<'_>> = resolved.iter().filter_map(Resolved::entry).collect();
+            if entries.is_empty() {
+                // Nothing changed (conditions that did not hold, touches of
+                // nothing): nothing to log or sync.
+                commit(&self.path, txn, redb::Durability::None)?;
+                return Ok(replies);
+            }
             let Some(wal) = self.log.as_mut() else {
+                if versions_taken {
+                    schema::set_last_version(&txn, &self.path, next)?;
+                }
                 commit(&self.path, txn, redb::Durability::None)?;
                 return Ok(replies);
             };
@@ -175,7 +340,7 @@ impl RedbWriter {
             match record {
                 Some(record) => {
                     let end = wal.end + record.len() as u64;
-                    schema::set_log_position(&txn, &self.path, wal.epoch, end)?;
+                    schema::set_log_position(&txn, &self.path, wal.epoch, end, next)?;
                     // Until the commit below is done, the record may be in
                     // the log without being answered.
                     self.needs_checkpoint = true;
@@ -203,7 +368,7 @@ impl RedbWriter {
             return commit(&self.path, txn, redb::Durability::Immediate);
         };
         let epoch = log::new_epoch();
-        schema::set_log_position(&txn, &self.path, epoch, log::START)?;
+        schema::set_log_position(&txn, &self.path, epoch, log::START, self.last_version)?;
         commit(&self.path, txn, redb::Durability::Immediate)?;
         (wal.epoch, wal.end, wal.records) = (epoch, log::START, 0);
         self.needs_checkpoint = false;

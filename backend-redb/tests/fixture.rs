@@ -6,7 +6,9 @@
 //! - `tests/fixtures/v2-crash.redb` and its `-wal`: format 2 as a `kill -9`
 //!   leaves it, the rows still only in the log;
 //! - `tests/fixtures/v3.redb`: format 3 (values whose checksum covers their
-//!   identity, headers encoded by bincode), flushed and closed.
+//!   identity, headers encoded by bincode), flushed and closed;
+//! - `tests/fixtures/v4.redb`: format 4 (headers in core's encoding, no row
+//!   versions), flushed and closed, its log left out.
 //!
 //! Each is opened, checked row by row, and found upgraded to the current
 //! format. The files were written by the code of their format, never to make
@@ -80,6 +82,39 @@ async fn the_format_2_fixture_opens_with_every_row() {
 async fn the_format_3_fixture_opens_with_every_row() {
     const { assert!(SCHEMA_VERSION >= 4) };
     opens_upgraded("v3.redb").await;
+}
+
+#[tokio::test]
+async fn the_format_4_fixture_opens_with_every_row() {
+    const { assert!(SCHEMA_VERSION >= 5) };
+    opens_upgraded("v4.redb").await;
+}
+
+#[tokio::test]
+async fn a_format_4_file_reads_as_version_0_and_takes_conditional_writes() {
+    use cachestore_core::{Bytes, CacheStore, Condition, SetOptions, TouchOptions, Ttl};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("v4.redb");
+    std::fs::copy(fixture_path("v4.redb"), &copy).expect("the fixture exists");
+    let store = RedbStore::builder(&copy).clock(ManualClock::new()).open().expect("opens");
+    let row = store.get("a", "b:c").await.expect("get").expect("a fixture row");
+    assert_eq!(row.version, 0, "a row written before versions");
+    let written = store
+        .set_if("a", "b:c", Bytes::from_static(b"new"), SetOptions::new(), Condition::IfVersion(0))
+        .await
+        .expect("set_if");
+    let version = written.version().expect("IfVersion(0) matches a format-4 row");
+    assert!(version > 0);
+    let touched = store.touch("a:b", "c", TouchOptions::new(Ttl::Never)).await.expect("touch");
+    assert!(touched.is_some_and(|v| v > version), "{touched:?}");
+    let row = store.get("a:b", "c").await.expect("get").expect("touched row");
+    assert_eq!(&row.payload[..], b"colliding 1", "touch changed the payload");
+    drop(store);
+    // The versions handed out survive a reopen: the next write is above them.
+    let store = RedbStore::builder(&copy).clock(ManualClock::new()).open().expect("reopens");
+    store.set("x", "y", Bytes::new(), SetOptions::new()).await.expect("set");
+    let next = store.get("x", "y").await.expect("get").expect("row").version;
+    assert!(next > touched.unwrap_or(0), "version {next} after a reopen, not above {touched:?}");
 }
 
 #[tokio::test]
