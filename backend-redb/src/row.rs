@@ -23,7 +23,7 @@
 //! ```
 //!
 //! The version is set by the writer when the write is applied (see
-//! [`stamp`]); the rest of the checksum is computed before, so stamping
+//! `stamp`); the rest of the checksum is computed before, so stamping
 //! costs no pass over the payload. Format 3 had the same layout without
 //! the version (a row written before versions: version 0); it is read as
 //! it is. Earlier value formats had format 3's layout with headers encoded
