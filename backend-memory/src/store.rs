@@ -212,10 +212,7 @@ impl CacheStore for MemoryStore {
                 .map(|c| c.into_value())
                 .filter(|row| row.times.phase(times.stored_at).is_live())
                 .map(|row| row.version);
-            let holds = match condition {
-                Condition::IfAbsent => live.is_none(),
-                Condition::IfVersion(v) => live == Some(v),
-            };
+            let holds = condition.holds(live);
             if !holds {
                 outcome = WriteOutcome::NotWritten { current: live };
                 return Op::Nop;

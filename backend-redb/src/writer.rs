@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use cachestore_core::raw::RowTimes;
 use cachestore_core::raw::group::{Answer, Write, WriteEngine};
-use cachestore_core::{Bytes, Condition, Error, Result, WriteOutcome};
+use cachestore_core::{Bytes, Error, Result, WriteOutcome};
 use redb::{ReadableTable, WriteTransaction};
 
 use crate::config::Durability;
@@ -119,10 +119,7 @@ fn resolve<'a>(
             let id = (r.namespace.as_str(), r.key.as_str());
             let stored_at = row::fixed(&r.head.bytes).map(|f| f.times.stored_at).unwrap_or(0);
             let current = live_version(rows, path, id, stored_at)?;
-            let holds = match condition {
-                Condition::IfAbsent => current.is_none(),
-                Condition::IfVersion(v) => current == Some(*v),
-            };
+            let holds = condition.holds(current);
             if !holds {
                 return Ok((
                     Resolved::Nothing,

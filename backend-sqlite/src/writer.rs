@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use cachestore_core::raw::PreparedRow;
 use cachestore_core::raw::RowTimes;
 use cachestore_core::raw::group::{Answer, PreparedTouch, Write, WriteEngine};
-use cachestore_core::{Bytes, Condition, Error, Result, WriteOutcome};
+use cachestore_core::{Bytes, Error, Result, WriteOutcome};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::map_err;
@@ -240,10 +240,7 @@ fn apply(conn: &Connection, path: &Path, op: Op) -> Result<Reply> {
         Op::SetIf { row, condition } => {
             let (ns, key) = (row.namespace.as_bytes(), row.key.as_bytes());
             let live = live_version(conn, path, ns, key, row.times.stored_at)?;
-            let holds = match condition {
-                Condition::IfAbsent => live.is_none(),
-                Condition::IfVersion(v) => live == Some(v),
-            };
+            let holds = condition.holds(live);
             if !holds {
                 return Ok(Reply::Outcome(WriteOutcome::NotWritten { current: live }));
             }

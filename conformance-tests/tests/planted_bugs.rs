@@ -170,10 +170,7 @@ impl CacheStore for Broken {
                 let now = self.now();
                 let current =
                     BTreeStore::live_version(&self.inner.lock(), &(ns.clone(), k.clone()), now);
-                let holds = match condition {
-                    Condition::IfAbsent => current.is_none(),
-                    Condition::IfVersion(v) => current == Some(v),
-                };
+                let holds = condition.holds(current);
                 if !holds {
                     return Ok(WriteOutcome::NotWritten { current });
                 }

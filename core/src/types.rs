@@ -463,6 +463,17 @@ pub enum Condition {
     IfVersion(u64),
 }
 
+impl Condition {
+    /// Whether the condition holds when the live row has version
+    /// `current` (`None`: no live row).
+    pub fn holds(self, current: Option<u64>) -> bool {
+        match self {
+            Condition::IfAbsent => current.is_none(),
+            Condition::IfVersion(v) => current == Some(v),
+        }
+    }
+}
+
 /// What a [`CacheStore::set_if`](crate::CacheStore::set_if) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WriteOutcome {

@@ -147,10 +147,7 @@ impl CacheStore for BTreeStore {
         // Checked and written under one lock: atomic.
         let mut rows = self.lock();
         let current = Self::live_version(&rows, &id, times.stored_at);
-        let holds = match condition {
-            Condition::IfAbsent => current.is_none(),
-            Condition::IfVersion(v) => current == Some(v),
-        };
+        let holds = condition.holds(current);
         if !holds {
             return Ok(WriteOutcome::NotWritten { current });
         }
