@@ -398,21 +398,15 @@ async fn child_mixed(backend: &Backend, path: PathBuf, id: u64) -> Result<(), St
     Ok(())
 }
 
-/// Four processes each add 500 to one counter by read, `set_if(IfVersion)`
-/// and retry (CONTRACT.md §7): the counter ends at exactly 2,000, no
-/// increment lost across processes, none doubled.
-fn counter_processes(backend: &Backend) -> Result<(), String> {
-    const EACH: u64 = 500;
-    let dir = tempdir()?;
-    let path = dir.path().join(backend.file_name);
-    // Created first, so that the children race on increments, not on creation.
-    drop((backend.open)(&path).map_err(|e| e.to_string())?);
+/// Runs [`PROCESSES`] children in `mode` on the store at `path` at once,
+/// child `id` with the argument `arg(id)`, and waits for all; a child that
+/// fails is an error with its stderr.
+fn run_side_by_side(mode: &str, path: &Path, arg: impl Fn(u64) -> String) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let started = Instant::now();
     let children: Vec<_> = (0..PROCESSES)
-        .map(|_| {
+        .map(|id| {
             Command::new(&exe)
-                .args(["child-increment", &path.display().to_string(), &EACH.to_string()])
+                .args([mode, &path.display().to_string(), &arg(id)])
                 .stderr(Stdio::piped())
                 .spawn()
         })
@@ -424,6 +418,20 @@ fn counter_processes(backend: &Backend) -> Result<(), String> {
             return Err(format!("process {id} failed: {}", String::from_utf8_lossy(&out.stderr)));
         }
     }
+    Ok(())
+}
+
+/// Four processes each add 500 to one counter by read, `set_if(IfVersion)`
+/// and retry (CONTRACT.md §7): the counter ends at exactly 2,000, no
+/// increment lost across processes, none doubled.
+fn counter_processes(backend: &Backend) -> Result<(), String> {
+    const EACH: u64 = 500;
+    let dir = tempdir()?;
+    let path = dir.path().join(backend.file_name);
+    // Created first, so that the children race on increments, not on creation.
+    drop((backend.open)(&path).map_err(|e| e.to_string())?);
+    let started = Instant::now();
+    run_side_by_side("child-increment", &path, |_| EACH.to_string())?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let total = runtime.block_on(async {
         let store = (backend.open)(&path).map_err(|e| e.to_string())?;
@@ -445,23 +453,8 @@ fn counter_processes(backend: &Backend) -> Result<(), String> {
 fn four_processes(backend: &Backend) -> Result<(), String> {
     let dir = tempdir()?;
     let path = dir.path().join(backend.file_name);
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let children: Vec<_> = (0..PROCESSES)
-        .map(|id| {
-            Command::new(&exe)
-                .args(["child-mixed", &path.display().to_string(), &id.to_string()])
-                .stderr(Stdio::piped())
-                .spawn()
-        })
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
-    for (id, child) in children.into_iter().enumerate() {
-        let out = child.wait_with_output().map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(format!("process {id} failed: {}", String::from_utf8_lossy(&out.stderr)));
-        }
-    }
+    run_side_by_side("child-mixed", &path, |id| id.to_string())?;
     let elapsed = started.elapsed();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
