@@ -8,7 +8,7 @@ use cachestore_core::{Error, Page, Result, ScanCursor, SetOptions, Stats};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::cache::{Attempt, Begin, Cache, Purger};
+use crate::cache::{Attempt, Begin, Cache, Pending, Purger};
 use crate::codec::{Json, ValueCodec};
 use crate::counters::Counters;
 use crate::fetch::{Cached, FetchContext, FetchError, FetchPolicy, Fetched};
@@ -192,7 +192,7 @@ impl<C: ValueCodec> BlockingCache<C> {
         E: fmt::Display + Send + 'static,
         F: FnOnce(FetchContext) -> std::result::Result<Fetched<T>, E> + Send + 'static,
     {
-        let background = !self.cache_closed();
+        let background = !self.cache.is_shut_down();
         let begun = self.block(self.cache.begin::<T, E>(namespace, key, policy, background));
         let pending = match begun.map_err(FetchError::Store)?? {
             Begin::Done(c) => return Ok(c),
@@ -214,7 +214,21 @@ impl<C: ValueCodec> BlockingCache<C> {
             }
             Begin::Fetch(p) => p,
         };
-        // On the caller's thread, outside the runtime.
+        self.fetch_here(pending, policy, fetch)
+    }
+
+    /// Runs `fetch` on the caller's thread, outside the runtime, and stores
+    /// what it returns.
+    fn fetch_here<T, E>(
+        &self,
+        pending: Box<Pending>,
+        policy: &FetchPolicy,
+        fetch: impl FnOnce(FetchContext) -> std::result::Result<Fetched<T>, E>,
+    ) -> FetchResult<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        E: fmt::Display,
+    {
         let result = fetch(pending.context());
         let done = self.block(self.cache.complete(pending, policy, Attempt::Done(result)));
         done.map_err(FetchError::Store)?
@@ -240,13 +254,7 @@ impl<C: ValueCodec> BlockingCache<C> {
             Begin::Done(c) | Begin::Refresh(c) => return Ok(c),
             Begin::Fetch(p) => p,
         };
-        let result = fetch(pending.context());
-        let done = self.block(self.cache.complete(pending, policy, Attempt::Done(result)));
-        done.map_err(FetchError::Store)?
-    }
-
-    fn cache_closed(&self) -> bool {
-        self.cache.is_shut_down()
+        self.fetch_here(pending, policy, fetch)
     }
 
     /// Starts a purger on the cache's own thread

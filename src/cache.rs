@@ -1110,21 +1110,18 @@ impl<C: ValueCodec> Cache<C> {
         if let (Some(soft), Some(handle), true) =
             (policy.soft_timeout, &handle, pending.has_previous())
         {
-            match tokio::time::timeout(soft, &mut future).await {
-                Ok(result) => return self.complete(pending, policy, Attempt::Done(result)).await,
-                Err(_) => {
-                    if let Some(stale) = self.stale_of::<T>(&pending) {
-                        let (cache, policy) = (self.clone(), policy.clone());
-                        let rest = policy.hard_timeout.map(|h| h.saturating_sub(soft));
-                        self.spawn_task(handle, namespace, async move {
-                            let attempt = with_timeout(rest, future).await;
-                            let _ = cache.complete(pending, &policy, attempt).await;
-                        });
-                        return Ok(stale);
-                    }
-                }
+            if let Ok(result) = tokio::time::timeout(soft, &mut future).await {
+                return self.complete(pending, policy, Attempt::Done(result)).await;
             }
             let rest = policy.hard_timeout.map(|h| h.saturating_sub(soft));
+            if let Some(stale) = self.stale_of::<T>(&pending) {
+                let (cache, policy) = (self.clone(), policy.clone());
+                self.spawn_task(handle, namespace, async move {
+                    let attempt = with_timeout(rest, future).await;
+                    let _ = cache.complete(pending, &policy, attempt).await;
+                });
+                return Ok(stale);
+            }
             let attempt = with_timeout(rest, future).await;
             return self.complete(pending, policy, attempt).await;
         }
