@@ -93,7 +93,9 @@ pub trait CacheStore: Send + Sync + 'static {
     /// nothing and is not an error: the answer says so and gives the live
     /// row's version. Every write of a row (this one, `set`, `set_many`,
     /// `touch`) gives it a version greater than any the store handed out
-    /// before; [`Entry::version`] reads it.
+    /// before (on Redis, two unconditional writes racing from two clients
+    /// may land out of that order; a version is still never reused, see
+    /// CONTRACT.md §7); [`Entry::version`] reads it.
     ///
     /// The basis of read-modify-write (a counter several workers keep:
     /// read, compute, `set_if(IfVersion(read.version))`, retry when not
