@@ -73,6 +73,7 @@ impl MemoryStoreBuilder {
                 max_payload: self.max_payload,
                 bounded: self.max_capacity_bytes.is_some(),
                 versions: std::sync::atomic::AtomicU64::new(0),
+                tag_index: std::sync::Mutex::default(),
             }),
         })
     }

@@ -1,16 +1,16 @@
 //! The store and its `CacheStore` implementation.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
-use std::sync::Arc;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use cachestore_core::raw::RowTimes;
 use cachestore_core::raw::{Phase, ScanRange, prepare_write, to_unix_millis};
 use cachestore_core::{
     Bytes, CacheStore, Capabilities, Clock, Condition, Entry, Page, Result, ScanCursor, ScanItem,
     SetOptions, SharedClock, Stats, SystemClock, TouchOptions, WriteOutcome, async_trait,
-    check_identity, check_namespace,
+    check_identity, check_namespace, check_tag,
 };
 use moka::ops::compute::{CompResult, Op};
 
@@ -26,7 +26,15 @@ pub(crate) struct Inner {
     /// The last version handed out (CONTRACT.md §7); taken under the
     /// written key's compute lock.
     pub(crate) versions: AtomicU64,
+    /// Which rows carry each tag (CONTRACT.md §9). Kept under the written
+    /// row's compute lock, so it is exact for rows written and removed
+    /// through the store; a row moka evicts leaves its entries behind until
+    /// the tag is invalidated (each is checked against its row then).
+    pub(crate) tag_index: Mutex<TagIndex>,
 }
+
+/// Tag to the identities of the rows carrying it.
+pub(crate) type TagIndex = HashMap<Box<str>, HashSet<RowKey>>;
 
 /// An in-memory store. Cheap to clone: clones share the same rows.
 ///
@@ -70,6 +78,41 @@ impl MemoryStore {
         self.inner.versions.fetch_add(1, AtomicOrdering::Relaxed) + 1
     }
 
+    /// Moves `key`'s tag entries from `old`'s tags to `new`'s. Called under
+    /// the key's compute lock; takes the index lock only when a row has tags.
+    fn reindex(&self, key: &RowKey, old: Option<&Row>, new: Option<&Row>) {
+        let none = cachestore_core::Tags::new();
+        let old = old.map_or(&none, |r| &r.tags);
+        let new = new.map_or(&none, |r| &r.tags);
+        if old.is_empty() && new.is_empty() {
+            return;
+        }
+        let mut index = self.inner.tag_index.lock().unwrap_or_else(PoisonError::into_inner);
+        for tag in old.difference(new) {
+            if let Some(keys) = index.get_mut(tag.as_str()) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    index.remove(tag.as_str());
+                }
+            }
+        }
+        for tag in new.difference(old) {
+            index.entry(tag.as_str().into()).or_default().insert(key.clone());
+        }
+    }
+
+    /// Writes `row` at `key` under its compute lock if `admit` (given the
+    /// current row) says so, keeping the tag index.
+    fn put(&self, key: RowKey, admit: impl FnOnce(Option<&Arc<Row>>) -> Option<Row>) {
+        let index_key = key.clone();
+        self.inner.rows.entry(key).and_compute_with(|current| {
+            let old = current.map(|c| c.into_value());
+            let Some(row) = admit(old.as_ref()) else { return Op::Nop };
+            self.reindex(&index_key, old.as_deref(), Some(&row));
+            Op::Put(Arc::new(row))
+        });
+    }
+
     fn now_ms(&self) -> Result<i64> {
         to_unix_millis(self.inner.clock.now())
     }
@@ -96,11 +139,13 @@ impl MemoryStore {
         remove: impl FnOnce(Phase) -> bool,
     ) -> Option<Phase> {
         let mut removed = None;
+        let index_key = key.clone();
         let result = self.inner.rows.entry(key).and_compute_with(|current| match current {
             Some(row) => {
                 let phase = row.value().times.phase(now);
                 if remove(phase) {
                     removed = Some(phase);
+                    self.reindex(&index_key, Some(row.value()), None);
                     Op::Remove
                 } else {
                     Op::Nop
@@ -188,9 +233,9 @@ impl CacheStore for MemoryStore {
     async fn set(&self, ns: &str, key: &str, payload: Bytes, options: SetOptions) -> Result<()> {
         let clock = self.inner.clock.as_ref();
         let times = prepare_write(clock, self.inner.max_payload, ns, key, &payload, &options)?;
-        self.inner.rows.entry(RowKey::new(ns, key)).and_compute_with(|_| {
-            let version = self.next_version();
-            Op::Put(Arc::new(Row { payload, headers: options.headers, times, version }))
+        let SetOptions { headers, tags, .. } = options;
+        self.put(RowKey::new(ns, key), |_| {
+            Some(Row { payload, headers, times, version: self.next_version(), tags })
         });
         Ok(())
     }
@@ -206,20 +251,19 @@ impl CacheStore for MemoryStore {
         let clock = self.inner.clock.as_ref();
         let times = prepare_write(clock, self.inner.max_payload, ns, key, &payload, &options)?;
         let mut outcome = WriteOutcome::NotWritten { current: None };
+        let SetOptions { headers, tags, .. } = options;
         // Checked and written under the key's compute lock: atomic.
-        self.inner.rows.entry(RowKey::new(ns, key)).and_compute_with(|current| {
+        self.put(RowKey::new(ns, key), |current| {
             let live = current
-                .map(|c| c.into_value())
                 .filter(|row| row.times.phase(times.stored_at).is_live())
                 .map(|row| row.version);
-            let holds = condition.holds(live);
-            if !holds {
+            if !condition.holds(live) {
                 outcome = WriteOutcome::NotWritten { current: live };
-                return Op::Nop;
+                return None;
             }
             let version = self.next_version();
             outcome = WriteOutcome::Written { version };
-            Op::Put(Arc::new(Row { payload, headers: options.headers, times, version }))
+            Some(Row { payload, headers, times, version, tags })
         });
         Ok(outcome)
     }
@@ -228,15 +272,13 @@ impl CacheStore for MemoryStore {
         check_identity(ns, key)?;
         let times = RowTimes::resolve(self.inner.clock.now(), options.ttl, options.stale_for)?;
         let mut touched = None;
-        self.inner.rows.entry(RowKey::new(ns, key)).and_compute_with(|current| {
-            let Some(old) = current.map(|c| c.into_value()) else { return Op::Nop };
-            if !old.times.phase(times.stored_at).is_live() {
-                return Op::Nop;
-            }
+        self.put(RowKey::new(ns, key), |current| {
+            let old = current.filter(|old| old.times.phase(times.stored_at).is_live())?;
             let version = self.next_version();
             touched = Some(version);
             let headers = options.headers.unwrap_or_else(|| old.headers.clone());
-            Op::Put(Arc::new(Row { payload: old.payload.clone(), headers, times, version }))
+            let (payload, tags) = (old.payload.clone(), old.tags.clone());
+            Some(Row { payload, headers, times, version, tags })
         });
         Ok(touched)
     }
@@ -245,6 +287,34 @@ impl CacheStore for MemoryStore {
         check_identity(namespace, key)?;
         let now = self.now_ms()?;
         Ok(self.remove_if(RowKey::new(namespace, key), now, |_| true).is_some_and(Phase::is_live))
+    }
+
+    async fn invalidate_tag(&self, tag: &str) -> Result<u64> {
+        check_tag(tag)?;
+        let now = self.now_ms()?;
+        // Taking the tag's set first: a row written with the tag from here
+        // on starts a new set, kept for the next invalidation.
+        let keys = {
+            let mut index = self.inner.tag_index.lock().unwrap_or_else(PoisonError::into_inner);
+            index.remove(tag).unwrap_or_default()
+        };
+        let mut n = 0;
+        for key in keys {
+            // The entry may be left over from a row moka evicted or one
+            // rewritten since; only a row that carries the tag goes.
+            let mut live = false;
+            let index_key = key.clone();
+            self.inner.rows.entry(key).and_compute_with(|current| match current {
+                Some(row) if row.value().tags.contains(tag) => {
+                    live = row.value().times.phase(now).is_live();
+                    self.reindex(&index_key, Some(row.value()), None);
+                    Op::Remove
+                }
+                _ => Op::Nop,
+            });
+            n += u64::from(live);
+        }
+        Ok(n)
     }
 
     async fn purge_expired(&self) -> Result<u64> {
@@ -311,6 +381,7 @@ impl CacheStore for MemoryStore {
             .with_evicts_live_rows(self.inner.bounded)
             .with_conditional_writes(true)
             .with_touch(true)
+            .with_tags(true)
             .with_max_payload(self.inner.max_payload)
     }
 

@@ -72,7 +72,7 @@ fn entry(op: &Op) -> Option<Entry<'_>> {
         Op::Delete { namespace, key, now } => Entry::Delete { namespace, key, now: *now },
         Op::Purge { now } => Entry::Purge { now: *now },
         Op::Clear { namespace, now } => Entry::Clear { namespace: namespace.as_deref(), now: *now },
-        Op::Set(_) | Op::SetIf { .. } | Op::Touch(_) => return None,
+        Op::Set(_) | Op::SetIf { .. } | Op::Touch(_) | Op::InvalidateTag { .. } => return None,
     })
 }
 
@@ -160,6 +160,9 @@ fn resolve<'a>(
             put(rows, id, [&head, &payload]).map_err(s("touching a row"))?;
             let stamped = Stamped { namespace: id.0, key: id.1, head, payload };
             Ok((Resolved::Rows(vec![stamped]), Reply::Touched(Some(version))))
+        }
+        Op::InvalidateTag { .. } => {
+            Err(Error::Unsupported { backend: "redb", operation: "invalidate_tag" })
         }
         other => {
             let e = entry(other).ok_or_else(|| internal("a write without a log entry"))?;

@@ -473,6 +473,7 @@ impl RedisStore {
             &payload,
             options,
         )?;
+        cachestore_core::raw::refuse_tags("redis", &self.capabilities(), &options.tags)?;
         Ok(NewRow { ns, key, times, headers: encode_headers(&options.headers), payload })
     }
 }

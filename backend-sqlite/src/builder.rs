@@ -138,6 +138,7 @@ impl SqliteStoreBuilder {
                         .with_exact_stats(true)
                         .with_conditional_writes(true)
                         .with_touch(true)
+                        .with_tags(true)
                         .with_max_payload(self.file.max_payload),
                 },
                 path: path.clone(),

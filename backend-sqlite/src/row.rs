@@ -7,7 +7,7 @@
 use cachestore_core::Error;
 
 pub(crate) use cachestore_core::raw::encoding::{
-    checksum_versioned, decode_headers, encode_headers,
+    checksum_tagged, decode_headers, decode_tags, encode_headers, encode_tags,
 };
 
 /// An [`Error::Corrupt`] for a row of the store at `location`, whose stored

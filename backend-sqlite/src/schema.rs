@@ -33,7 +33,7 @@ use crate::error::map_err;
 pub const APPLICATION_ID: i32 = 0x4353_5452;
 
 /// The schema version this code writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Version 1: one row per `(namespace, key)`.
 ///
@@ -106,6 +106,38 @@ INSERT INTO cache_meta (name, value) VALUES ('schema_version', 2), ('last_versio
 /// Version 2, on a new file.
 const SCHEMA_V2: &str = concat!(rows_v2!(), rest_v2!());
 
+/// Version 2 to 3 (tags, CONTRACT.md §9), in O(1) whatever the file holds:
+///
+/// - `cache_rows.tags`: the row's tags in core's tags encoding, NULL for
+///   none (so an untagged row's record is one NULL longer, and reading it
+///   never walks the payload's overflow pages for it);
+/// - `cache_tags`: one row per (tag, row), so that invalidating a tag reads
+///   the rows that carry it and no other;
+/// - two triggers keep `cache_tags` exact in every process: a row that had
+///   tags and is deleted or rewritten (its `tags` set again) loses its
+///   entries; the writer then adds the new row's. A row without tags costs
+///   each trigger one `WHEN` test and nothing else.
+const V2_TO_V3: &str = "
+ALTER TABLE cache_rows ADD COLUMN tags BLOB;
+CREATE TABLE cache_tags (
+    tag       BLOB NOT NULL,
+    namespace BLOB NOT NULL,
+    key       BLOB NOT NULL,
+    PRIMARY KEY (tag, namespace, key)
+) WITHOUT ROWID;
+CREATE INDEX cache_tags_row ON cache_tags (namespace, key);
+CREATE TRIGGER cache_rows_untag_deleted AFTER DELETE ON cache_rows WHEN OLD.tags IS NOT NULL
+BEGIN
+    DELETE FROM cache_tags WHERE namespace = OLD.namespace AND key = OLD.key;
+END;
+CREATE TRIGGER cache_rows_untag_rewritten AFTER UPDATE OF tags ON cache_rows
+    WHEN OLD.tags IS NOT NULL
+BEGIN
+    DELETE FROM cache_tags WHERE namespace = OLD.namespace AND key = OLD.key;
+END;
+UPDATE cache_meta SET value = 3 WHERE name = 'schema_version';
+";
+
 /// Version 1 to 2, inside the open's one transaction (a crash at any point
 /// leaves version 1 whole): the rows move to a table of version 2's layout
 /// with version 0 (a row written before versions; its checksum stays valid,
@@ -127,9 +159,12 @@ DROP TABLE cache_rows_v1;
     rest_v2!(),
 );
 
-/// Migrations from version `n` to `n + 1`, in order; a new file is created
-/// at [`SCHEMA_VERSION`] directly ([`SCHEMA_V2`]).
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, V1_TO_V2];
+/// Migrations from version `n` to `n + 1`, in order.
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, V1_TO_V2, V2_TO_V3];
+
+/// A new file: version 2's tables, then 3's additions (one layout for new
+/// and upgraded files).
+const NEW_FILE: &[&str] = &[SCHEMA_V2, V2_TO_V3];
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
@@ -439,7 +474,9 @@ pub(crate) fn prepare(
     let start = usize::try_from(version)
         .map_err(|_| corrupt(path, format!("negative schema version {version}")))?;
     if start == 0 {
-        tx.execute_batch(SCHEMA_V2).map_err(err("creating the schema"))?;
+        for sql in NEW_FILE {
+            tx.execute_batch(sql).map_err(err("creating the schema"))?;
+        }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(err("creating the schema"))?;
     } else {

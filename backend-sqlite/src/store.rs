@@ -17,7 +17,7 @@ use rusqlite::{Connection, Row as SqlRow, params};
 use crate::builder::SqliteStoreBuilder;
 use crate::config::{DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_PAYLOAD, Durability};
 use crate::error::map_err;
-use crate::row::{checksum_versioned, corrupt_row, decode_headers};
+use crate::row::{checksum_tagged, corrupt_row, decode_headers, decode_tags};
 use crate::schema;
 use crate::writer::{NewRow, SqliteWriter};
 
@@ -26,7 +26,7 @@ macro_rules! select {
     ($($rest:literal),*) => {
         concat!(
             "SELECT namespace, key, stored_at, expires_at, stale_until, checksum, version, headers, \
-             payload FROM cache_rows ",
+             payload, tags FROM cache_rows ",
             $($rest),*
         )
     };
@@ -191,17 +191,23 @@ impl SqliteStore {
         let stored_sum: i64 = row.get(5).map_err(e)?;
         let version: i64 = row.get(6).map_err(e)?;
         let (headers, payload) = (self.blob(row, 7)?, self.blob(row, 8)?);
+        let tags = match row.get_ref(9).map_err(e)? {
+            ValueRef::Null => &[][..],
+            _ => self.blob(row, 9)?,
+        };
         let bad = |detail: String| corrupt_row(&self.inner.location, ns, key, detail);
         let version = u64::try_from(version).map_err(|_| bad("a negative version".into()))?;
-        if i64::from(checksum_versioned(ns, key, &times, version, headers, payload)) != stored_sum {
+        let sum = checksum_tagged(ns, key, &times, version, headers, tags, payload);
+        if i64::from(sum) != stored_sum {
             return Err(bad("checksum mismatch: the row was damaged on disk".into()));
         }
         times.check().map_err(|d| bad(d.into()))?;
         let headers = decode_headers(headers).map_err(|d| bad(format!("headers: {d}")))?;
+        let tags = decode_tags(tags).map_err(|d| bad(format!("tags: {d}")))?;
         let entry =
             Entry::from_versioned_parts(Bytes::copy_from_slice(payload), headers, times, version)
                 .ok_or_else(|| bad("a time is out of range".into()))?;
-        Ok((ns, key, entry))
+        Ok((ns, key, entry.with_tags(tags)))
     }
 
     /// The row's identity and entry (for scans).

@@ -12,7 +12,7 @@ use cachestore_core::{Bytes, Error, Result, WriteOutcome};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::map_err;
-use crate::row::{checksum_versioned, encode_headers};
+use crate::row::{checksum_tagged, encode_headers, encode_tags};
 
 /// A row ready to write: validated, times resolved, headers encoded.
 pub struct NewRow {
@@ -20,6 +20,10 @@ pub struct NewRow {
     pub(crate) key: String,
     pub(crate) times: RowTimes,
     pub(crate) headers: Vec<u8>,
+    /// The tags' blob; empty for none (stored as NULL).
+    pub(crate) tags: Vec<u8>,
+    /// The tags, to index.
+    pub(crate) tag_list: Vec<String>,
     pub(crate) payload: Bytes,
 }
 
@@ -31,6 +35,8 @@ impl NewRow {
             key: row.key,
             times: row.times,
             headers,
+            tags: encode_tags(&row.tags),
+            tag_list: row.tags.into_iter().collect(),
             payload: row.payload,
         }
     }
@@ -117,11 +123,13 @@ fn e_clone(e: &rusqlite::Error) -> rusqlite::Error {
 }
 
 const UPSERT: &str = "INSERT INTO cache_rows (namespace, key, stored_at, expires_at, stale_until, \
-     payload_len, version, checksum, headers, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+     payload_len, version, checksum, headers, payload, tags) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
      ON CONFLICT (namespace, key) DO UPDATE SET stored_at = excluded.stored_at, \
      expires_at = excluded.expires_at, stale_until = excluded.stale_until, \
      payload_len = excluded.payload_len, version = excluded.version, \
-     checksum = excluded.checksum, headers = excluded.headers, payload = excluded.payload";
+     checksum = excluded.checksum, headers = excluded.headers, payload = excluded.payload, \
+     tags = excluded.tags";
 
 /// Hands out `n` new versions, the first returned: greater than any the
 /// store handed out before, in any process (the counter is in the file,
@@ -149,7 +157,8 @@ fn version_sql(version: u64) -> Result<i64> {
 
 fn upsert(conn: &Connection, path: &Path, row: &NewRow, version: u64) -> Result<()> {
     let (ns, key) = (row.namespace.as_bytes(), row.key.as_bytes());
-    let sum = checksum_versioned(ns, key, &row.times, version, &row.headers, &row.payload);
+    let sum = checksum_tagged(ns, key, &row.times, version, &row.headers, &row.tags, &row.payload);
+    let tags = (!row.tags.is_empty()).then_some(&row.tags[..]);
     conn.prepare_cached(UPSERT)
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -164,9 +173,18 @@ fn upsert(conn: &Connection, path: &Path, row: &NewRow, version: u64) -> Result<
                 i64::from(sum),
                 row.headers,
                 &row.payload[..],
+                tags,
             ])
         })
         .map_err(|e| map_err(path, "writing a row", e))?;
+    // The rewrite's trigger removed the old row's tag entries.
+    for tag in &row.tag_list {
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO cache_tags (tag, namespace, key) VALUES (?1, ?2, ?3)",
+        )
+        .and_then(|mut s| s.execute(params![tag.as_bytes(), ns, key]))
+        .map_err(|e| map_err(path, "indexing a row's tags", e))?;
+    }
     Ok(())
 }
 
@@ -189,24 +207,30 @@ fn live_version(
         .map(|(v, _)| u64::try_from(v).unwrap_or(0)))
 }
 
+/// What a touch reads of the row: `stale_until`, headers, payload, tags.
+type TouchedRow = (Option<i64>, Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+
 fn touch(conn: &Connection, path: &Path, t: &PreparedTouch) -> Result<Option<u64>> {
     let (ns, key) = (t.namespace.as_bytes(), t.key.as_bytes());
     let now = t.times.stored_at;
-    let found: Option<(Option<i64>, Vec<u8>, Vec<u8>)> = conn
+    let found: Option<TouchedRow> = conn
         .prepare_cached(
-            "SELECT stale_until, headers, payload FROM cache_rows WHERE namespace = ?1 AND key = ?2",
+            "SELECT stale_until, headers, payload, tags FROM cache_rows \
+             WHERE namespace = ?1 AND key = ?2",
         )
         .and_then(|mut s| {
-            s.query_row(params![ns, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()
+            s.query_row(params![ns, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .optional()
         })
         .map_err(|e| map_err(path, "reading a row to touch", e))?;
-    let Some((stale_until, old_headers, payload)) = found else { return Ok(None) };
+    let Some((stale_until, old_headers, payload, tags)) = found else { return Ok(None) };
+    let tags = tags.unwrap_or_default();
     if stale_until.is_some_and(|s| now >= s) {
         return Ok(None);
     }
     let headers = t.headers.as_ref().map_or(old_headers, encode_headers);
     let version = take_versions(conn, path, 1)?;
-    let sum = checksum_versioned(ns, key, &t.times, version, &headers, &payload);
+    let sum = checksum_tagged(ns, key, &t.times, version, &headers, &tags, &payload);
     conn.prepare_cached(
         "UPDATE cache_rows SET stored_at = ?3, expires_at = ?4, stale_until = ?5, version = ?6, \
          checksum = ?7, headers = ?8 WHERE namespace = ?1 AND key = ?2",
@@ -262,6 +286,23 @@ fn apply(conn: &Connection, path: &Path, op: Op) -> Result<Reply> {
             Ok(Reply::Deleted(
                 matches!(stale_until, Some(None)) || stale_until.flatten().is_some_and(|s| now < s),
             ))
+        }
+        Op::InvalidateTag { tag, now } => {
+            // The triggers remove the deleted rows' entries, this tag's and
+            // their others.
+            let mut stmt = conn
+                .prepare_cached(
+                    "DELETE FROM cache_rows WHERE (namespace, key) IN \
+                     (SELECT namespace, key FROM cache_tags WHERE tag = ?1) RETURNING stale_until",
+                )
+                .map_err(err("invalidating a tag"))?;
+            let mut rows = stmt.query([tag.as_bytes()]).map_err(err("invalidating a tag"))?;
+            let mut live = 0u64;
+            while let Some(row) = rows.next().map_err(err("invalidating a tag"))? {
+                let stale_until: Option<i64> = row.get(0).map_err(err("invalidating a tag"))?;
+                live += u64::from(stale_until.is_none_or(|s| now < s));
+            }
+            Ok(Reply::Count(live))
         }
         Op::Purge { now } => {
             let n = conn

@@ -35,6 +35,7 @@
 pub mod behaviours;
 pub mod model;
 mod support;
+pub mod tags;
 pub mod versions;
 
 use std::future::Future;
@@ -179,6 +180,14 @@ macro_rules! __conformance_core {
             touch_renews_a_live_row_in_place,
             concurrent_version_increments_lose_nothing,
         );
+        $crate::__conformance_tags!($factory;
+            tags_round_trip_and_invalidate_across_namespaces,
+            invalidate_tag_counts_only_live_rows,
+            writes_replace_tags_and_touch_keeps_them,
+            invalid_tags_are_refused_and_limits_round_trip,
+            invalidate_tag_races_with_tagged_writes,
+            tags_survive_reopen,
+        );
         #[test]
         fn model_matches_reference() {
             let factory = $factory;
@@ -199,6 +208,22 @@ macro_rules! __conformance_v2 {
                 let factory = $factory;
                 if $crate::should_run(&factory, stringify!($name)) {
                     $crate::block_on($crate::versions::$name(&factory));
+                }
+            }
+        )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_tags {
+    ($factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let factory = $factory;
+                if $crate::should_run(&factory, stringify!($name)) {
+                    $crate::block_on($crate::tags::$name(&factory));
                 }
             }
         )*

@@ -47,6 +47,15 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A write's tags break the rules of CONTRACT.md §9 (at most 16 tags,
+    /// each 1..=255 bytes), or a tag passed to `invalidate_tag` is empty or
+    /// too long. Nothing was written or removed.
+    #[error("invalid tags: {reason}")]
+    InvalidTags {
+        /// Which rule, and the offending size.
+        reason: String,
+    },
+
     /// A TTL, stale window or clock time that cannot be represented (it
     /// overflows the store's millisecond range). Nothing was written.
     #[error("invalid TTL: {reason}")]

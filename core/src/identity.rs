@@ -8,6 +8,30 @@ pub const MAX_NAMESPACE_LEN: usize = 255;
 pub const MAX_KEY_LEN: usize = 4096;
 /// The payload size every backend accepts at the least: 16 MiB.
 pub const MIN_PAYLOAD_LIMIT: u64 = 16 * 1024 * 1024;
+/// The most tags a row carries (CONTRACT.md §9).
+pub const MAX_TAGS: usize = 16;
+/// The longest tag, in bytes (CONTRACT.md §9).
+pub const MAX_TAG_LEN: usize = 255;
+
+/// Checks one tag: 1..=255 bytes of UTF-8, any character.
+pub fn check_tag(tag: &str) -> Result<()> {
+    if tag.is_empty() || tag.len() > MAX_TAG_LEN {
+        return Err(Error::InvalidTags {
+            reason: format!("a tag of {} bytes; tags are 1..=255 bytes", tag.len()),
+        });
+    }
+    Ok(())
+}
+
+/// Checks a row's tags: at most 16, each a valid [tag](check_tag).
+pub fn check_tags(tags: &crate::types::Tags) -> Result<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(Error::InvalidTags {
+            reason: format!("{} tags; a row carries at most 16", tags.len()),
+        });
+    }
+    tags.iter().try_for_each(|t| check_tag(t))
+}
 
 /// Checks a namespace: 1..=255 bytes of UTF-8, any character.
 pub fn check_namespace(namespace: &str) -> Result<()> {
@@ -57,6 +81,20 @@ mod tests {
         let e = check_identity("n", &"é".repeat(2049)).unwrap_err();
         assert!(matches!(e, Error::InvalidKey { part: IdentityPart::Key, len: 4098, .. }));
         assert!(check_identity("a\0:/", "\0").is_ok());
+    }
+
+    #[test]
+    fn tags_are_checked_by_count_and_length() {
+        let tags = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
+        assert!(check_tags(&tags(&[])).is_ok());
+        assert!(check_tags(&tags(&["a", &"t".repeat(255)])).is_ok());
+        assert!(matches!(check_tags(&tags(&[""])), Err(Error::InvalidTags { .. })));
+        assert!(matches!(check_tags(&tags(&[&"t".repeat(256)])), Err(Error::InvalidTags { .. })));
+        let sixteen: Vec<String> = (0..16).map(|i| i.to_string()).collect();
+        assert!(check_tags(&sixteen.iter().cloned().collect()).is_ok());
+        let seventeen: Vec<String> = (0..17).map(|i| i.to_string()).collect();
+        let e = check_tags(&seventeen.into_iter().collect()).unwrap_err();
+        assert!(e.to_string().contains("17 tags"), "{e}");
     }
 
     #[test]

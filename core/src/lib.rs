@@ -22,14 +22,15 @@ mod types;
 
 pub use error::{BoxError, Error, IdentityPart, Result};
 pub use identity::{
-    MAX_KEY_LEN, MAX_NAMESPACE_LEN, MIN_PAYLOAD_LIMIT, check_identity, check_namespace,
+    MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TAG_LEN, MAX_TAGS, MIN_PAYLOAD_LIMIT, check_identity,
+    check_namespace, check_tag, check_tags,
 };
 pub use redact::redact_url;
 pub use store::CacheStore;
 pub use time::{Clock, ManualClock, SharedClock, SystemClock, Ttl};
 pub use types::{
     Capabilities, Condition, Entry, Headers, NamespaceStats, Page, ScanCursor, ScanItem, SetItem,
-    SetOptions, Stats, TouchOptions, WriteOutcome,
+    SetOptions, Stats, Tags, TouchOptions, WriteOutcome,
 };
 
 pub use async_trait::async_trait;

@@ -29,4 +29,4 @@ pub use crate::identity::check_payload;
 pub use crate::store::prepare_write;
 pub use crate::time::{Phase, RowTimes, UnixMillis, from_unix_millis, to_unix_millis};
 pub use scan::ScanRange;
-pub use single::{PreparedRow, SingleWriterStore, WriterParts};
+pub use single::{PreparedRow, SingleWriterStore, WriterParts, refuse_tags};

@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use crate::error::Error;
 use crate::error::Result;
-use crate::identity::{check_identity, check_payload};
+use crate::identity::{check_identity, check_payload, check_tags};
 use crate::time::{Clock, RowTimes, SharedClock};
 use crate::types::{
     Capabilities, Condition, Entry, Page, ScanCursor, SetItem, SetOptions, Stats, TouchOptions,
@@ -133,6 +133,22 @@ pub trait CacheStore: Send + Sync + 'static {
         Err(Error::Unsupported { backend: "this store", operation: "touch" })
     }
 
+    /// Removes every row that carries `tag`, in every namespace
+    /// (CONTRACT.md §9), and returns how many of them were fresh or stale.
+    /// A row that carried the tag when the call started is invisible to
+    /// every read after it returns; a row written with the tag while the
+    /// call runs may or may not go. The cost grows with the rows carrying
+    /// the tag, not with the store.
+    ///
+    /// "Forget everything about this album, whichever API it came from"
+    /// without one namespace per group. An empty or over-long tag is
+    /// [`Error::InvalidTags`](crate::Error::InvalidTags). Needs
+    /// [`Capabilities::tags`]; the default is [`Error::Unsupported`].
+    async fn invalidate_tag(&self, tag: &str) -> Result<u64> {
+        let _ = tag;
+        Err(Error::Unsupported { backend: "this store", operation: "invalidate_tag" })
+    }
+
     /// Removes the row. `true` if a fresh or stale row was there; `false` for
     /// a missing or dead one (which is removed all the same).
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool>;
@@ -229,8 +245,8 @@ impl std::fmt::Debug for dyn CacheStore {
     }
 }
 
-/// Validates a write and computes its row times: the identity, the payload
-/// size against `max_payload`, and the TTL at the clock's `now`.
+/// Validates a write and computes its row times: the identity, the tags,
+/// the payload size against `max_payload`, and the TTL at the clock's `now`.
 ///
 /// Every backend calls this first in `set`, so that all of them refuse the
 /// same inputs with the same errors.
@@ -243,6 +259,7 @@ pub fn prepare_write(
     options: &SetOptions,
 ) -> Result<RowTimes> {
     check_identity(namespace, key)?;
+    check_tags(&options.tags)?;
     check_payload(payload.len(), max_payload)?;
     RowTimes::resolve(clock.now(), options.ttl, options.stale_for)
 }

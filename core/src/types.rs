@@ -1,6 +1,6 @@
 //! The values that cross the [`CacheStore`](crate::CacheStore) API.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -10,6 +10,12 @@ use crate::time::{Phase, RowTimes, Ttl, from_unix_millis};
 
 /// A row's headers: any number of UTF-8 pairs, returned exactly as stored.
 pub type Headers = BTreeMap<String, String>;
+
+/// A row's tags (CONTRACT.md §9): at most [`MAX_TAGS`](crate::MAX_TAGS)
+/// strings of 1..=[`MAX_TAG_LEN`](crate::MAX_TAG_LEN) bytes each, a set
+/// (no order, no duplicates). [`CacheStore::invalidate_tag`](crate::CacheStore::invalidate_tag)
+/// removes every row carrying a tag, across namespaces.
+pub type Tags = BTreeSet<String>;
 
 /// A row as a read returns it.
 ///
@@ -32,6 +38,9 @@ pub struct Entry {
     /// `0` for a row written before the store kept versions, and on a store
     /// without [`Capabilities::conditional_writes`].
     pub version: u64,
+    /// The tags written with the row (CONTRACT.md §9); empty when none were,
+    /// and on a store without [`Capabilities::tags`].
+    pub tags: Tags,
 }
 
 impl Entry {
@@ -50,6 +59,7 @@ impl Entry {
             expires_at: opt(times.expires_at)?,
             stale_until: opt(times.stale_until)?,
             version: 0,
+            tags: Tags::new(),
         })
     }
 
@@ -61,6 +71,12 @@ impl Entry {
         version: u64,
     ) -> Option<Entry> {
         Entry::from_parts(payload, headers, times).map(|e| Entry { version, ..e })
+    }
+
+    /// The entry with `tags`.
+    #[must_use]
+    pub fn with_tags(self, tags: Tags) -> Entry {
+        Entry { tags, ..self }
     }
 
     /// The entry's phase at `now`.
@@ -85,7 +101,7 @@ impl Entry {
     }
 }
 
-/// How to write a row: TTL, stale window and headers.
+/// How to write a row: TTL, stale window, headers and tags.
 ///
 /// ```
 /// use std::time::Duration;
@@ -94,8 +110,10 @@ impl Entry {
 /// let opts = SetOptions::new()
 ///     .ttl(Ttl::For(Duration::from_secs(3600)))
 ///     .stale_for(Duration::from_secs(86_400))
-///     .header("content-type", "application/json");
+///     .header("content-type", "application/json")
+///     .tag("artist:radiohead");
 /// assert_eq!(opts.headers.len(), 1);
+/// assert!(opts.tags.contains("artist:radiohead"));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[must_use = "options do nothing until they are passed to `set`"]
@@ -107,6 +125,10 @@ pub struct SetOptions {
     pub stale_for: Duration,
     /// The row's headers.
     pub headers: Headers,
+    /// The row's tags (CONTRACT.md §9): at most 16, each 1..=255 bytes;
+    /// more or longer is [`Error::InvalidTags`](crate::Error::InvalidTags).
+    /// Needs [`Capabilities::tags`] when not empty.
+    pub tags: Tags,
 }
 
 impl SetOptions {
@@ -141,6 +163,18 @@ impl SetOptions {
     /// Adds one header.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.insert(name.into(), value.into());
+        self
+    }
+
+    /// Adds one tag.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tags.insert(tag.into());
+        self
+    }
+
+    /// Adds tags.
+    pub fn tags<T: Into<String>>(mut self, tags: impl IntoIterator<Item = T>) -> Self {
+        self.tags.extend(tags.into_iter().map(Into::into));
         self
     }
 }
@@ -373,6 +407,10 @@ pub struct Capabilities {
     /// [`CacheStore::touch`](crate::CacheStore::touch) renews a row in place
     /// (CONTRACT.md §8).
     pub touch: bool,
+    /// Rows carry tags and [`CacheStore::invalidate_tag`](crate::CacheStore::invalidate_tag)
+    /// removes them by tag (CONTRACT.md §9). Without it a write with tags
+    /// is [`Error::Unsupported`](crate::Error::Unsupported).
+    pub tags: bool,
 }
 
 impl Capabilities {
@@ -388,7 +426,14 @@ impl Capabilities {
             max_payload: MIN_PAYLOAD_LIMIT,
             conditional_writes: false,
             touch: false,
+            tags: false,
         }
+    }
+
+    /// Sets [`Capabilities::tags`].
+    pub const fn with_tags(mut self, on: bool) -> Self {
+        self.tags = on;
+        self
     }
 
     /// Sets [`Capabilities::conditional_writes`].
@@ -536,12 +581,14 @@ impl TouchOptions {
         self
     }
 
-    /// The [`SetOptions`] these become for a row holding `headers` now.
-    pub fn into_set_options(self, headers: Headers) -> SetOptions {
+    /// The [`SetOptions`] these become for a row holding `headers` and
+    /// `tags` now (a touch keeps the row's tags).
+    pub fn into_set_options(self, headers: Headers, tags: Tags) -> SetOptions {
         SetOptions {
             ttl: self.ttl,
             stale_for: self.stale_for,
             headers: self.headers.unwrap_or(headers),
+            tags,
         }
     }
 }

@@ -8,8 +8,10 @@
 //! - [`check_identity`] / [`check_namespace`] give the typed errors;
 //! - [`Stats::record`] counts a row in its phase.
 //!
-//! Contract v2's versions, conditional writes and touch (CONTRACT.md §7, §8)
-//! are each a few lines under the one lock every write takes.
+//! Contract v2's versions, conditional writes, touch and tags (CONTRACT.md
+//! §7–§9) are each a few lines under the one lock every write takes. (Its
+//! `invalidate_tag` walks every row: fine for a reference store, not for a
+//! large one, which keeps an index from tag to rows.)
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -19,8 +21,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use cachestore_core::raw::{Phase, RowTimes, prepare_write, to_unix_millis};
 use cachestore_core::{
     Bytes, CacheStore, Capabilities, Clock, Condition, Entry, Error, Headers, MIN_PAYLOAD_LIMIT,
-    Page, Result, ScanCursor, ScanItem, SetOptions, SharedClock, Stats, TouchOptions, WriteOutcome,
-    async_trait, check_identity, check_namespace,
+    Page, Result, ScanCursor, ScanItem, SetOptions, SharedClock, Stats, Tags, TouchOptions,
+    WriteOutcome, async_trait, check_identity, check_namespace, check_tag,
 };
 
 /// One stored row.
@@ -30,18 +32,19 @@ pub struct Row {
     pub headers: Headers,
     pub times: RowTimes,
     pub version: u64,
+    pub tags: Tags,
 }
 
 impl Row {
     pub fn entry(&self) -> Result<Entry> {
         let (payload, headers) = (self.payload.clone(), self.headers.clone());
-        Entry::from_versioned_parts(payload, headers, self.times, self.version).ok_or_else(|| {
-            Error::Corrupt {
+        let entry = Entry::from_versioned_parts(payload, headers, self.times, self.version)
+            .ok_or_else(|| Error::Corrupt {
                 location: "btree store".into(),
                 detail: "time out of range".into(),
                 source: None,
-            }
-        })
+            })?;
+        Ok(entry.with_tags(self.tags.clone()))
     }
 }
 
@@ -128,8 +131,11 @@ impl CacheStore for BTreeStore {
         let times =
             prepare_write(self.clock.as_ref(), MIN_PAYLOAD_LIMIT, ns, key, &payload, &options)?;
         let mut rows = self.lock();
-        let row = Row { payload, headers: options.headers, times, version: self.next_version() };
-        rows.insert((ns.to_owned(), key.to_owned()), row);
+        let (headers, tags, version) = (options.headers, options.tags, self.next_version());
+        rows.insert(
+            (ns.to_owned(), key.to_owned()),
+            Row { payload, headers, times, version, tags },
+        );
         Ok(())
     }
 
@@ -152,7 +158,8 @@ impl CacheStore for BTreeStore {
             return Ok(WriteOutcome::NotWritten { current });
         }
         let version = self.next_version();
-        rows.insert(id, Row { payload, headers: options.headers, times, version });
+        let (headers, tags) = (options.headers, options.tags);
+        rows.insert(id, Row { payload, headers, times, version, tags });
         Ok(WriteOutcome::Written { version })
     }
 
@@ -177,6 +184,11 @@ impl CacheStore for BTreeStore {
         let now = self.now()?;
         let removed = self.lock().remove(&(namespace.to_owned(), key.to_owned()));
         Ok(removed.is_some_and(|row| row.times.phase(now).is_live()))
+    }
+
+    async fn invalidate_tag(&self, tag: &str) -> Result<u64> {
+        check_tag(tag)?;
+        self.remove(|_, row| row.tags.contains(tag))
     }
 
     async fn purge_expired(&self) -> Result<u64> {
@@ -248,7 +260,11 @@ impl CacheStore for BTreeStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new().with_exact_stats(true).with_conditional_writes(true).with_touch(true)
+        Capabilities::new()
+            .with_exact_stats(true)
+            .with_conditional_writes(true)
+            .with_touch(true)
+            .with_tags(true)
     }
 
     fn clock(&self) -> SharedClock {

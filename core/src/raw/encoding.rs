@@ -9,7 +9,74 @@
 //! forged length cannot allocate or panic.
 
 use crate::time::RowTimes;
-use crate::types::Headers;
+use crate::types::{Headers, Tags};
+
+/// Encodes tags into their blob: a `u32` LE count, then per tag a `u32` LE
+/// length and its UTF-8 bytes, in increasing order. No tags is an empty
+/// blob.
+pub fn encode_tags(tags: &Tags) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_tags_into(tags, &mut out);
+    out
+}
+
+/// The length of the tags' blob.
+pub fn encoded_tags_len(tags: &Tags) -> usize {
+    if tags.is_empty() { 0 } else { 4 + tags.iter().map(|t| 4 + t.len()).sum::<usize>() }
+}
+
+/// Appends the tags' blob ([`encoded_tags_len`] bytes) to `out`.
+pub fn encode_tags_into(tags: &Tags, out: &mut Vec<u8>) {
+    if tags.is_empty() {
+        return;
+    }
+    out.reserve(encoded_tags_len(tags));
+    out.extend_from_slice(&len_u32(tags.len()).to_le_bytes());
+    for tag in tags {
+        out.extend_from_slice(&len_u32(tag.len()).to_le_bytes());
+        out.extend_from_slice(tag.as_bytes());
+    }
+}
+
+/// Decodes a tags blob; `Err` says what is wrong with it. Checks the
+/// lengths against the bytes left (a forged length cannot allocate) and the
+/// order, not the contract's limits.
+pub fn decode_tags(mut bytes: &[u8]) -> Result<Tags, String> {
+    let mut tags = Tags::new();
+    if bytes.is_empty() {
+        return Ok(tags);
+    }
+    let count = take_u32(&mut bytes)?;
+    for i in 0..count {
+        let tag = take_str(&mut bytes).map_err(|e| format!("tag {i}: {e}"))?;
+        if tags.last().is_some_and(|last| last.as_str() >= tag.as_str()) {
+            return Err(format!("tag {i} is out of order"));
+        }
+        tags.insert(tag);
+    }
+    if !bytes.is_empty() {
+        return Err(format!("{} bytes after the last tag", bytes.len()));
+    }
+    Ok(tags)
+}
+
+/// Whether a tags blob holds `tag`, without allocating; `false` for a
+/// damaged blob.
+pub fn tags_blob_contains(mut bytes: &[u8], tag: &str) -> bool {
+    if bytes.is_empty() {
+        return false;
+    }
+    let Ok(count) = take_u32(&mut bytes) else { return false };
+    for _ in 0..count {
+        let Ok(len) = take_u32(&mut bytes) else { return false };
+        let Some((t, rest)) = bytes.split_at_checked(len as usize) else { return false };
+        if t == tag.as_bytes() {
+            return true;
+        }
+        bytes = rest;
+    }
+    false
+}
 
 /// Encodes headers into their blob.
 pub fn encode_headers(headers: &Headers) -> Vec<u8> {
@@ -118,6 +185,29 @@ pub fn checksum_versioned(
     h.finalize()
 }
 
+/// [`checksum_versioned`] of a row with tags: the same for a row without
+/// tags (an empty blob: rows written before tags keep their checksum), else
+/// the tags' blob is hashed too.
+pub fn checksum_tagged(
+    namespace: &[u8],
+    key: &[u8],
+    times: &RowTimes,
+    version: u64,
+    headers: &[u8],
+    tags: &[u8],
+    payload: &[u8],
+) -> u32 {
+    let mut h = hasher(namespace, key, times, headers, payload);
+    if version != 0 {
+        h.update(&version.to_le_bytes());
+    }
+    if !tags.is_empty() {
+        h.update(&(tags.len() as u64).to_le_bytes());
+        h.update(tags);
+    }
+    h.finalize()
+}
+
 fn hasher(
     namespace: &[u8],
     key: &[u8],
@@ -164,6 +254,33 @@ mod tests {
         let last = not_utf8.len() - 1;
         not_utf8[last] = 0xff;
         assert!(decode_headers(&not_utf8).is_err());
+    }
+
+    #[test]
+    fn tags_round_trip_and_reject_damage() {
+        let mut tags = Tags::new();
+        assert_eq!(encode_tags(&tags), Vec::<u8>::new());
+        assert_eq!(decode_tags(&[]), Ok(Tags::new()));
+        tags.insert("album:ok computer".into());
+        tags.insert("é\0".into());
+        let blob = encode_tags(&tags);
+        assert_eq!(blob.len(), encoded_tags_len(&tags));
+        assert_eq!(decode_tags(&blob), Ok(tags.clone()));
+        assert!(tags_blob_contains(&blob, "é\0") && tags_blob_contains(&blob, "album:ok computer"));
+        assert!(!tags_blob_contains(&blob, "album") && !tags_blob_contains(&[], "album"));
+        assert!(decode_tags(&blob[..blob.len() - 1]).is_err());
+        assert!(!tags_blob_contains(&blob[..blob.len() - 1], "é\0"));
+        let forged = [1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff];
+        assert!(decode_tags(&forged).is_err() && !tags_blob_contains(&forged, "x"));
+        let t = RowTimes { stored_at: 1, expires_at: None, stale_until: None };
+        assert_eq!(
+            checksum_tagged(b"a", b"b", &t, 3, b"", b"", b"p"),
+            checksum_versioned(b"a", b"b", &t, 3, b"", b"p")
+        );
+        assert_ne!(
+            checksum_tagged(b"a", b"b", &t, 3, b"", &blob, b"p"),
+            checksum_versioned(b"a", b"b", &t, 3, b"", b"p")
+        );
     }
 
     #[test]

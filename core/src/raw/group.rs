@@ -189,6 +189,14 @@ pub enum Write<R> {
         /// The time its phase is judged at (ms since the Unix epoch).
         now: i64,
     },
+    /// Delete every row carrying `tag`. Answers [`Answer::Count`]: how many
+    /// were live at `now`.
+    InvalidateTag {
+        /// The tag (valid).
+        tag: String,
+        /// The time (ms since the Unix epoch).
+        now: i64,
+    },
     /// Delete the rows dead at `now`. Answers [`Answer::Count`]: how many.
     Purge {
         /// The time (ms since the Unix epoch).
@@ -273,7 +281,8 @@ where
         }
     }
 
-    /// Runs a write answered with a count (a purge or a clear).
+    /// Runs a write answered with a count (a purge, a clear or a tag's
+    /// invalidation).
     pub async fn count(&self, op: Write<R>) -> Result<u64> {
         match self.write(op).await? {
             Answer::Count(n) => Ok(n),

@@ -13,13 +13,13 @@ use bytes::Bytes;
 
 use crate::error::Error;
 use crate::error::Result;
-use crate::identity::{check_identity, check_namespace};
+use crate::identity::{check_identity, check_namespace, check_tag};
 use crate::raw::group::{Answer, GroupWriter, PreparedTouch, Write, WriteEngine};
 use crate::raw::scan::ScanRange;
 use crate::store::{CacheStore, prepare_write};
 use crate::time::{RowTimes, SharedClock, to_unix_millis};
 use crate::types::{
-    Capabilities, Condition, Entry, Headers, Page, ScanCursor, SetItem, SetOptions, Stats,
+    Capabilities, Condition, Entry, Headers, Page, ScanCursor, SetItem, SetOptions, Stats, Tags,
     TouchOptions, WriteOutcome,
 };
 
@@ -90,8 +90,20 @@ pub struct PreparedRow {
     pub times: RowTimes,
     /// Its headers.
     pub headers: Headers,
+    /// Its tags (checked: at most 16, each 1..=255 bytes).
+    pub tags: Tags,
     /// Its payload.
     pub payload: Bytes,
+}
+
+/// [`Error::Unsupported`] for a write with tags on a store without
+/// [`Capabilities::tags`]: tags are never dropped silently.
+pub fn refuse_tags(backend: &'static str, capabilities: &Capabilities, tags: &Tags) -> Result<()> {
+    if tags.is_empty() || capabilities.tags {
+        Ok(())
+    } else {
+        Err(Error::Unsupported { backend, operation: "writing tags" })
+    }
 }
 
 fn now<S: SingleWriterStore + ?Sized>(store: &S) -> Result<i64> {
@@ -108,7 +120,9 @@ fn prepare<S: SingleWriterStore>(
     let parts = store.parts();
     let (limit, clock) = (parts.capabilities.max_payload, parts.clock.as_ref());
     let times = prepare_write(clock, limit, &namespace, &key, &payload, &options)?;
-    store.make_row(PreparedRow { namespace, key, times, headers: options.headers, payload })
+    refuse_tags(S::Engine::NAME, &parts.capabilities, &options.tags)?;
+    let (headers, tags) = (options.headers, options.tags);
+    store.make_row(PreparedRow { namespace, key, times, headers, tags, payload })
 }
 
 #[async_trait]
@@ -165,6 +179,18 @@ impl<S: SingleWriterStore> CacheStore for S {
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
         check_identity(namespace, key)?;
         self.parts().writer.delete(namespace, key, now(self)?).await
+    }
+
+    async fn invalidate_tag(&self, tag: &str) -> Result<u64> {
+        check_tag(tag)?;
+        if !self.parts().capabilities.tags {
+            return Err(Error::Unsupported {
+                backend: S::Engine::NAME,
+                operation: "invalidate_tag",
+            });
+        }
+        let op = Write::InvalidateTag { tag: tag.to_owned(), now: now(self)? };
+        self.parts().writer.count(op).await
     }
 
     async fn purge_expired(&self) -> Result<u64> {
