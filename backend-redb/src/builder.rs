@@ -214,6 +214,7 @@ impl RedbStoreBuilder {
                         .with_exact_stats(true)
                         .with_conditional_writes(true)
                         .with_touch(true)
+                        .with_tags(true)
                         .with_max_payload(self.file.max_payload),
                 },
                 db,

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! offset  size  field
-//!  0      1     format version (4)
+//!  0      1     format version (5)
 //!  1      4     CRC-32 (LE) of: namespace length (u32 LE), namespace,
 //!               key length (u32 LE), key, then bytes 5.. of the value
 //!  5      1     flags: bit 0 = the row expires
@@ -17,16 +17,19 @@
 //! 22      8     stale_until (0 when the row never expires)
 //! 30      8     version (u64 LE, CONTRACT.md §7)
 //! 38      4     length of the encoded headers (u32 LE)
-//! 42      n     headers, in core's headers encoding
+//! 42      4     length of the encoded tags (u32 LE, 0 for none)
+//! 46      n     headers, in core's headers encoding
 //!               ([`encode_headers`](cachestore_core::raw::encoding::encode_headers))
-//! 42+n    ..    payload, raw
+//! 46+n    m     tags, in core's tags encoding (CONTRACT.md §9)
+//! 46+n+m  ..    payload, raw
 //! ```
 //!
 //! The version is set by the writer when the write is applied (see
 //! `stamp`); the rest of the checksum is computed before, so stamping
-//! costs no pass over the payload. Format 3 had the same layout without
-//! the version (a row written before versions: version 0); it is read as
-//! it is. Earlier value formats had format 3's layout with headers encoded
+//! costs no pass over the payload. Format 4 had the same layout without
+//! the tags' length (a row written before tags: none), format 3 without
+//! the version either (a row written before versions: version 0); both are
+//! read as they are. Earlier value formats had format 3's layout with headers encoded
 //! by bincode 2 (standard configuration); format 1's CRC covered bytes 5..
 //! alone. Files of store format 3 (value format 2) and earlier are
 //! rewritten to format 3 values when they are upgraded, the old headers
@@ -39,12 +42,18 @@
 //!
 //! [`Error::Corrupt`]: cachestore_core::Error::Corrupt
 
-use cachestore_core::Headers;
 use cachestore_core::raw::RowTimes;
-use cachestore_core::raw::encoding::{decode_headers, encode_headers_into, encoded_headers_len};
+use cachestore_core::raw::encoding::{
+    decode_headers, decode_tags, encode_headers_into, encode_tags_into, encoded_headers_len,
+    encoded_tags_len,
+};
+use cachestore_core::{Headers, Tags};
 
 /// The value format this code writes.
-pub const FORMAT_VERSION: u8 = 4;
+pub const FORMAT_VERSION: u8 = 5;
+
+/// The value format with versions and without tags.
+const FORMAT_V4: u8 = 4;
 
 /// The value format before the identity was checksummed (bincode headers).
 const FORMAT_V1: u8 = 1;
@@ -52,12 +61,17 @@ const FORMAT_V1: u8 = 1;
 /// The value format with the identity checksummed and bincode headers.
 const FORMAT_V2: u8 = 2;
 
-/// The fixed header's length in formats 1 to 3, and in format 4.
+/// The fixed header's length in formats 1 to 3, in format 4, and in 5.
 const HEADER_V3: usize = 34;
-const HEADER: usize = 42;
+const HEADER_V4: usize = 42;
+const HEADER: usize = 46;
 
 fn header_len(format: u8) -> usize {
-    if format >= FORMAT_VERSION { HEADER } else { HEADER_V3 }
+    match format {
+        FORMAT_VERSION => HEADER,
+        FORMAT_V4 => HEADER_V4,
+        _ => HEADER_V3,
+    }
 }
 
 /// A value's head (the fixed header and the headers) before its version is
@@ -73,18 +87,29 @@ pub(crate) struct Head {
 /// Encodes a value's head for `payload`, which follows it in the stored
 /// value (the caller places it, so that it is copied once). The version is
 /// 0 until [`stamp`] sets it.
-pub(crate) fn encode(times: &RowTimes, headers: &Headers, payload: &[u8]) -> Result<Head, String> {
-    let mut out = Vec::with_capacity(HEADER + encoded_headers_len(headers));
+pub(crate) fn encode(
+    times: &RowTimes,
+    headers: &Headers,
+    tags: &Tags,
+    payload: &[u8],
+) -> Result<Head, String> {
+    let mut out =
+        Vec::with_capacity(HEADER + encoded_headers_len(headers) + encoded_tags_len(tags));
     out.extend_from_slice(&[FORMAT_VERSION, 0, 0, 0, 0]);
     out.push(u8::from(times.expires_at.is_some()));
     out.extend_from_slice(&times.stored_at.to_le_bytes());
     out.extend_from_slice(&times.expires_at.unwrap_or(0).to_le_bytes());
     out.extend_from_slice(&times.stale_until.unwrap_or(0).to_le_bytes());
     out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&[0; 8]);
     encode_headers_into(headers, &mut out);
     let headers_len = u32::try_from(out.len() - HEADER).map_err(|_| "headers over 4 GiB")?;
     out[38..42].copy_from_slice(&headers_len.to_le_bytes());
+    let tags_at = out.len();
+    encode_tags_into(tags, &mut out);
+    // At most 16 tags of 255 bytes (checked before any write).
+    let tags_len = u32::try_from(out.len() - tags_at).map_err(|_| "tags over 4 GiB")?;
+    out[42..46].copy_from_slice(&tags_len.to_le_bytes());
     let mut tail = crc32fast::Hasher::new();
     tail.update(&out[38..]);
     tail.update(payload);
@@ -137,7 +162,17 @@ pub(crate) struct Fixed {
     /// Where the headers start (the fixed header's length).
     pub(crate) headers_at: usize,
     pub(crate) headers_len: usize,
+    /// The tags' blob follows the headers.
+    pub(crate) tags_len: usize,
     pub(crate) payload_len: usize,
+}
+
+impl Fixed {
+    /// Where the tags' blob is in the value.
+    pub(crate) fn tags_range(&self) -> std::ops::Range<usize> {
+        let at = self.headers_at + self.headers_len;
+        at..at + self.tags_len
+    }
 }
 
 /// Reads the fixed part of a value.
@@ -160,23 +195,39 @@ pub(crate) fn fixed(value: &[u8]) -> Result<Fixed, String> {
         expires_at: expires.then(|| i64_at(value, 14)),
         stale_until: expires.then(|| i64_at(value, 22)),
     };
-    let version = if format >= FORMAT_VERSION { i64_at(value, 30) as u64 } else { 0 };
-    let mut len = [0u8; 4];
-    len.copy_from_slice(&value[header - 4..header]);
-    let headers_len = u32::from_le_bytes(len) as usize;
+    let version = if format >= FORMAT_V4 { i64_at(value, 30) as u64 } else { 0 };
+    let u32_at = |at: usize| {
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&value[at..at + 4]);
+        u32::from_le_bytes(len) as usize
+    };
+    let headers_len = u32_at(if format >= FORMAT_V4 { 38 } else { 30 });
+    let tags_len = if format >= FORMAT_VERSION { u32_at(42) } else { 0 };
     let payload_len = (value.len() - header)
         .checked_sub(headers_len)
-        .ok_or_else(|| format!("headers length {headers_len} runs past the value"))?;
-    Ok(Fixed { times, version, headers_at: header, headers_len, payload_len })
+        .and_then(|rest| rest.checked_sub(tags_len))
+        .ok_or_else(|| {
+            format!("headers and tags lengths {headers_len} + {tags_len} run past the value")
+        })?;
+    Ok(Fixed { times, version, headers_at: header, headers_len, tags_len, payload_len })
+}
+
+/// Whether a stored value carries tags, from its fixed part alone.
+pub(crate) fn has_tags(value: &[u8]) -> bool {
+    value.first() == Some(&FORMAT_VERSION) && value.len() >= HEADER && value[42..46] != [0; 4]
+}
+
+/// The tags of a stored value, without checking its checksum (for the tag
+/// index's upkeep; reads check it).
+pub(crate) fn tags_of(value: &[u8]) -> Result<Tags, String> {
+    let f = fixed(value)?;
+    decode_tags(&value[f.tags_range()])
 }
 
 /// Decodes a whole value stored under `(namespace, key)`, verifying its
 /// checksum against that identity: times, headers and the payload's byte
 /// range within `value`.
-pub(crate) fn decode(
-    identity: (&str, &str),
-    value: &[u8],
-) -> Result<(RowTimes, u64, Headers, std::ops::Range<usize>), String> {
+pub(crate) fn decode(identity: (&str, &str), value: &[u8]) -> Result<Decoded, String> {
     if let Some(&old @ (FORMAT_V1 | FORMAT_V2)) = value.first() {
         return Err(format!("a value of format {old} in a file of the current format"));
     }
@@ -185,7 +236,19 @@ pub(crate) fn decode(
         return Err("checksum mismatch: the row was damaged on disk, or is not this key's".into());
     }
     let (times, headers, payload) = parts(f, value, decode_headers)?;
-    Ok((times, f.version, headers, payload))
+    let tags = decode_tags(&value[f.tags_range()]).map_err(|e| format!("tags: {e}"))?;
+    Ok(Decoded { times, version: f.version, headers, tags, payload })
+}
+
+/// A value decoded by [`decode`]: its times, version, headers, tags and
+/// where its payload is in the value.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Decoded {
+    pub(crate) times: RowTimes,
+    pub(crate) version: u64,
+    pub(crate) headers: Headers,
+    pub(crate) tags: Tags,
+    pub(crate) payload: std::ops::Range<usize>,
 }
 
 /// The value format before versions (read as version 0), for the tests.
@@ -277,7 +340,7 @@ fn parts(
     } else {
         headers(&value[f.headers_at..headers_end]).map_err(|e| format!("headers: {e}"))?
     };
-    Ok((f.times, headers, headers_end..value.len()))
+    Ok((f.times, headers, f.tags_range().end..value.len()))
 }
 
 #[cfg(test)]
@@ -297,8 +360,22 @@ mod tests {
         headers: &Headers,
         payload: &[u8],
     ) -> Result<Vec<u8>, String> {
-        let head = super::encode(times, headers, payload)?;
+        encode_tagged(id, times, headers, &Tags::new(), payload)
+    }
+
+    fn encode_tagged(
+        id: (&str, &str),
+        times: &RowTimes,
+        headers: &Headers,
+        tags: &Tags,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        let head = super::encode(times, headers, tags, payload)?;
         Ok([stamp(id, &head, 7), payload.to_vec()].concat())
+    }
+
+    fn parts_of(d: Decoded, v: &[u8]) -> (RowTimes, u64, Headers, &[u8]) {
+        (d.times, d.version, d.headers, &v[d.payload])
     }
 
     #[test]
@@ -306,10 +383,19 @@ mod tests {
         let mut h = Headers::new();
         h.insert("ключ".into(), "🦀\0".into());
         h.insert(String::new(), String::new());
-        for (headers, payload) in [(Headers::new(), &b""[..]), (h, &b"payload"[..])] {
-            let v = encode(ID, &times(), &headers, payload).expect("encode");
-            let (t, version, got, range) = decode(ID, &v).expect("decode");
-            assert_eq!((t, version, got, &v[range]), (times(), 7, headers, payload));
+        let tags: Tags = ["album:x".to_owned(), "é\0".to_owned()].into();
+        for (headers, tags, payload) in [
+            (Headers::new(), Tags::new(), &b""[..]),
+            (h.clone(), Tags::new(), &b"payload"[..]),
+            (h, tags, &b"tagged payload"[..]),
+        ] {
+            let v = encode_tagged(ID, &times(), &headers, &tags, payload).expect("encode");
+            assert_eq!(has_tags(&v), !tags.is_empty());
+            assert_eq!(tags_of(&v), Ok(tags.clone()));
+            let d = decode(ID, &v).expect("decode");
+            assert_eq!(d.tags, tags);
+            assert_eq!(fixed(&v).expect("fixed").payload_len, payload.len());
+            assert_eq!(parts_of(d, &v), (times(), 7, headers, payload));
         }
         let never = RowTimes { stored_at: -3, expires_at: None, stale_until: None };
         let v = encode(ID, &never, &Headers::new(), b"x").expect("encode");
@@ -320,7 +406,8 @@ mod tests {
     fn every_single_flipped_bit_is_detected() {
         let mut h = Headers::new();
         h.insert("etag".into(), "v1".into());
-        let v = encode(ID, &times(), &h, b"some payload").expect("encode");
+        let tags: Tags = ["t".to_owned()].into();
+        let v = encode_tagged(ID, &times(), &h, &tags, b"some payload").expect("encode");
         for i in 0..v.len() * 8 {
             let mut bad = v.clone();
             bad[i / 8] ^= 1 << (i % 8);
@@ -362,12 +449,37 @@ mod tests {
         h.insert("etag".into(), "v1".into());
         let blob = cachestore_core::raw::encoding::encode_headers(&h);
         let v = old_value(FORMAT_BEFORE_VERSIONS, &blob, b"payload");
-        let (t, version, got, range) = decode(ID, &v).expect("a format-3 value decodes");
-        assert_eq!((t, version, got, &v[range]), (times(), 0, h, &b"payload"[..]));
+        let d = decode(ID, &v).expect("a format-3 value decodes");
+        assert!(d.tags.is_empty());
+        assert_eq!(parts_of(d, &v), (times(), 0, h, &b"payload"[..]));
         assert_eq!(fixed(&v).expect("fixed").version, 0);
         let mut bad = v.clone();
         bad[40] ^= 1;
         assert!(decode(ID, &bad).is_err(), "a damaged format-3 value");
+    }
+
+    #[test]
+    fn format_4_values_read_with_their_version_and_no_tags() {
+        // Format 4: format 3's layout with the version at 30..38 and the
+        // headers' length at 38..42.
+        let mut h = Headers::new();
+        h.insert("etag".into(), "v1".into());
+        let blob = cachestore_core::raw::encoding::encode_headers(&h);
+        let t = times();
+        let mut v = vec![FORMAT_V4, 0, 0, 0, 0, 1];
+        v.extend_from_slice(&t.stored_at.to_le_bytes());
+        v.extend_from_slice(&t.expires_at.unwrap_or(0).to_le_bytes());
+        v.extend_from_slice(&t.stale_until.unwrap_or(0).to_le_bytes());
+        v.extend_from_slice(&9u64.to_le_bytes());
+        v.extend_from_slice(&(blob.len() as u32).to_le_bytes());
+        v.extend_from_slice(&blob);
+        v.extend_from_slice(b"payload");
+        let crc = checksum(ID, &[&v[5..]]);
+        v[1..5].copy_from_slice(&crc.to_le_bytes());
+        assert!(!has_tags(&v));
+        let d = decode(ID, &v).expect("a format-4 value decodes");
+        assert!(d.tags.is_empty());
+        assert_eq!(parts_of(d, &v), (times(), 9, h, &b"payload"[..]));
     }
 
     #[test]

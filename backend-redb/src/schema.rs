@@ -31,15 +31,25 @@ pub(crate) use cachestore_core::raw::files::corrupt;
 ///   format 3 stay as they are, read as version 0: the upgrade from 4 only
 ///   records the new format (an older cachestore then refuses the file as
 ///   newer instead of taking format-4 values for damage).
+/// - 6: tags (CONTRACT.md §9): values of format 5 carry them, and the
+///   `cachestore_tags` table indexes them. Values of format 3 and 4 stay as
+///   they are, read as untagged; the upgrade from 5 creates the empty index
+///   and records the format, in O(1).
 ///
 /// A file of format 1 to 3 is upgraded at its first open, in one durable
 /// commit that rewrites every value and the format together (after the log
 /// was replayed): a crash before it leaves the old format, after it the new.
-pub const SCHEMA_VERSION: u64 = 5;
+pub const SCHEMA_VERSION: u64 = 6;
 
 /// `(namespace, key)` → the encoded row (see [`crate::row`]).
 pub(crate) const ROWS: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("cachestore_rows");
+
+/// `(tag, namespace, key)` for every tag of every row: the rows
+/// `invalidate_tag` reads, and no others. Kept in the transaction of every
+/// write that adds or removes a tagged row.
+pub(crate) const TAGS: TableDefinition<(&str, &str, &str), ()> =
+    TableDefinition::new("cachestore_tags");
 
 /// `format` → [`SCHEMA_VERSION`]; `log_epoch` and `log_end`: the epoch of
 /// the write-ahead log and how much of it this state holds (see
@@ -154,6 +164,7 @@ fn create_tables(db: &Database, path: &Path) -> Result<()> {
     let txn = db.begin_write().map_err(|e| err(e.into()))?;
     {
         txn.open_table(ROWS).map_err(|e| err(e.into()))?;
+        txn.open_table(TAGS).map_err(|e| err(e.into()))?;
         let mut meta = txn.open_table(META).map_err(|e| err(e.into()))?;
         meta.insert("format", SCHEMA_VERSION).map_err(|e| err(e.into()))?;
     }
@@ -258,13 +269,14 @@ pub(crate) fn prepare(db: &Database, path: &Path) -> Result<u64> {
 
 /// Upgrades a file of format `from` in `txn` (which must commit durably):
 /// from 1 to 3 every value is rewritten in the current value format (version
-/// 0), from 4 nothing but the format changes; the format is set to
-/// [`SCHEMA_VERSION`]. A value that fails its
+/// 0, no tags), from 4 and 5 the values stay; the (empty) tag index is
+/// created and the format set to [`SCHEMA_VERSION`]. A value that fails its
 /// old checksum is [`Error::Corrupt`] and nothing is changed.
 pub(crate) fn upgrade(txn: &WriteTransaction, path: &Path, from: u64) -> Result<()> {
     let err = |e: redb::Error| map_err(path, "upgrading the format", e);
-    if from == 4 {
-        // Format 3 values are read as they are (version 0).
+    txn.open_table(TAGS).map_err(|e| err(e.into()))?;
+    if from >= 4 {
+        // Format 3 and 4 values are read as they are (version 0, no tags).
         txn.open_table(META)
             .map_err(|e| err(e.into()))?
             .insert("format", SCHEMA_VERSION)
@@ -281,7 +293,8 @@ pub(crate) fn upgrade(txn: &WriteTransaction, path: &Path, from: u64) -> Result<
             crate::row::decode_old(from, (ns, key), value).map_err(|d| {
                 corrupt(path, format!("row ({ns:?}, {key:?}) during the format upgrade: {d}"))
             })?;
-        let head = crate::row::encode(&times, &headers, &value[payload.clone()])
+        let tags = cachestore_core::Tags::new();
+        let head = crate::row::encode(&times, &headers, &tags, &value[payload.clone()])
             .map(|head| crate::row::stamp((ns, key), &head, 0))
             .map_err(|d| corrupt(path, format!("re-encoding row ({ns:?}, {key:?}): {d}")))?;
         upgraded.push((ns.to_owned(), key.to_owned(), head, value[payload].to_vec()));

@@ -136,12 +136,11 @@ impl RedbStore {
 
     /// Decodes a value: times, headers and the payload copied out.
     fn decode(&self, ns: &str, key: &str, value: &[u8]) -> Result<(RowTimes, Entry)> {
-        let (times, version, headers, payload) =
-            row::decode((ns, key), value).map_err(|d| self.corrupt(ns, key, d))?;
-        let payload = Bytes::copy_from_slice(&value[payload]);
-        let entry = Entry::from_versioned_parts(payload, headers, times, version)
+        let d = row::decode((ns, key), value).map_err(|d| self.corrupt(ns, key, d))?;
+        let payload = Bytes::copy_from_slice(&value[d.payload]);
+        let entry = Entry::from_versioned_parts(payload, d.headers, d.times, d.version)
             .ok_or_else(|| self.corrupt(ns, key, "a time is out of range"))?;
-        Ok((times, entry))
+        Ok((d.times, entry.with_tags(d.tags)))
     }
 
     /// Runs `f` in a read transaction, with panics caught.
@@ -188,13 +187,14 @@ impl SingleWriterStore for RedbStore {
     }
 
     fn make_row(&self, new: PreparedRow) -> Result<NewRow> {
-        let head = row::encode(&new.times, &new.headers, &new.payload).map_err(|detail| {
-            Error::Backend {
-                backend: "redb",
-                operation: "encoding headers".into(),
-                source: detail.into(),
-            }
-        })?;
+        let head =
+            row::encode(&new.times, &new.headers, &new.tags, &new.payload).map_err(|detail| {
+                Error::Backend {
+                    backend: "redb",
+                    operation: "encoding headers".into(),
+                    source: detail.into(),
+                }
+            })?;
         Ok(NewRow { namespace: new.namespace, key: new.key, head, payload: new.payload })
     }
 

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use cachestore_core::raw::RowTimes;
 use cachestore_core::raw::group::{Answer, Write, WriteEngine};
-use cachestore_core::{Bytes, Error, Result, WriteOutcome};
+use cachestore_core::{Bytes, Error, Result, Tags, WriteOutcome};
 use redb::{ReadableTable, WriteTransaction};
 
 use crate::config::Durability;
 use crate::error::{guard, internal, map_err};
 use crate::log::{self, Entry, Log, RowEntry};
 use crate::row;
-use crate::schema::{self, ROWS};
+use crate::schema::{self, ROWS, TAGS};
 use crate::store::Db;
 
 /// A row ready to write: its value is `head` (the fixed header and the
@@ -37,19 +37,21 @@ struct Stamped<'a> {
 }
 
 /// A write as applied: the rows it wrote, or the write itself (a delete, a
-/// purge, a clear), or nothing (a condition that did not hold, a touch of
-/// no live row).
+/// purge, a clear), or the rows a tag's invalidation deleted (logged as
+/// deletes), or nothing (a condition that did not hold, a touch of no live
+/// row).
 enum Resolved<'a> {
     Rows(Vec<Stamped<'a>>),
     Other(&'a Op),
+    Deleted(Vec<(String, String)>, i64),
     Nothing,
 }
 
 impl Resolved<'_> {
     /// The log's view of it.
-    fn entry(&self) -> Option<Entry<'_>> {
+    fn entries(&self) -> Vec<Entry<'_>> {
         match self {
-            Resolved::Rows(rows) => Some(Entry::Set(
+            Resolved::Rows(rows) => vec![Entry::Set(
                 rows.iter()
                     .map(|r| RowEntry {
                         namespace: r.namespace,
@@ -58,10 +60,131 @@ impl Resolved<'_> {
                         payload: &r.payload,
                     })
                     .collect(),
-            )),
-            Resolved::Other(op) => entry(op),
-            Resolved::Nothing => None,
+            )],
+            Resolved::Other(op) => entry(op).into_iter().collect(),
+            Resolved::Deleted(ids, now) => ids
+                .iter()
+                .map(|(namespace, key)| Entry::Delete { namespace, key, now: *now })
+                .collect(),
+            Resolved::Nothing => Vec::new(),
         }
+    }
+}
+
+/// The tables a write changes: the rows, and the tag index, opened only
+/// when a tagged row is written or removed (in a write transaction every
+/// open of a table updates the table tree: untagged writes do not pay it).
+pub(crate) struct Tables<'t> {
+    txn: &'t WriteTransaction,
+    path: &'t Path,
+    pub(crate) rows: Rows<'t>,
+    tags: Option<TagIndex<'t>>,
+}
+
+type TagIndex<'t> = redb::Table<'t, (&'static str, &'static str, &'static str), ()>;
+
+impl<'t> Tables<'t> {
+    pub(crate) fn open(txn: &'t WriteTransaction, path: &'t Path) -> Result<Tables<'t>> {
+        let rows = txn.open_table(ROWS).map_err(|e| map_err(path, "opening rows", e))?;
+        Ok(Tables { txn, path, rows, tags: None })
+    }
+
+    fn tags(&mut self) -> Result<&mut TagIndex<'t>> {
+        if self.tags.is_none() {
+            let table =
+                self.txn.open_table(TAGS).map_err(|e| map_err(self.path, "opening tags", e))?;
+            self.tags = Some(table);
+        }
+        self.tags.as_mut().ok_or_else(|| internal("the tag index"))
+    }
+
+    /// Moves `id`'s index entries from the tags `old` to `new`.
+    fn reindex(&mut self, id: (&str, &str), old: &Tags, new: &Tags) -> Result<()> {
+        if old.is_empty() && new.is_empty() {
+            return Ok(());
+        }
+        let path = self.path;
+        let e = |e: redb::StorageError| map_err(path, "indexing tags", e);
+        let index = self.tags()?;
+        for tag in old.difference(new) {
+            index.remove((tag.as_str(), id.0, id.1)).map_err(e)?;
+        }
+        for tag in new.difference(old) {
+            index.insert((tag.as_str(), id.0, id.1), ()).map_err(e)?;
+        }
+        Ok(())
+    }
+
+    /// Stores a row (a value given in pieces: head, payload) and keeps the
+    /// tag index: the old row's tags, if it had any, are read from its
+    /// fixed part first.
+    pub(crate) fn store(&mut self, id: (&str, &str), pieces: [&[u8]; 2]) -> Result<()> {
+        let path = self.path;
+        let old = match self.rows.get(id).map_err(|e| map_err(path, "reading a row", e))? {
+            // A damaged old value's tags cannot be read: its entries stay,
+            // and invalidate_tag checks every entry against its row.
+            Some(v) if row::has_tags(v.value()) => row::tags_of(v.value()).unwrap_or_default(),
+            _ => Tags::new(),
+        };
+        put(&mut self.rows, id, pieces).map_err(|e| map_err(path, "writing a row", e))?;
+        let new = if row::has_tags(pieces[0]) {
+            row::tags_of(pieces[0]).unwrap_or_default()
+        } else {
+            Tags::new()
+        };
+        self.reindex(id, &old, &new)
+    }
+
+    /// Removes a row and its index entries; its times, if it was there.
+    pub(crate) fn remove(&mut self, id: (&str, &str), what: &str) -> Result<Option<RowTimes>> {
+        let path = self.path;
+        let (times, tags) = {
+            let Some(old) = self.rows.remove(id).map_err(|e| map_err(path, what, e))? else {
+                return Ok(None);
+            };
+            let value = old.value();
+            let tags = if row::has_tags(value) {
+                row::tags_of(value).unwrap_or_default()
+            } else {
+                Tags::new()
+            };
+            (times_of(path, value, id.0, id.1)?, tags)
+        };
+        self.reindex(id, &tags, &Tags::new())?;
+        Ok(Some(times))
+    }
+
+    /// Deletes every row carrying `tag`; the deleted identities and how
+    /// many were live at `now`. Each index entry is checked against its
+    /// row (an entry left by a damaged row is dropped, its row kept).
+    fn invalidate(&mut self, tag: &str, now: i64) -> Result<(Vec<(String, String)>, u64)> {
+        let path = self.path;
+        let e = |e: redb::StorageError| map_err(path, "invalidating a tag", e);
+        let mut ids = Vec::new();
+        for item in self.tags()?.range::<(&str, &str, &str)>((tag, "", "")..).map_err(e)? {
+            let (k, _) = item.map_err(e)?;
+            let (t, ns, key) = k.value();
+            if t != tag {
+                break;
+            }
+            ids.push((ns.to_owned(), key.to_owned()));
+        }
+        let (mut deleted, mut live) = (Vec::with_capacity(ids.len()), 0);
+        for (ns, key) in ids {
+            let id = (ns.as_str(), key.as_str());
+            let carries = match self.rows.get(id).map_err(e)? {
+                Some(v) => row::tags_of(v.value()).is_ok_and(|tags| tags.contains(tag)),
+                None => false,
+            };
+            if carries {
+                let times = self.remove(id, "invalidating a tag")?;
+                live += u64::from(times.is_some_and(|t| t.phase(now).is_live()));
+                deleted.push((ns, key));
+            } else {
+                self.tags()?.remove((tag, id.0, id.1)).map_err(e)?;
+            }
+        }
+        Ok((deleted, live))
     }
 }
 
@@ -89,7 +212,7 @@ fn live_version(rows: &Rows<'_>, path: &Path, id: (&str, &str), now: i64) -> Res
 /// Applies one write in `rows`, stamping the versions of the rows it
 /// writes from `next` (the last version handed out), and says what it did.
 fn resolve<'a>(
-    rows: &mut Rows<'_>,
+    tables: &mut Tables<'_>,
     path: &Path,
     op: &'a Op,
     next: &mut u64,
@@ -104,8 +227,7 @@ fn resolve<'a>(
             let mut stamped = Vec::with_capacity(new.len());
             for r in new {
                 let head = take(&r.namespace, &r.key, &r.head);
-                put(rows, (&r.namespace, &r.key), [&head, &r.payload])
-                    .map_err(s("writing a row"))?;
+                tables.store((&r.namespace, &r.key), [&head, &r.payload])?;
                 stamped.push(Stamped {
                     namespace: &r.namespace,
                     key: &r.key,
@@ -118,7 +240,7 @@ fn resolve<'a>(
         Op::SetIf { row: r, condition } => {
             let id = (r.namespace.as_str(), r.key.as_str());
             let stored_at = row::fixed(&r.head.bytes).map(|f| f.times.stored_at).unwrap_or(0);
-            let current = live_version(rows, path, id, stored_at)?;
+            let current = live_version(&tables.rows, path, id, stored_at)?;
             let holds = condition.holds(current);
             if !holds {
                 return Ok((
@@ -128,7 +250,7 @@ fn resolve<'a>(
             }
             let head = take(id.0, id.1, &r.head);
             let version = *next;
-            put(rows, id, [&head, &r.payload]).map_err(s("writing a row"))?;
+            tables.store(id, [&head, &r.payload])?;
             let stamped = Stamped { namespace: id.0, key: id.1, head, payload: r.payload.clone() };
             Ok((Resolved::Rows(vec![stamped]), Reply::Outcome(WriteOutcome::Written { version })))
         }
@@ -136,37 +258,39 @@ fn resolve<'a>(
             let id = (t.namespace.as_str(), t.key.as_str());
             let now = t.times.stored_at;
             let old = {
-                let Some(value) = rows.get(id).map_err(s("reading a row to touch"))? else {
+                let Some(value) = tables.rows.get(id).map_err(s("reading a row to touch"))? else {
                     return Ok((Resolved::Nothing, Reply::Touched(None)));
                 };
                 let value = value.value();
                 let bad =
                     |d: String| Error::corrupt_row(&path.display().to_string(), id.0, id.1, d);
-                let (times, _, headers, payload) = row::decode(id, value).map_err(bad)?;
-                if !times.phase(now).is_live() {
+                let d = row::decode(id, value).map_err(bad)?;
+                if !d.times.phase(now).is_live() {
                     return Ok((Resolved::Nothing, Reply::Touched(None)));
                 }
-                (headers, Bytes::copy_from_slice(&value[payload]))
+                (d.headers, d.tags, Bytes::copy_from_slice(&value[d.payload]))
             };
-            let (old_headers, payload) = old;
+            let (old_headers, tags, payload) = old;
             let headers = t.headers.as_ref().unwrap_or(&old_headers);
-            let head = row::encode(&t.times, headers, &payload).map_err(|d| Error::Backend {
-                backend: "redb",
-                operation: "encoding headers".into(),
-                source: d.into(),
-            })?;
+            let head =
+                row::encode(&t.times, headers, &tags, &payload).map_err(|d| Error::Backend {
+                    backend: "redb",
+                    operation: "encoding headers".into(),
+                    source: d.into(),
+                })?;
             let head = take(id.0, id.1, &head);
             let version = *next;
-            put(rows, id, [&head, &payload]).map_err(s("touching a row"))?;
+            tables.store(id, [&head, &payload])?;
             let stamped = Stamped { namespace: id.0, key: id.1, head, payload };
             Ok((Resolved::Rows(vec![stamped]), Reply::Touched(Some(version))))
         }
-        Op::InvalidateTag { .. } => {
-            Err(Error::Unsupported { backend: "redb", operation: "invalidate_tag" })
+        Op::InvalidateTag { tag, now } => {
+            let (deleted, live) = tables.invalidate(tag, *now)?;
+            Ok((Resolved::Deleted(deleted, *now), Reply::Count(live)))
         }
         other => {
             let e = entry(other).ok_or_else(|| internal("a write without a log entry"))?;
-            Ok((Resolved::Other(other), apply(rows, path, &e)?))
+            Ok((Resolved::Other(other), apply(tables, path, &e)?))
         }
     }
 }
@@ -306,10 +430,9 @@ impl RedbWriter {
             let mut resolved = Vec::with_capacity(ops.len());
             let mut replies = Vec::with_capacity(ops.len());
             {
-                let mut rows =
-                    txn.open_table(ROWS).map_err(|e| map_err(&self.path, "opening rows", e))?;
+                let mut tables = Tables::open(&txn, &self.path)?;
                 for op in ops {
-                    let (r, reply) = resolve(&mut rows, &self.path, op, &mut next)?;
+                    let (r, reply) = resolve(&mut tables, &self.path, op, &mut next)?;
                     resolved.push(r);
                     replies.push(reply);
                 }
@@ -317,7 +440,7 @@ impl RedbWriter {
             let versions_taken = next != self.last_version;
             // Handed out from here on, whether or not this commit lands.
             self.last_version = next;
-            let entries: Vec<Entry<'_>> = resolved.iter().filter_map(Resolved::entry).collect();
+            let entries: Vec<Entry<'_>> = resolved.iter().flat_map(Resolved::entries).collect();
             if entries.is_empty() {
                 // Nothing changed (conditions that did not hold, touches of
                 // nothing): nothing to log or sync.
@@ -425,8 +548,8 @@ pub(crate) fn apply_all(
     path: &Path,
     entries: &[Entry<'_>],
 ) -> Result<Vec<Reply>> {
-    let mut rows = txn.open_table(ROWS).map_err(|e| map_err(path, "opening rows", e))?;
-    entries.iter().map(|entry| apply(&mut rows, path, entry)).collect()
+    let mut tables = Tables::open(txn, path)?;
+    entries.iter().map(|entry| apply(&mut tables, path, entry)).collect()
 }
 
 /// Stores a value given in pieces, copied once, straight into redb's page.
@@ -442,36 +565,32 @@ pub(crate) fn put(
     Ok(())
 }
 
-pub(crate) fn apply(rows: &mut Rows<'_>, path: &Path, entry: &Entry<'_>) -> Result<Reply> {
+pub(crate) fn apply(tables: &mut Tables<'_>, path: &Path, entry: &Entry<'_>) -> Result<Reply> {
     let s = |op: &'static str| move |e: redb::StorageError| map_err(path, op, e);
-    let old_times = |value: &[u8], ns: &str, key: &str| times_of(path, value, ns, key);
     match *entry {
         Entry::Set(ref new_rows) => {
             for r in new_rows {
-                put(rows, (r.namespace, r.key), [r.head, r.payload]).map_err(s("writing a row"))?;
+                tables.store((r.namespace, r.key), [r.head, r.payload])?;
             }
             Ok(Reply::Done)
         }
         Entry::Delete { namespace, key, now } => {
-            let old = rows
-                .remove((namespace, key))
-                .map_err(s("deleting a row"))?
-                .map(|old| old_times(old.value(), namespace, key))
-                .transpose()?;
+            let old = tables.remove((namespace, key), "deleting a row")?;
             Ok(Reply::Deleted(old.is_some_and(|t| t.phase(now).is_live())))
         }
         Entry::Purge { now } => {
-            let dead = select(rows, path, None, |t| !t.phase(now).is_live(), &s("purging"))?;
+            let dead =
+                select(&tables.rows, path, None, |t| !t.phase(now).is_live(), &s("purging"))?;
             for (ns, key, _) in &dead {
-                rows.remove((ns.as_str(), key.as_str())).map_err(s("purging"))?;
+                tables.remove((ns.as_str(), key.as_str()), "purging")?;
             }
             Ok(Reply::Count(dead.len() as u64))
         }
         Entry::Clear { namespace, now } => {
-            let doomed = select(rows, path, namespace, |_| true, &s("clearing"))?;
+            let doomed = select(&tables.rows, path, namespace, |_| true, &s("clearing"))?;
             let mut live = 0;
             for (ns, key, times) in &doomed {
-                rows.remove((ns.as_str(), key.as_str())).map_err(s("clearing"))?;
+                tables.remove((ns.as_str(), key.as_str()), "clearing")?;
                 live += u64::from(times.phase(now).is_live());
             }
             Ok(Reply::Count(live))

@@ -8,7 +8,9 @@
 //! - `tests/fixtures/v3.redb`: format 3 (values whose checksum covers their
 //!   identity, headers encoded by bincode), flushed and closed;
 //! - `tests/fixtures/v4.redb`: format 4 (headers in core's encoding, no row
-//!   versions), flushed and closed, its log left out.
+//!   versions), flushed and closed, its log left out;
+//! - `tests/fixtures/v5.redb`: format 5 (row versions, no tags), written by
+//!   commit 8d4e56b, flushed and closed, its log left out.
 //!
 //! Each is opened, checked row by row, and found upgraded to the current
 //! format. The files were written by the code of their format, never to make
@@ -115,6 +117,42 @@ async fn a_format_4_file_reads_as_version_0_and_takes_conditional_writes() {
     store.set("x", "y", Bytes::new(), SetOptions::new()).await.expect("set");
     let next = store.get("x", "y").await.expect("get").expect("row").version;
     assert!(next > touched.unwrap_or(0), "version {next} after a reopen, not above {touched:?}");
+}
+
+#[tokio::test]
+async fn the_format_5_fixture_opens_with_every_row() {
+    const { assert!(SCHEMA_VERSION >= 6) };
+    opens_upgraded("v5.redb").await;
+}
+
+#[tokio::test]
+async fn a_format_5_file_keeps_its_versions_and_takes_tags() {
+    use cachestore_core::{Bytes, CacheStore, SetOptions, TouchOptions, Ttl};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("v5.redb");
+    std::fs::copy(fixture_path("v5.redb"), &copy).expect("the fixture exists");
+    assert_eq!(format_of(&copy), Some(5), "the fixture is not of format 5");
+    let clock = ManualClock::new();
+    let store = RedbStore::builder(&copy).clock(clock.clone()).open().expect("opens");
+    let row = store.get("a", "b:c").await.expect("get").expect("a fixture row");
+    assert!(row.version > 0 && row.tags.is_empty(), "{row:?}");
+    // A format-4 value rewritten with tags, a new tagged row, a touch that
+    // keeps them; the index finds both, and nothing else.
+    let tagged = SetOptions::new().tag("show:x");
+    store.set("a", "b:c", Bytes::from_static(b"t"), tagged.clone()).await.expect("tag a row");
+    store.set("new", "k", Bytes::new(), tagged.tag("other")).await.expect("tag a new row");
+    store.touch("new", "k", TouchOptions::new(Ttl::Never)).await.expect("touch");
+    drop(store);
+    let store = RedbStore::builder(&copy).clock(clock).open().expect("reopens");
+    store.integrity_check().await.expect("sound");
+    let row = store.get("new", "k").await.expect("get").expect("row");
+    assert_eq!(row.tags.len(), 2, "{row:?}");
+    assert_eq!(store.invalidate_tag("show:x").await.expect("invalidate"), 2);
+    assert!(store.get("a", "b:c").await.expect("get").is_none());
+    assert!(store.get("a:b", "c").await.expect("get").is_some(), "an untagged row went");
+    assert_eq!(store.invalidate_tag("other").await.expect("invalidate"), 0, "index left over");
+    drop(store);
+    assert_eq!(format_of(&copy), Some(SCHEMA_VERSION));
 }
 
 #[tokio::test]

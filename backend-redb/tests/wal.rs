@@ -357,3 +357,32 @@ async fn the_file_stays_near_the_size_of_durable_commits() {
     println!("6000 writes over 1500 rows: store {ours} bytes, raw redb {theirs} bytes");
     assert!(ours <= 4 * theirs, "the store's file is {ours} bytes, raw redb's {theirs}");
 }
+
+/// Tags and invalidations live in the log like any write: a crash image
+/// replays tagged rows with their index and an invalidation as the deletes
+/// it made (without the replay the image would hold the empty store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_image_replays_tags_and_invalidations() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.redb");
+    let store = RedbStore::open(&path).expect("open");
+    for i in 0..20 {
+        let options = SetOptions::new().tag(format!("group:{}", i % 3)).tag("all");
+        store.set(["a", "b"][i % 2], &format!("k{i}"), payload(i), options).await.expect("set");
+    }
+    assert_eq!(store.invalidate_tag("group:0").await.expect("invalidate"), 7);
+    // A rewrite drops one row's tags.
+    store.set("b", "k1", payload(1), SetOptions::new()).await.expect("untag");
+    let image = dir.path().join("image.redb");
+    crash_image(&path, &image);
+    let expected = rows_of(&store).await;
+    drop(store);
+    let reopened = RedbStore::open(&image).expect("reopen the image");
+    assert_eq!(rows_of(&reopened).await, expected, "replayed state");
+    assert_eq!(expected.len(), 13);
+    assert_eq!(reopened.invalidate_tag("group:0").await.expect("invalidate"), 0);
+    // group:1 is k1, k4, k7, ..., k19 (7 rows); k1 lost its tags.
+    assert_eq!(reopened.invalidate_tag("group:1").await.expect("invalidate"), 6);
+    assert_eq!(reopened.invalidate_tag("all").await.expect("invalidate"), 6);
+    assert_eq!(rows_of(&reopened).await.len(), 1, "only the untagged row is left");
+}
