@@ -8,7 +8,7 @@ use cachestore_core::{Clock, Error, Result, SharedClock};
 use redis::Script;
 
 use crate::connection::{Conn, Connector, LazyConn};
-use crate::schema::{CLEAR, PURGE, SET_IF, TOUCH};
+use crate::schema::{CLEAR, INVALIDATE, PURGE, SET_IF, TAG_ADD, TOUCH};
 use crate::store::{Inner, RedisStore, endpoint};
 
 /// The query options the redis crate reads from a URL.
@@ -152,6 +152,8 @@ impl RedisStoreBuilder {
                 clear: Script::new(CLEAR),
                 set_if: Script::new(SET_IF),
                 touch: Script::new(TOUCH),
+                tag_add: Script::new(TAG_ADD),
+                invalidate: Script::new(INVALIDATE),
             }),
         })
     }

@@ -7,8 +7,9 @@ pub(crate) fn opt_ms(v: Option<i64>) -> String {
     v.map(|t| t.to_string()).unwrap_or_default()
 }
 
-/// The reply to `HMGET row s e m p`.
-pub(crate) type Fields = (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
+/// The reply to `HMGET row s e m p g`.
+pub(crate) type Fields =
+    (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// A row ready to write.
 pub(crate) struct NewRow {
@@ -16,6 +17,10 @@ pub(crate) struct NewRow {
     pub(crate) key: String,
     pub(crate) times: RowTimes,
     pub(crate) headers: Vec<u8>,
+    /// The tags' blob (core's tags encoding); empty for none.
+    pub(crate) tags: Vec<u8>,
+    /// The tags, for their sets.
+    pub(crate) tag_list: Vec<String>,
     pub(crate) payload: Bytes,
 }
 
@@ -35,10 +40,11 @@ pub(crate) struct Raw {
     pub(crate) expires: Option<Vec<u8>>,
     pub(crate) meta: Option<Vec<u8>>,
     pub(crate) payload: Option<Vec<u8>>,
+    pub(crate) tags: Option<Vec<u8>>,
 }
 
 impl From<Fields> for Raw {
-    fn from((stale, expires, meta, payload): Fields) -> Raw {
-        Raw { stale, expires, meta, payload }
+    fn from((stale, expires, meta, payload, tags): Fields) -> Raw {
+        Raw { stale, expires, meta, payload, tags }
     }
 }

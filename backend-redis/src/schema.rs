@@ -13,12 +13,57 @@
 /// itself; such rows read as version 0, and any write of them writes
 /// format 2 (Redis rows are upgraded as they are written, not all at open:
 /// a server may hold millions).
+///
+/// Format 3 is format 2 with tags (CONTRACT.md §9): the field `g` holds
+/// them in core's tags encoding, and the crc covers them too. Only a row
+/// with tags is written as format 3 (an older cachestore then says it does
+/// not know the format instead of reporting a checksum mismatch).
+///
+/// A tag's rows are the members `hex(namespace):key` of the set
+/// `<prefix>{g:hex(tag)}` (its own slot on a cluster). The set is added to
+/// before and after the row is written, is kept as long as its longest-lived
+/// row, and `invalidate_tag` checks every member against its row (see
+/// `invalidate_tag` in `store.rs`).
 pub(crate) const META_VERSION: u8 = 2;
+
+/// The meta format of a row with tags.
+pub(crate) const META_TAGGED: u8 = 3;
+
+/// Adds a row to a tag's set and keeps the set at least as long as the
+/// row. KEYS: the set. ARGV: the member, the row's PEXPIRE in ms (`-1`:
+/// never expires).
+pub(crate) const TAG_ADD: &str = r"
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('SADD', KEYS[1], ARGV[1])
+local px = tonumber(ARGV[2])
+if px < 0 then
+  redis.call('PERSIST', KEYS[1])
+  return 1
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if existed == 0 or (ttl >= 0 and ttl < px) then redis.call('PEXPIRE', KEYS[1], px) end
+return 1
+";
+
+/// Deletes a row a tag's invalidation found carrying the tag, if it has
+/// not been written since. KEYS: row, index. ARGV: the version read, now,
+/// the key (the index member). Answers 1 (deleted, live), 2 (deleted, dead)
+/// or 0 (written since: left alone).
+pub(crate) const INVALIDATE: &str = r"
+local v = redis.call('HGET', KEYS[1], 'v')
+if (not v) or v ~= ARGV[1] then return 0 end
+local s = redis.call('HGET', KEYS[1], 's')
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[3])
+if s == '' or tonumber(s) > tonumber(ARGV[2]) then return 1 end
+return 2
+";
 
 /// `set_if`: checks the condition and writes the row, on the row's slot.
 /// KEYS: row, index. ARGV: `a` (IfAbsent) or `v` (IfVersion), the expected
 /// version, now, then `s`, `e`, `m`, `p`, `v`, PEXPIRE ms (empty: none,
-/// `dead`: the row is dead on arrival), the key (the index member), `t`.
+/// `dead`: the row is dead on arrival), the key (the index member), `t`,
+/// `g` (empty: no tags).
 /// Answers `{1}` when written, else `{0, current version or ''}`.
 pub(crate) const SET_IF: &str = r"
 local s = redis.call('HGET', KEYS[1], 's')
@@ -37,6 +82,7 @@ if ARGV[9] == 'dead' then
   return {1}
 end
 redis.call('HSET', KEYS[1], 's', ARGV[4], 'e', ARGV[5], 'm', ARGV[6], 'p', ARGV[7], 'v', ARGV[8], 't', ARGV[11])
+if ARGV[12] ~= '' then redis.call('HSET', KEYS[1], 'g', ARGV[12]) end
 if ARGV[9] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[9]) end
 redis.call('ZADD', KEYS[2], 0, ARGV[10])
 return {1}

@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cachestore_core::raw::encoding::{
-    checksum, checksum_versioned, decode_headers, encode_headers,
+    checksum, checksum_tagged, decode_headers, decode_tags, encode_headers, encode_tags,
+    tags_blob_contains,
 };
 use cachestore_core::raw::{Phase, RowTimes, ScanRange, prepare_write, to_unix_millis};
 use cachestore_core::{
     Bytes, CacheStore, Capabilities, Condition, Entry, Error, Headers, Page, Result, ScanCursor,
     ScanItem, SetItem, SetOptions, SharedClock, Stats, SystemClock, TouchOptions, WriteOutcome,
-    async_trait, check_identity, check_namespace,
+    async_trait, check_identity, check_namespace, check_tag,
 };
 use redis::{Cmd, FromRedisValue, Pipeline, RedisError, Script, Value};
 
@@ -19,7 +20,7 @@ use crate::config::{DEFAULT_EXPIRY_GRACE, DEFAULT_MAX_PAYLOAD, DEFAULT_PREFIX, M
 use crate::connection::LazyConn;
 use crate::error::classify;
 use crate::row::{Fields, NewRow, Raw, last_per_identity, opt_ms};
-use crate::schema::{META_VERSION, hex};
+use crate::schema::{META_TAGGED, META_VERSION, hex};
 
 pub(crate) struct Inner {
     pub(crate) conn: LazyConn,
@@ -35,6 +36,8 @@ pub(crate) struct Inner {
     pub(crate) clear: Script,
     pub(crate) set_if: Script,
     pub(crate) touch: Script,
+    pub(crate) tag_add: Script,
+    pub(crate) invalidate: Script,
 }
 
 /// A store on Redis. Cheap to clone: clones share the connection.
@@ -114,6 +117,59 @@ impl RedisStore {
 
     fn index_key(&self, ns: &str) -> String {
         format!("{}:i", self.tag(ns))
+    }
+
+    /// The set of a tag's rows (its own slot on a cluster).
+    fn tag_set(&self, tag: &str) -> String {
+        format!("{}{{g:{}}}", self.inner.prefix, hex(tag.as_bytes()))
+    }
+
+    /// A row's member in its tags' sets: `hex(namespace):key`.
+    fn tag_member(ns: &str, key: &str) -> Vec<u8> {
+        let mut m = hex(ns.as_bytes()).into_bytes();
+        m.push(b':');
+        m.extend_from_slice(key.as_bytes());
+        m
+    }
+
+    /// The identity of a tag set's member; `None` for one not of ours.
+    fn parse_member(member: &[u8]) -> Option<(String, String)> {
+        let colon = member.iter().position(|&b| b == b':')?;
+        let (ns_hex, key) = (&member[..colon], &member[colon + 1..]);
+        if ns_hex.len() % 2 != 0 {
+            return None;
+        }
+        let ns: Option<Vec<u8>> = ns_hex
+            .chunks(2)
+            .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+            .collect();
+        Some((String::from_utf8(ns?).ok()?, String::from_utf8(key.to_vec()).ok()?))
+    }
+
+    /// Adds a row to the sets of its tags (each kept as long as the row),
+    /// all in flight together. Called before and after the row is written
+    /// (see `invalidate_tag`).
+    async fn add_to_tag_sets(&self, r: &NewRow, now: i64) -> Result<()> {
+        if r.tag_list.is_empty() || !r.times.phase(now).is_live() {
+            return Ok(());
+        }
+        let member = Self::tag_member(&r.ns, &r.key);
+        let px = self.px(&r.times, now).unwrap_or(-1);
+        let calls = r.tag_list.iter().map(|tag| {
+            let mut invocation = self.inner.tag_add.key(self.tag_set(tag));
+            invocation.arg(&member).arg(px);
+            self.bounded("indexing a row's tags", async move {
+                let mut conn = self.inner.conn.get().await?;
+                invocation
+                    .invoke_async::<i64>(&mut conn)
+                    .await
+                    .map_err(|e| self.err("indexing a row's tags", e))
+            })
+        });
+        for result in futures_util::future::join_all(calls).await {
+            result?;
+        }
+        Ok(())
     }
 
     fn registry(&self) -> String {
@@ -201,21 +257,19 @@ impl RedisStore {
     }
 
     fn hmget(&self, pipe: &mut Pipeline, ns: &str, key: &str) {
-        pipe.cmd("HMGET").arg(self.row_key(ns, key)).arg("s").arg("e").arg("m").arg("p");
+        pipe.cmd("HMGET").arg(self.row_key(ns, key)).arg("s").arg("e").arg("m").arg("p").arg("g");
     }
 
-    /// Decodes a row and judges it at `now`: `Some` when its phase is wanted.
-    /// Checks a row's fields against its checksum: its times, version and
-    /// headers blob. `payload` is checked too when given (a format-2 row
-    /// read for `touch` is checked without it: its meta holds the payload's
-    /// crc, which the row checksum covers).
+    /// Checks a row's fields against its checksum: its times (`s` and `e`),
+    /// version, headers blob and tags. `payload` is checked too when given
+    /// (a format-2 row read for `touch` is checked without it: its meta
+    /// holds the payload's crc, which the row checksum covers).
     fn check<'m>(
         &self,
-        ns: &str,
-        key: &str,
-        stale: &[u8],
-        expires: &[u8],
+        (ns, key): (&str, &str),
+        (stale, expires): (&[u8], &[u8]),
         meta: &'m [u8],
+        tags: &[u8],
         payload: Option<&[u8]>,
     ) -> Result<(RowTimes, u64, &'m [u8])> {
         let bad = |d: &str| self.corrupt(ns, key, d);
@@ -240,6 +294,9 @@ impl RedisStore {
         let mismatch = || bad("checksum mismatch: the row was changed outside cachestore");
         match meta.first() {
             Some(1) => {
+                if !tags.is_empty() {
+                    return Err(mismatch());
+                }
                 let headers = meta.get(13..).ok_or_else(short)?;
                 let payload = payload.ok_or_else(short)?;
                 if checksum(ns.as_bytes(), key.as_bytes(), &times, headers, payload) != sum {
@@ -247,12 +304,13 @@ impl RedisStore {
                 }
                 Ok((times, 0, headers))
             }
-            Some(2) => {
+            Some(&format @ (META_VERSION | META_TAGGED)) => {
                 let version = u64::from_le_bytes(word(13)?);
                 let payload_sum = bytes(21, 4)?;
                 let headers = meta.get(25..).ok_or_else(short)?;
                 let (n, k) = (ns.as_bytes(), key.as_bytes());
-                if checksum_versioned(n, k, &times, version, headers, payload_sum) != sum
+                if (format == META_TAGGED) == tags.is_empty()
+                    || checksum_tagged(n, k, &times, version, headers, tags, payload_sum) != sum
                     || payload.is_some_and(|p| crc32fast::hash(p).to_le_bytes() != payload_sum)
                 {
                     return Err(mismatch());
@@ -277,8 +335,9 @@ impl RedisStore {
         else {
             return Ok(None);
         };
+        let tags = raw.tags.unwrap_or_default();
         let (times, version, headers_blob) =
-            self.check(ns, key, &stale, &expires, &meta, Some(&payload))?;
+            self.check((ns, key), (&stale, &expires), &meta, &tags, Some(&payload))?;
         match times.phase(now) {
             Phase::Fresh => {}
             Phase::Stale if stale_ok => {}
@@ -286,8 +345,9 @@ impl RedisStore {
         }
         let headers = decode_headers(headers_blob)
             .map_err(|d| self.corrupt(ns, key, format!("headers: {d}")))?;
+        let tags = decode_tags(&tags).map_err(|d| self.corrupt(ns, key, format!("tags: {d}")))?;
         Entry::from_versioned_parts(Bytes::from(payload), headers, times, version)
-            .map(Some)
+            .map(|e| Some(e.with_tags(tags)))
             .ok_or_else(|| self.corrupt(ns, key, "a time is out of range"))
     }
 
@@ -297,8 +357,9 @@ impl RedisStore {
         let (Some(stale), Some(expires), Some(meta)) = (raw.stale, raw.expires, raw.meta) else {
             return Ok(None);
         };
+        let tags = raw.tags.unwrap_or_default();
         let (times, _, headers) =
-            self.check(ns, key, &stale, &expires, &meta, raw.payload.as_deref())?;
+            self.check((ns, key), (&stale, &expires), &meta, &tags, raw.payload.as_deref())?;
         if !times.phase(now).is_live() {
             return Ok(None);
         }
@@ -319,23 +380,16 @@ impl RedisStore {
     /// A row's meta, format 2 (see [`META_VERSION`]).
     fn meta(
         &self,
-        ns: &str,
-        key: &str,
+        (ns, key): (&str, &str),
         times: &RowTimes,
         version: u64,
-        headers: &[u8],
+        (headers, tags): (&[u8], &[u8]),
         payload_sum: [u8; 4],
     ) -> Vec<u8> {
-        let sum = checksum_versioned(
-            ns.as_bytes(),
-            key.as_bytes(),
-            times,
-            version,
-            headers,
-            &payload_sum,
-        );
+        let (n, k) = (ns.as_bytes(), key.as_bytes());
+        let sum = checksum_tagged(n, k, times, version, headers, tags, &payload_sum);
         let mut meta = Vec::with_capacity(25 + headers.len());
-        meta.push(META_VERSION);
+        meta.push(if tags.is_empty() { META_VERSION } else { META_TAGGED });
         meta.extend_from_slice(&sum.to_le_bytes());
         meta.extend_from_slice(&times.stored_at.to_le_bytes());
         meta.extend_from_slice(&version.to_le_bytes());
@@ -356,8 +410,8 @@ impl RedisStore {
             pipe.cmd("ZREM").arg(&index).arg(key).ignore();
             return;
         }
-        let meta =
-            self.meta(ns, key, times, version, headers, crc32fast::hash(payload).to_le_bytes());
+        let sum = crc32fast::hash(payload).to_le_bytes();
+        let meta = self.meta((ns, key), times, version, (headers, &r.tags), sum);
         pipe.cmd("HSET")
             .arg(&row)
             .arg("s")
@@ -373,6 +427,9 @@ impl RedisStore {
             .arg("t")
             .arg(times.stored_at)
             .ignore();
+        if !r.tags.is_empty() {
+            pipe.cmd("HSET").arg(&row).arg("g").arg(&r.tags).ignore();
+        }
         if let Some(px) = self.px(times, now) {
             pipe.cmd("PEXPIRE").arg(&row).arg(px).ignore();
         }
@@ -427,12 +484,19 @@ impl RedisStore {
         let now = self.now()?;
         if !self.inner.conn.is_cluster() {
             let first = self.register(&items.iter().collect::<Vec<_>>()).await?;
+            for row in &items {
+                self.add_to_tag_sets(row, now).await?;
+            }
             let mut pipe = redis::pipe();
             pipe.atomic();
             for (i, row) in items.iter().enumerate() {
                 self.write_row(&mut pipe, row, now, first + i as u64);
             }
-            return self.pipeline::<()>(&pipe, "writing rows").await;
+            self.pipeline::<()>(&pipe, "writing rows").await?;
+            for row in &items {
+                self.add_to_tag_sets(row, now).await?;
+            }
+            return Ok(());
         }
         let items = last_per_identity(items);
         let first = self.register(&items.iter().collect::<Vec<_>>()).await?;
@@ -446,10 +510,12 @@ impl RedisStore {
             let store = self.clone();
             let version = first + i as u64;
             tasks.spawn(async move {
+                store.add_to_tag_sets(&row, now).await?;
                 let mut pipe = redis::pipe();
                 pipe.atomic();
                 store.write_row(&mut pipe, &row, now, version);
-                store.pipeline::<()>(&pipe, "writing a row").await
+                store.pipeline::<()>(&pipe, "writing a row").await?;
+                store.add_to_tag_sets(&row, now).await
             });
         }
         while let Some(result) = tasks.join_next().await {
@@ -473,8 +539,15 @@ impl RedisStore {
             &payload,
             options,
         )?;
-        cachestore_core::raw::refuse_tags("redis", &self.capabilities(), &options.tags)?;
-        Ok(NewRow { ns, key, times, headers: encode_headers(&options.headers), payload })
+        Ok(NewRow {
+            ns,
+            key,
+            times,
+            headers: encode_headers(&options.headers),
+            tags: encode_tags(&options.tags),
+            tag_list: options.tags.iter().cloned().collect(),
+            payload,
+        })
     }
 }
 
@@ -506,14 +579,9 @@ impl CacheStore for RedisStore {
         let row = self.prepare(ns.to_owned(), key.to_owned(), payload, &options)?;
         let now = self.now()?;
         let version = self.register(&[&row]).await?;
-        let meta = self.meta(
-            ns,
-            key,
-            &row.times,
-            version,
-            &row.headers,
-            crc32fast::hash(&row.payload).to_le_bytes(),
-        );
+        let sum = crc32fast::hash(&row.payload).to_le_bytes();
+        let meta = self.meta((ns, key), &row.times, version, (&row.headers, &row.tags), sum);
+        self.add_to_tag_sets(&row, now).await?;
         let (kind, expected) = match condition {
             Condition::IfAbsent => ("a", String::new()),
             Condition::IfVersion(v) => ("v", v.to_string()),
@@ -531,7 +599,8 @@ impl CacheStore for RedisStore {
             .arg(version)
             .arg(self.px_arg(&row.times, now))
             .arg(key)
-            .arg(row.times.stored_at);
+            .arg(row.times.stored_at)
+            .arg(&row.tags);
         let answer: Vec<Value> = self
             .bounded("a conditional write", async {
                 let mut conn = self.inner.conn.get().await?;
@@ -547,6 +616,7 @@ impl CacheStore for RedisStore {
             .and_then(|v| FromRedisValue::from_redis_value(v.clone()).ok())
             .ok_or_else(bad)?;
         if written == 1 {
+            self.add_to_tag_sets(&row, now).await?;
             return Ok(WriteOutcome::Written { version });
         }
         let current: String = answer
@@ -574,23 +644,29 @@ impl CacheStore for RedisStore {
         // meanwhile; a write in between sends us round again.
         for _ in 0..64 {
             let mut read = redis::cmd("HMGET");
-            read.arg(&row_key).arg("s").arg("e").arg("m").arg("v");
+            read.arg(&row_key).arg("s").arg("e").arg("m").arg("v").arg("g");
             let mut incr = redis::cmd("INCR");
             incr.arg(self.versions());
-            type Read = (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>);
+            type Read = (
+                Option<Vec<u8>>,
+                Option<Vec<u8>>,
+                Option<Vec<u8>>,
+                Option<String>,
+                Option<Vec<u8>>,
+            );
             // Two slots on a cluster: two calls, in flight together.
             let (fields, version) = tokio::join!(
                 self.query::<Read>(&read, "reading a row to touch"),
                 self.query::<u64>(&incr, "taking a row version"),
             );
-            let ((stale, expires, meta, read_version), version) = (fields?, version?);
+            let ((stale, expires, meta, read_version, tags), version) = (fields?, version?);
             let (Some(stale), Some(expires), Some(meta)) = (stale, expires, meta) else {
                 return Ok(None);
             };
             // Judge and check the row as a read does; the payload's crc comes
             // from a format-2 meta, or (format 1) from the payload, once.
             let payload_sum = match meta.first() {
-                Some(2) => None,
+                Some(&(META_VERSION | META_TAGGED)) => None,
                 _ => {
                     let p: Option<Vec<u8>> = self
                         .query(redis::cmd("HGET").arg(&row_key).arg("p"), "reading a row to touch")
@@ -603,6 +679,7 @@ impl CacheStore for RedisStore {
                 expires: Some(expires),
                 meta: Some(meta.clone()),
                 payload: payload_sum.clone(),
+                tags: tags.clone(),
             };
             let payload_sum = match payload_sum {
                 Some(p) => crc32fast::hash(&p).to_le_bytes(),
@@ -617,7 +694,8 @@ impl CacheStore for RedisStore {
                 Some(h) => encode_headers(h),
                 None => encode_headers(&old),
             };
-            let new_meta = self.meta(ns, key, &times, version, &headers, payload_sum);
+            let tags = tags.unwrap_or_default();
+            let new_meta = self.meta((ns, key), &times, version, (&headers, &tags), payload_sum);
             let mut invocation = self.inner.touch.key(&row_key);
             invocation
                 .key(self.index_key(ns))
@@ -672,6 +750,56 @@ impl CacheStore for RedisStore {
                 .and_then(|s| s.parse::<i64>().ok())
                 .is_some_and(|s| now < s),
         })
+    }
+
+    /// Takes the tag's members in batches with `SPOP` (so a member is
+    /// handled once, whoever else invalidates the tag), reads each row's
+    /// version and tags, and deletes those still carrying the tag with a
+    /// script that checks the version first (a row written since is left:
+    /// it was written during the call). Writers add a row to its tags' sets
+    /// before and after writing it: a row written with the tag before this
+    /// call started is in the set (the first add) and is deleted; one written
+    /// while a batch was taken is added again (the second add) and stays
+    /// tracked for the next invalidation.
+    async fn invalidate_tag(&self, tag: &str) -> Result<u64> {
+        check_tag(tag)?;
+        let now = self.now()?;
+        let set = self.tag_set(tag);
+        let mut live = 0;
+        loop {
+            let members: Vec<Vec<u8>> =
+                self.query(redis::cmd("SPOP").arg(&set).arg(500), "invalidating a tag").await?;
+            if members.is_empty() {
+                return Ok(live);
+            }
+            let ids: Vec<(String, String)> =
+                members.iter().filter_map(|m| Self::parse_member(m)).collect();
+            let reads = ids.iter().map(|(ns, key)| async move {
+                let mut read = redis::cmd("HMGET");
+                read.arg(self.row_key(ns, key)).arg("v").arg("g");
+                self.query::<(Option<String>, Option<Vec<u8>>)>(&read, "invalidating a tag").await
+            });
+            let rows = futures_util::future::join_all(reads).await;
+            let deletes = ids.iter().zip(rows).map(|((ns, key), row)| async move {
+                let (Some(version), Some(tags)) = row? else { return Ok(0) };
+                if !tags_blob_contains(&tags, tag) {
+                    return Ok(0);
+                }
+                let mut invocation = self.inner.invalidate.key(self.row_key(ns, key));
+                invocation.key(self.index_key(ns)).arg(version).arg(now).arg(key);
+                self.bounded("invalidating a tag", async {
+                    let mut conn = self.inner.conn.get().await?;
+                    invocation
+                        .invoke_async::<i64>(&mut conn)
+                        .await
+                        .map_err(|e| self.err("invalidating a tag", e))
+                })
+                .await
+            });
+            for answer in futures_util::future::join_all(deletes).await {
+                live += u64::from(answer? == 1);
+            }
+        }
     }
 
     async fn purge_expired(&self) -> Result<u64> {
@@ -785,16 +913,9 @@ impl CacheStore for RedisStore {
                 for key in &keys {
                     self.hmget(&mut pipe, &ns, key);
                 }
-                let rows: Vec<(
-                    Option<Vec<u8>>,
-                    Option<Vec<u8>>,
-                    Option<Vec<u8>>,
-                    Option<Vec<u8>>,
-                )> = self.pipeline(&pipe, "scanning").await?;
-                for (key, (stale, expires, meta, payload)) in keys.iter().zip(rows) {
-                    if let Some(entry) =
-                        self.decode(&ns, key, Raw { stale, expires, meta, payload }, now, true)?
-                    {
+                let rows: Vec<Fields> = self.pipeline(&pipe, "scanning").await?;
+                for (key, fields) in keys.iter().zip(rows) {
+                    if let Some(entry) = self.decode(&ns, key, fields.into(), now, true)? {
                         if items.len() == limit {
                             more = true;
                             break 'namespaces;
@@ -872,6 +993,7 @@ impl CacheStore for RedisStore {
             .with_self_expiring(true)
             .with_conditional_writes(true)
             .with_touch(true)
+            .with_tags(true)
             .with_max_payload(self.inner.max_payload)
     }
 
@@ -893,12 +1015,25 @@ mod tests {
     }
 
     #[test]
+    fn tag_members_round_trip_and_foreign_ones_are_refused() {
+        for (ns, key) in [("a", "b"), ("a:b", "c:d"), ("é\0", ":")] {
+            let member = RedisStore::tag_member(ns, key);
+            assert_eq!(RedisStore::parse_member(&member), Some((ns.into(), key.into())));
+        }
+        for bad in [&b"nocolon"[..], b"6:k", b"zz:k", b"ff:k"] {
+            assert_eq!(RedisStore::parse_member(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn only_the_last_item_per_identity_is_kept_in_order() {
         let row = |ns: &str, key: &str, v: &'static str| NewRow {
             ns: ns.into(),
             key: key.into(),
             times: RowTimes { stored_at: 0, expires_at: None, stale_until: None },
             headers: Vec::new(),
+            tags: Vec::new(),
+            tag_list: Vec::new(),
             payload: Bytes::from_static(v.as_bytes()),
         };
         let kept = last_per_identity(vec![
