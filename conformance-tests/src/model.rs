@@ -19,7 +19,7 @@ use std::time::Duration;
 use cachestore_core::raw::{Phase, RowTimes, from_unix_millis, to_unix_millis};
 use cachestore_core::{
     Bytes, CacheStore, Clock, Condition, Entry, Error, Headers, ManualClock, SetItem, SetOptions,
-    TouchOptions, Ttl, WriteOutcome,
+    Tags, TouchOptions, Ttl, WriteOutcome,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
@@ -97,6 +97,21 @@ pub struct Write {
     pub stale_ms: u64,
     /// The headers.
     pub headers: HeaderSpec,
+    /// The tags: bit `i` set carries [`TAGS`]`[i]` (written only on a
+    /// store with [`Capabilities::tags`](cachestore_core::Capabilities::tags)).
+    pub tags: u8,
+}
+
+/// The tags the model writes and invalidates: one a prefix of another, and
+/// one that never meets a row's other tag by accident.
+pub const TAGS: [&str; 3] = ["a", "ab", "album:x"];
+
+fn tags_of(mask: u8) -> Tags {
+    TAGS.iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .map(|(_, t)| (*t).to_owned())
+        .collect()
 }
 
 /// The condition of a `SetIf`, as the model draws it.
@@ -143,6 +158,8 @@ pub enum Op {
     Advance(u64),
     /// Move the clock backwards, ms.
     Rewind(u64),
+    /// `invalidate_tag` of [`TAGS`]`[i]`.
+    InvalidateTag(usize),
     /// Close and reopen the store (persistent stores only).
     Reopen,
 }
@@ -173,8 +190,16 @@ fn write() -> impl Strategy<Value = Write> {
         1 => Just(HeaderSpec::Many),
     ];
     let stale = prop_oneof![1 => Just(0u64), 2 => time_step()];
-    (0..IDENTITIES.len(), payload, ttl, stale, headers).prop_map(
-        |(id, payload, ttl, stale_ms, headers)| Write { id, payload, ttl, stale_ms, headers },
+    let tags = prop_oneof![2 => Just(0u8), 3 => 0..8u8];
+    (0..IDENTITIES.len(), payload, ttl, stale, headers, tags).prop_map(
+        |(id, payload, ttl, stale_ms, headers, tags)| Write {
+            id,
+            payload,
+            ttl,
+            stale_ms,
+            headers,
+            tags,
+        },
     )
 }
 
@@ -194,6 +219,7 @@ fn op(persistent: bool) -> BoxedStrategy<Op> {
         2 => Just(Op::Purge),
         1 => (0..NAMESPACES.len()).prop_map(Op::ClearNamespace),
         1 => Just(Op::ClearAll),
+        2 => (0..TAGS.len()).prop_map(Op::InvalidateTag),
         1 => (proptest::option::of(0..NAMESPACES.len()), 1..5usize)
             .prop_map(|(ns, page)| Op::Scan(ns, page)),
         5 => time_step().prop_map(Op::Advance),
@@ -216,6 +242,7 @@ pub fn sequences(persistent: bool) -> impl Strategy<Value = Vec<Op>> {
 struct Row {
     payload: Bytes,
     headers: Headers,
+    tags: Tags,
     times: RowTimes,
     /// On a self-expiring engine: the row has been dead at some step, so the
     /// engine may have dropped it (CONTRACT.md §2).
@@ -257,6 +284,7 @@ impl Model {
     fn entry(row: &Row) -> Entry {
         Entry::from_parts(row.payload.clone(), row.headers.clone(), row.times)
             .unwrap_or_else(|| panic!("model time out of range: {:?}", row.times))
+            .with_tags(row.tags.clone())
     }
 
     /// The answers a read may give: exactly one, or `None` too where the row
@@ -277,10 +305,10 @@ impl Model {
     }
 
     /// Removes the rows `select` picks; returns the range of live rows removed.
-    fn remove(&mut self, now: i64, select: impl Fn(&str) -> bool) -> Range {
+    fn remove(&mut self, now: i64, select: impl Fn(&str, &Row) -> bool) -> Range {
         let (mut sure, mut maybe) = (0, 0);
         self.rows.retain(|(ns, _), row| {
-            if !select(ns) {
+            if !select(ns, row) {
                 return true;
             }
             if Self::phase(row, now).is_live() {
@@ -422,12 +450,13 @@ impl fmt::Display for Described<'_> {
         let id = |i: usize| format!("{:?}", IDENTITIES[i]);
         let w = |w: &Write| {
             format!(
-                "{} {:?} ttl={:?} stale_for={}ms headers={:?}",
+                "{} {:?} ttl={:?} stale_for={}ms headers={:?} tags={:?}",
                 id(w.id),
                 w.payload,
                 w.ttl,
                 w.stale_ms,
-                w.headers
+                w.headers,
+                tags_of(w.tags)
             )
         };
         match self.0 {
@@ -453,6 +482,7 @@ impl fmt::Display for Described<'_> {
             }
             Op::Advance(n) => write!(f, "advance {n}ms"),
             Op::Rewind(n) => write!(f, "rewind {n}ms"),
+            Op::InvalidateTag(t) => write!(f, "invalidate_tag {:?}", TAGS[*t]),
             Op::Reopen => write!(f, "reopen"),
         }
     }
@@ -468,7 +498,7 @@ macro_rules! store_ok {
     };
 }
 
-fn build_write(step: usize, w: &Write, clock: &ManualClock) -> (Bytes, SetOptions) {
+fn build_write(step: usize, w: &Write, clock: &ManualClock, tags: bool) -> (Bytes, SetOptions) {
     let payload = match w.payload {
         PayloadSpec::Empty => Bytes::new(),
         PayloadSpec::Small => Bytes::from(format!("payload of step {step}")),
@@ -498,8 +528,11 @@ fn build_write(step: usize, w: &Write, clock: &ManualClock) -> (Bytes, SetOption
         .into(),
         HeaderSpec::Many => (0..200).map(|i| (format!("h{i:03}"), format!("{step}.{i}"))).collect(),
     };
-    let options =
+    let mut options =
         SetOptions::new().ttl(ttl).stale_for(Duration::from_millis(w.stale_ms)).headers(headers);
+    if tags {
+        options = options.tags(tags_of(w.tags));
+    }
     (payload, options)
 }
 
@@ -518,6 +551,7 @@ fn model_write(
         Row {
             payload,
             headers: options.headers.clone(),
+            tags: options.tags.clone(),
             times,
             maybe_gone: false,
             version: None,
@@ -586,7 +620,7 @@ async fn execute<F: StoreFactory>(
         let now_ms = to_unix_millis(now).map_err(|e| fail(step, format!("clock: {e}")))?;
         match op {
             Op::Set(w) => {
-                let (payload, options) = build_write(step, w, &clock);
+                let (payload, options) = build_write(step, w, &clock, caps.tags);
                 let (ns, key) = IDENTITIES[w.id];
                 store_ok!(step, "set", s.set(ns, key, payload.clone(), options.clone()).await);
                 model_write(&mut model, w, payload, &options, now);
@@ -594,7 +628,7 @@ async fn execute<F: StoreFactory>(
             Op::SetMany(ws) => {
                 let mut items = Vec::new();
                 for w in ws {
-                    let (payload, options) = build_write(step, w, &clock);
+                    let (payload, options) = build_write(step, w, &clock, caps.tags);
                     let (ns, key) = IDENTITIES[w.id];
                     model_write(&mut model, w, payload.clone(), &options, now);
                     items.push(SetItem::new(ns, key, payload, options));
@@ -680,7 +714,7 @@ async fn execute<F: StoreFactory>(
             Op::ClearNamespace(n) => {
                 let ns = NAMESPACES[*n];
                 let got = store_ok!(step, "clear_namespace", s.clear_namespace(ns).await);
-                let want = model.remove(now_ms, |x| x == ns);
+                let want = model.remove(now_ms, |x, _| x == ns);
                 if !want.contains(got) {
                     return Err(fail(
                         step,
@@ -690,7 +724,7 @@ async fn execute<F: StoreFactory>(
             }
             Op::ClearAll => {
                 let got = store_ok!(step, "clear_all", s.clear_all().await);
-                let want = model.remove(now_ms, |_| true);
+                let want = model.remove(now_ms, |_, _| true);
                 if !want.contains(got) {
                     return Err(fail(
                         step,
@@ -706,7 +740,7 @@ async fn execute<F: StoreFactory>(
                 }
             }
             Op::SetIf(w, spec) => {
-                let (payload, options) = build_write(step, w, &clock);
+                let (payload, options) = build_write(step, w, &clock, caps.tags);
                 let (ns, key) = IDENTITIES[w.id];
                 let id = (ns.to_owned(), key.to_owned());
                 let row = model.rows.get(&id);
@@ -785,8 +819,9 @@ async fn execute<F: StoreFactory>(
                     ttl: *ttl,
                     stale_ms: *stale_ms,
                     headers: if *new_headers { HeaderSpec::One } else { HeaderSpec::None },
+                    tags: 0,
                 };
-                let (_, set) = build_write(step, &w, &clock);
+                let (_, set) = build_write(step, &w, &clock, false);
                 let mut options = TouchOptions::new(set.ttl).stale_for(set.stale_for);
                 if *new_headers {
                     options = options.headers(set.headers.clone());
@@ -834,6 +869,27 @@ async fn execute<F: StoreFactory>(
                             ),
                         ));
                     }
+                }
+            }
+            Op::InvalidateTag(t) => {
+                let tag = TAGS[*t];
+                let result = s.invalidate_tag(tag).await;
+                if !caps.tags {
+                    if !matches!(result, Err(Error::Unsupported { .. })) {
+                        return Err(fail(
+                            step,
+                            format!("invalidate_tag without the capability: {result:?}"),
+                        ));
+                    }
+                    continue;
+                }
+                let got = store_ok!(step, "invalidate_tag", result);
+                let want = model.remove(now_ms, |_, row| row.tags.contains(tag));
+                if !want.contains(got) {
+                    return Err(fail(
+                        step,
+                        format!("invalidate_tag {tag:?} returned {got}, the model {want:?}"),
+                    ));
                 }
             }
             Op::Advance(n) => clock.advance(Duration::from_millis(*n)),

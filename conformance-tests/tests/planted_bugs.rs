@@ -9,7 +9,7 @@ mod support;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use cachestore_conformance::{
-    ManualClock, StoreFactory, async_trait, behaviours, block_on, model, versions,
+    ManualClock, StoreFactory, async_trait, behaviours, block_on, model, tags, versions,
 };
 use cachestore_core::raw::{Phase, to_unix_millis};
 use cachestore_core::{
@@ -60,6 +60,19 @@ enum Bug {
     TouchDropsHeaders,
     /// `touch` renews a dead row too.
     TouchRevivesDeadRows,
+    /// `invalidate_tag` removes the tag's rows in the first namespace that
+    /// has any, as if tags were per namespace.
+    InvalidateTagInOneNamespace,
+    /// `invalidate_tag("a")` also removes rows tagged `"ab"` (a prefix
+    /// match on a flattened tag list).
+    InvalidateTagMatchesPrefixes,
+    /// `invalidate_tag` counts the dead rows it removes too.
+    InvalidateTagCountsDeadRows,
+    /// An overwrite keeps the old row's tags along with the new ones (an
+    /// index never cleaned).
+    OverwriteKeepsOldTags,
+    /// `touch` writes the row again without its tags.
+    TouchDropsTags,
 }
 
 /// Bugs the model test cannot express (its key space is small, its cursors
@@ -139,6 +152,9 @@ impl CacheStore for Broken {
                 options.headers.entry(name).or_insert(value);
             }
         }
+        if let (Bug::OverwriteKeepsOldTags, Some(old)) = (self.bug, self.row(namespace, key)) {
+            options.tags.extend(old.tags);
+        }
         let (ns, k) = self.id(namespace, key);
         let old = self.row(namespace, key).map_or(0, |r| r.version);
         self.inner.set(&ns, &k, payload, options).await?;
@@ -204,7 +220,38 @@ impl CacheStore for Broken {
             }
             _ => {}
         }
-        self.inner.touch(&ns, &k, options).await
+        let touched = self.inner.touch(&ns, &k, options).await?;
+        if self.bug == Bug::TouchDropsTags
+            && let Some(row) = self.inner.lock().get_mut(&(ns, k))
+        {
+            row.tags.clear();
+        }
+        Ok(touched)
+    }
+
+    async fn invalidate_tag(&self, tag: &str) -> Result<u64> {
+        cachestore_core::check_tag(tag)?;
+        let now = self.now();
+        let mut rows = self.inner.lock();
+        let first_ns =
+            rows.iter().find(|(_, r)| r.tags.contains(tag)).map(|((ns, _), _)| ns.clone());
+        let mut n = 0;
+        rows.retain(|(ns, _), row| {
+            let carries = match self.bug {
+                Bug::InvalidateTagInOneNamespace => {
+                    row.tags.contains(tag) && first_ns.as_deref() == Some(ns.as_str())
+                }
+                Bug::InvalidateTagMatchesPrefixes => row.tags.iter().any(|t| t.starts_with(tag)),
+                _ => row.tags.contains(tag),
+            };
+            if carries
+                && (row.times.phase(now).is_live() || self.bug == Bug::InvalidateTagCountsDeadRows)
+            {
+                n += 1;
+            }
+            !carries
+        });
+        Ok(n)
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
@@ -428,6 +475,32 @@ planted_v2! {
     touch_revives_dead_rows: TouchRevivesDeadRows caught by touch_renews_a_live_row_in_place;
 }
 
+macro_rules! planted_tags {
+    ($($test:ident: $bug:ident caught by $($behaviour:ident),+;)*) => {$(
+        #[test]
+        fn $test() {
+            let factory = Factory(Bug::$bug);
+            $(
+                assert!(
+                    fails(|| tags::$behaviour(&factory)),
+                    concat!("behaviour ", stringify!($behaviour), " missed ", stringify!($bug))
+                );
+            )+
+            if !BEYOND_THE_MODEL.contains(&Bug::$bug) {
+                model_catches(Bug::$bug);
+            }
+        }
+    )*};
+}
+
+planted_tags! {
+    invalidate_tag_in_one_namespace: InvalidateTagInOneNamespace caught by tags_round_trip_and_invalidate_across_namespaces;
+    invalidate_tag_matches_prefixes: InvalidateTagMatchesPrefixes caught by tags_round_trip_and_invalidate_across_namespaces;
+    invalidate_tag_counts_dead_rows: InvalidateTagCountsDeadRows caught by invalidate_tag_counts_only_live_rows;
+    overwrite_keeps_old_tags: OverwriteKeepsOldTags caught by writes_replace_tags_and_touch_keeps_them;
+    touch_drops_tags: TouchDropsTags caught by writes_replace_tags_and_touch_keeps_them;
+}
+
 /// The correct store passes the same checks, so the failures above are the
 /// bugs' doing, not the harness's.
 #[test]
@@ -449,6 +522,9 @@ fn the_unbroken_store_passes_the_same_checks() {
     assert!(!fails(|| versions::set_if_version_writes_only_on_a_match(&Correct)));
     assert!(!fails(|| versions::touch_renews_a_live_row_in_place(&Correct)));
     assert!(!fails(|| versions::concurrent_version_increments_lose_nothing(&Correct)));
+    assert!(!fails(|| tags::tags_round_trip_and_invalidate_across_namespaces(&Correct)));
+    assert!(!fails(|| tags::invalidate_tag_counts_only_live_rows(&Correct)));
+    assert!(!fails(|| tags::writes_replace_tags_and_touch_keeps_them(&Correct)));
     model::check_with(&Correct, 512, Some(0x5eed))
         .expect("the correct store passes the model test");
 }
