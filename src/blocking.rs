@@ -119,6 +119,11 @@ impl<C: ValueCodec> BlockingCache<C> {
         self.block(self.cache.delete(namespace, key))?
     }
 
+    /// [`Cache::invalidate_tag`]: removes every row carrying `tag`.
+    pub fn invalidate_tag(&self, tag: &str) -> Result<u64> {
+        self.block(self.cache.invalidate_tag(tag))?
+    }
+
     /// Deletes every row of `namespace`; returns how many went.
     pub fn clear_namespace(&self, namespace: &str) -> Result<u64> {
         self.block(self.cache.store().clear_namespace(namespace))?

@@ -602,6 +602,31 @@ impl<C: ValueCodec> Cache<C> {
         self.inner.store.delete(namespace, key).await
     }
 
+    /// Removes every row carrying `tag`, in every namespace (values and
+    /// remembered failures written with [`FetchPolicy::tag`],
+    /// [`Fetched::tag`](crate::Fetched::tag) or [`SetOptions::tag`]), and
+    /// returns how many were fresh or stale (CONTRACT.md §9). Its cost grows
+    /// with the rows carrying the tag, not with the store.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cachestore::Result<()> {
+    /// use std::sync::Arc;
+    /// use cachestore::{Cache, MemoryStore, SetOptions};
+    ///
+    /// let cache = Cache::new(Arc::new(MemoryStore::new()));
+    /// let album = SetOptions::new().tag("album:mezzanine");
+    /// cache.set("musicbrainz", "angel", &"6:18", album.clone()).await?;
+    /// cache.set("discogs", "angel", &"6:19", album).await?;
+    /// cache.set("discogs", "teardrop", &"5:30", SetOptions::new()).await?;
+    /// assert_eq!(cache.invalidate_tag("album:mezzanine").await?, 2);
+    /// assert_eq!(cache.get::<String>("discogs", "teardrop").await?.as_deref(), Some("5:30"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn invalidate_tag(&self, tag: &str) -> Result<u64> {
+        self.inner.store.invalidate_tag(tag).await
+    }
+
     /// Background work may start: a tokio runtime is here and the cache is
     /// not shut down.
     pub(crate) fn background(&self) -> Option<Handle> {
@@ -810,7 +835,9 @@ impl<C: ValueCodec> Cache<C> {
         let mut options = SetOptions::new()
             .ttl(fetched.ttl.unwrap_or(policy.ttl))
             .stale_for(fetched.stale_for.unwrap_or(policy.stale_for))
-            .headers(policy.headers.clone());
+            .headers(policy.headers.clone())
+            .tags(policy.tags.iter().cloned())
+            .tags(fetched.tags);
         match fetched.outcome {
             Outcome::Value(value) => {
                 options.headers.extend(fetched.headers);
@@ -842,7 +869,10 @@ impl<C: ValueCodec> Cache<C> {
                 headers.extend(fetched.headers);
                 headers.retain(|name, _| !is_internal_header(name) || name == CODEC_HEADER);
                 self.inner.redaction.apply(&mut headers);
-                let options = SetOptions { headers, ..options };
+                // Rewritten (a store without touch, or a row gone
+                // meanwhile), the row keeps its tags, with the new ones.
+                let mut options = SetOptions { headers, ..options };
+                options.tags.extend(previous.tags.iter().cloned());
                 cached.headers = self.visible(options.headers.clone());
                 if fetched.store {
                     self.renew(namespace, key, previous, options, &counters).await?;
@@ -941,7 +971,10 @@ impl<C: ValueCodec> Cache<C> {
             Err(e) => return Err(FetchError::Store(e)),
         }
         if let Some(ttl) = policy.negative_ttl {
-            let options = SetOptions::new().ttl(Ttl::For(ttl)).header(NEGATIVE_HEADER, "1");
+            let options = SetOptions::new()
+                .ttl(Ttl::For(ttl))
+                .header(NEGATIVE_HEADER, "1")
+                .tags(policy.tags.iter().cloned());
             match self.inner.store.set(namespace, key, Bytes::from(text), options).await {
                 Ok(()) => bump(&counters.sets),
                 Err(e) => {

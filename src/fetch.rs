@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use cachestore_core::{Error, Headers, Ttl};
+use cachestore_core::{Error, Headers, Tags, Ttl};
 
 /// How [`Cache::get_or_fetch`](crate::Cache::get_or_fetch) caches what it
 /// fetches. A [`Fetched`] value may override the TTL, the stale window and
@@ -37,6 +37,11 @@ pub struct FetchPolicy {
     pub hard_timeout: Option<Duration>,
     /// Headers stored with every value (after redaction).
     pub headers: Headers,
+    /// Tags stored with every value and every remembered failure
+    /// (CONTRACT.md §9): [`Cache::invalidate_tag`](crate::Cache::invalidate_tag)
+    /// then drops them together, across namespaces ("everything about this
+    /// album, from every API").
+    pub tags: Tags,
 }
 
 impl FetchPolicy {
@@ -62,6 +67,7 @@ impl FetchPolicy {
             soft_timeout: None,
             hard_timeout: None,
             headers: Headers::new(),
+            tags: Tags::new(),
         }
     }
 
@@ -105,6 +111,12 @@ impl FetchPolicy {
     /// Adds a header stored with every value.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.insert(name.into(), value.into());
+        self
+    }
+
+    /// Adds a tag stored with every value and remembered failure.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tags.insert(tag.into());
         self
     }
 }
@@ -182,6 +194,7 @@ pub struct Fetched<T> {
     pub(crate) ttl: Option<Ttl>,
     pub(crate) stale_for: Option<Duration>,
     pub(crate) store: bool,
+    pub(crate) tags: Tags,
 }
 
 impl<T> Fetched<T> {
@@ -193,6 +206,7 @@ impl<T> Fetched<T> {
             ttl: None,
             stale_for: None,
             store: true,
+            tags: Tags::new(),
         }
     }
 
@@ -210,6 +224,7 @@ impl<T> Fetched<T> {
             ttl: None,
             stale_for: None,
             store: true,
+            tags: Tags::new(),
         }
     }
 
@@ -223,6 +238,13 @@ impl<T> Fetched<T> {
     /// Adds headers, as [`Fetched::header`].
     pub fn headers(mut self, headers: Headers) -> Self {
         self.headers.extend(headers);
+        self
+    }
+
+    /// Adds a tag to store with the value (with the policy's). A "not
+    /// modified" row keeps the tags it has.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tags.insert(tag.into());
         self
     }
 

@@ -80,9 +80,10 @@ mod url;
 // group commit, file helpers, row encodings) is not part of this crate.
 pub use cachestore_core::{
     BoxError, Bytes, CacheStore, Capabilities, Clock, Condition, Entry, Error, Headers,
-    IdentityPart, MAX_KEY_LEN, MAX_NAMESPACE_LEN, MIN_PAYLOAD_LIMIT, ManualClock, NamespaceStats,
-    Page, Result, ScanCursor, ScanItem, SetItem, SetOptions, SharedClock, Stats, SystemClock,
-    TouchOptions, Ttl, WriteOutcome, async_trait, check_identity, check_namespace, redact_url,
+    IdentityPart, MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TAG_LEN, MAX_TAGS, MIN_PAYLOAD_LIMIT,
+    ManualClock, NamespaceStats, Page, Result, ScanCursor, ScanItem, SetItem, SetOptions,
+    SharedClock, Stats, SystemClock, Tags, TouchOptions, Ttl, WriteOutcome, async_trait,
+    check_identity, check_namespace, check_tag, check_tags, redact_url,
 };
 
 pub use blocking::BlockingCache;

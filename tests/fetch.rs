@@ -82,6 +82,10 @@ impl CacheStore for Faulty {
         self.write()?;
         self.inner.clear_all().await
     }
+    async fn invalidate_tag(&self, tag: &str) -> Result<u64> {
+        self.write()?;
+        self.inner.invalidate_tag(tag).await
+    }
     async fn scan(
         &self,
         namespace: Option<&str>,
@@ -95,8 +99,10 @@ impl CacheStore for Faulty {
         self.read()?;
         self.inner.stats().await
     }
+    /// What it implements: no `set_if`, no `touch` (so "not modified"
+    /// renews a row by writing it again).
     fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+        self.inner.capabilities().with_conditional_writes(false).with_touch(false)
     }
     fn clock(&self) -> SharedClock {
         self.inner.clock()
@@ -483,4 +489,59 @@ async fn a_fetch_lease_leaves_no_row_behind() {
         stats.namespaces.get(cachestore::LEASE_NAMESPACE)
     );
     assert_eq!(stats.dead, 0);
+}
+
+/// Tags from the policy and from the fetcher are stored with values and
+/// with remembered failures; a "not modified" keeps them, whether the store
+/// renews the row in place (touch) or writes it again; one
+/// `invalidate_tag` then drops the group across namespaces.
+#[tokio::test]
+async fn tags_follow_values_failures_and_revalidations() {
+    let clock = ManualClock::new();
+    let memory: Arc<dyn CacheStore> = memory(&clock);
+    let no_touch: Arc<dyn CacheStore> = Faulty::new(&clock);
+    for store in [memory, no_touch] {
+        let cache = Cache::new(Arc::clone(&store));
+        let policy = FetchPolicy::new(MIN).stale_for(HOUR).negative_ttl(MIN).tag("album:x");
+        for ns in ["musicbrainz", "discogs"] {
+            let got = cache
+                .get_or_fetch_with(ns, "angel", &policy, |_ctx: FetchContext| async {
+                    Ok::<_, String>(Fetched::value("6:18".to_owned()).tag("artist:y"))
+                })
+                .await
+                .expect("fetch");
+            assert_eq!(got.value, "6:18");
+        }
+        let failed = cache
+            .get_or_fetch("lastfm", "angel", &policy, || async { Err::<String, _>("down") })
+            .await;
+        assert!(matches!(failed, Err(FetchError::Fetch(_))));
+        let row = store.get_stale("discogs", "angel").await.expect("read").expect("row");
+        let want: cachestore::Tags = ["album:x".to_owned(), "artist:y".to_owned()].into();
+        assert_eq!(row.tags, want, "{:?}", store.capabilities());
+        let negative = store.get_stale("lastfm", "angel").await.expect("read").expect("row");
+        assert!(negative.tags.contains("album:x"), "a remembered failure lost its tag");
+        // Past the TTL: a 304 renews the row; its tags stay.
+        clock.advance(2 * MIN);
+        cache
+            .get_or_fetch_with("musicbrainz", "angel", &policy, |_ctx: FetchContext| async {
+                Ok::<Fetched<String>, String>(Fetched::not_modified())
+            })
+            .await
+            .expect("revalidate");
+        let row = store.get("musicbrainz", "angel").await.expect("read").expect("renewed row");
+        assert_eq!(row.tags, want, "a revalidation dropped the tags");
+        // The failure expired with the clock move; the two values go.
+        assert_eq!(cache.invalidate_tag("album:x").await.expect("invalidate"), 2);
+        assert!(store.get_stale("discogs", "angel").await.expect("read").is_none());
+        let sync = cache.clone();
+        let (left, empty) = std::thread::spawn(move || {
+            let blocking = BlockingCache::new(sync).expect("blocking");
+            (blocking.invalidate_tag("artist:y"), blocking.invalidate_tag(""))
+        })
+        .join()
+        .expect("the sync caller");
+        assert_eq!(left.expect("invalidate"), 0);
+        assert!(matches!(empty, Err(Error::InvalidTags { .. })), "{empty:?}");
+    }
 }
