@@ -34,6 +34,7 @@
 //! | `sqlite` | `SqliteStore`: one SQLite file, several processes |
 //! | `redb` | `RedbStore`: one redb file, one process |
 //! | `redis` | `RedisStore`: Redis, single node or cluster, many machines |
+//! | `redis-tls` | `rediss://` URLs: TLS through rustls, the system's certificate authorities or `?tls_ca_file=` |
 //! | `bincode` | the `Bincode` value codec for [`Cache`] |
 //! | `http` | `cachestore::http`: `Cache-Control`, `ETag` and conditional requests for fetchers |
 //! | `metrics` | `Cache::export_metrics`, the counters for the `metrics` crate |

@@ -28,13 +28,18 @@ pub struct RedisStoreBuilder {
     pub(crate) max_payload: u64,
     /// The application's own connection, used instead of connecting.
     pub(crate) given: Option<Conn>,
+    /// A root certificate (PEM) to trust for `rediss://`, instead of the
+    /// public roots.
+    pub(crate) tls_root: Option<Vec<u8>>,
 }
 
 impl RedisStoreBuilder {
     /// A builder from a store URL: `redis://[user:password@]host:port/db` or
     /// `rediss://…`, with the options `prefix=`, `cluster=true|false`,
-    /// `connect_timeout_ms=`, `response_timeout_ms=`, `expiry_grace_ms=` and
-    /// `max_payload=`; the redis crate's own options (`protocol=resp3`,
+    /// `connect_timeout_ms=`, `response_timeout_ms=`, `expiry_grace_ms=`,
+    /// `max_payload=` and `tls_ca_file=` (a PEM file of the certificate
+    /// authority to trust for `rediss://`, read now; needs the `tls`
+    /// feature); the redis crate's own options (`protocol=resp3`,
     /// `db=`, and `user=`/`pass=` for a Unix socket) go to it as they are.
     /// Any other option is [`Error::Config`].
     pub fn from_url(url: &str) -> Result<RedisStoreBuilder> {
@@ -47,6 +52,12 @@ impl RedisStoreBuilder {
         let response = ms(url.take_u64("response_timeout_ms")?);
         let grace = ms(url.take_u64("expiry_grace_ms")?);
         let max_payload = url.take_u64("max_payload")?;
+        let tls_root = match url.take("tls_ca_file") {
+            Some(path) => Some(std::fs::read(&path).map_err(|e| Error::Config {
+                message: format!("tls_ca_file: cannot read {path}: {e}"),
+            })?),
+            None => None,
+        };
         // The redis crate's own options go to it as they are; any other is
         // an unknown option (the redis crate would ignore it silently).
         let rest: Vec<String> = REDIS_CRATE_OPTIONS
@@ -62,6 +73,7 @@ impl RedisStoreBuilder {
         builder = apply(builder, connect, Self::connect_timeout);
         builder = apply(builder, response, Self::response_timeout);
         builder = apply(builder, grace, Self::expiry_grace);
+        builder.tls_root = tls_root;
         Ok(apply(builder, max_payload, Self::max_payload))
     }
 
@@ -85,6 +97,16 @@ impl RedisStoreBuilder {
         /// The largest payload accepted. Default: [`DEFAULT_MAX_PAYLOAD`](crate::DEFAULT_MAX_PAYLOAD); between
         /// 16 MiB and 512 MiB.
         max_payload(bytes: u64) => max_payload;
+    }
+
+    /// Trusts this certificate authority (PEM) for `rediss://` instead of
+    /// the public roots: a server with a private or self-signed
+    /// certificate. The URL option is `tls_ca_file=/path/ca.pem`. Needs the
+    /// `tls` feature; without it opening a store with one is
+    /// [`Error::Config`].
+    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_root = Some(pem.into());
+        self
     }
 
     /// Uses the application's own connection to a single node instead of
@@ -120,6 +142,20 @@ impl RedisStoreBuilder {
     /// here. A bad URL or option is [`Error::Config`] at once.
     pub fn open_lazy(self) -> Result<RedisStore> {
         cachestore_core::raw::builder::check_max_payload(self.max_payload, 512 << 20)?;
+        if !cfg!(feature = "tls") && self.url.starts_with("rediss://") {
+            return Err(Error::Config {
+                message: "rediss:// (TLS) needs cachestore-redis's `tls` feature (the facade's \
+                          `redis-tls`: cargo add cachestore --features redis-tls)"
+                    .into(),
+            });
+        }
+        if self.tls_root.is_some() && !cfg!(feature = "tls") {
+            return Err(Error::Config {
+                message: "a TLS root certificate needs cachestore-redis's `tls` feature \
+                          (the facade's `redis-tls`)"
+                    .into(),
+            });
+        }
         let info: redis::ConnectionInfo =
             redis::IntoConnectionInfo::into_connection_info(self.url.as_str()).map_err(|e| {
                 Error::Config {
@@ -136,6 +172,7 @@ impl RedisStoreBuilder {
             cluster: self.cluster,
             connect_timeout: self.connect_timeout,
             response_timeout: self.response_timeout,
+            tls_root: self.tls_root,
         };
         Ok(RedisStore {
             inner: Arc::new(Inner {
@@ -163,6 +200,16 @@ impl RedisStoreBuilder {
 mod url_tests {
     use super::RedisStoreBuilder;
     use cachestore_core::Error;
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn rediss_without_the_tls_feature_names_the_feature() {
+        let err = RedisStoreBuilder::from_url("rediss://h/0").and_then(|b| b.open_lazy());
+        assert!(
+            matches!(&err, Err(Error::Config { message }) if message.contains("redis-tls")),
+            "{err:?}"
+        );
+    }
 
     #[test]
     fn from_url_takes_its_own_options_and_refuses_the_rest() {

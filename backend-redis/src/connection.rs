@@ -20,6 +20,10 @@ pub(crate) struct Connector {
     pub(crate) cluster: bool,
     pub(crate) connect_timeout: Duration,
     pub(crate) response_timeout: Duration,
+    /// A certificate authority (PEM) to trust for TLS instead of the
+    /// public roots (checked at build: only with the `tls` feature).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) tls_root: Option<Vec<u8>>,
 }
 
 impl Connector {
@@ -27,10 +31,16 @@ impl Connector {
     async fn connect(&self) -> Result<Conn> {
         let (endpoint, limit) = (&self.endpoint, self.connect_timeout * 2);
         if self.cluster {
-            let client = redis::cluster::ClusterClientBuilder::new(vec![self.info.clone()])
+            let builder = redis::cluster::ClusterClientBuilder::new(vec![self.info.clone()])
                 .connection_timeout(self.connect_timeout)
                 .response_timeout(self.response_timeout)
-                .retries(2)
+                .retries(2);
+            #[cfg(feature = "tls")]
+            let builder = match &self.tls_root {
+                Some(pem) => builder.certs(certificates(pem)),
+                None => builder,
+            };
+            let client = builder
                 .build()
                 .map_err(|e| classify(endpoint, "configuring the cluster client", e))?;
             let conn = tokio::time::timeout(limit, client.get_async_connection())
@@ -39,8 +49,8 @@ impl Connector {
                 .map_err(|e| classify(endpoint, "connecting", e))?;
             Ok(Conn::Cluster(conn))
         } else {
-            let client = redis::Client::open(self.info.clone())
-                .map_err(|e| classify(endpoint, "configuring the client", e))?;
+            let client =
+                self.client().map_err(|e| classify(endpoint, "configuring the client", e))?;
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(self.connect_timeout))
                 .set_response_timeout(Some(self.response_timeout))
@@ -53,6 +63,21 @@ impl Connector {
             Ok(Conn::Single(conn))
         }
     }
+}
+
+impl Connector {
+    fn client(&self) -> redis::RedisResult<redis::Client> {
+        #[cfg(feature = "tls")]
+        if let Some(pem) = &self.tls_root {
+            return redis::Client::build_with_tls(self.info.clone(), certificates(pem));
+        }
+        redis::Client::open(self.info.clone())
+    }
+}
+
+#[cfg(feature = "tls")]
+fn certificates(pem: &[u8]) -> redis::TlsCertificates {
+    redis::TlsCertificates { client_tls: None, root_cert: Some(pem.to_vec()) }
 }
 
 /// The store's connection, made by the first call that needs it (a failed

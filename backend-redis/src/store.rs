@@ -73,6 +73,7 @@ impl RedisStore {
             expiry_grace: DEFAULT_EXPIRY_GRACE,
             max_payload: DEFAULT_MAX_PAYLOAD,
             given: None,
+            tls_root: None,
         }
     }
 

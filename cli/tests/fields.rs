@@ -135,3 +135,37 @@ fn every_field_survives_export_import_and_migrate_between_every_pair() {
     }
     assert!(checked >= 4, "only {checked} pairs ran");
 }
+
+/// The command over TLS: `rediss://` with the server's certificate
+/// authority given as `tls_ca_file=` (the CLI is built with the facade's
+/// `redis-tls`), a row written and read back through the real binary.
+#[test]
+fn the_command_speaks_tls_to_redis() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((_server, port, ca)) = support::require_tls_server("cli over TLS", dir.path()) else {
+        return;
+    };
+    let store =
+        format!("rediss://127.0.0.1:{port}/0?prefix={}&tls_ca_file={ca}", support::unique_prefix());
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cachestore"))
+            .arg("--store")
+            .arg(&store)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run cachestore");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    run(&["set", "movies", "603", "--ttl", "1h"], Some("{\"title\":\"The Matrix\"}"));
+    assert_eq!(run(&["get", "movies", "603"], None).trim(), "{\"title\":\"The Matrix\"}");
+}

@@ -209,3 +209,117 @@ pub fn unique_prefix() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     format!("t{}-{}:", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
+
+/// A private certificate authority and a server certificate it signed for
+/// 127.0.0.1, in `dir`: `(ca, cert, key)`.
+pub fn tls_certificates(dir: &std::path::Path) -> Result<(String, String, String), String> {
+    let path = |name: &str| dir.join(name).display().to_string();
+    let (ca_key, ca, key, csr, cert, ext) = (
+        path("ca.key"),
+        path("ca.pem"),
+        path("key.pem"),
+        path("req.csr"),
+        path("cert.pem"),
+        path("ext.cnf"),
+    );
+    std::fs::write(&ext, "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n")
+        .map_err(|e| e.to_string())?;
+    let steps: [Vec<&str>; 3] = [
+        vec![
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=test CA",
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca,
+        ],
+        vec![
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ],
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            &ext,
+            "-out",
+            &cert,
+        ],
+    ];
+    for args in steps {
+        let ok = Command::new("openssl")
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("openssl: {e}"))?;
+        if !ok.success() {
+            return Err(format!("openssl {} failed", args[0]));
+        }
+    }
+    Ok((ca, cert, key))
+}
+
+/// A redis-server with TLS on a port of its own (its plain port stays, for
+/// `cli`), its certificate signed by a private authority made in `dir`:
+/// the server, the TLS port and the authority's PEM file. `Err` when
+/// `openssl` or a TLS-enabled redis-server is missing.
+pub fn tls_server(dir: &std::path::Path) -> Result<(Server, u16, String), String> {
+    let (ca, cert, key) = tls_certificates(dir)?;
+    let port = free_port();
+    let tls_port = port.to_string();
+    let server = Server::start(&[
+        "--tls-port",
+        &tls_port,
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+        "--tls-auth-clients",
+        "no",
+    ])?;
+    Ok((server, port, ca))
+}
+
+/// [`tls_server`], or `None` after a loud `SKIPPED:` line for `what` (a
+/// failure under `CACHESTORE_REQUIRE_SERVICES=1`).
+pub fn require_tls_server(what: &str, dir: &std::path::Path) -> Option<(Server, u16, String)> {
+    if !require_server(what) {
+        return None;
+    }
+    match tls_server(dir) {
+        Ok(found) => Some(found),
+        Err(why) => {
+            assert!(
+                std::env::var("CACHESTORE_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "{what}: {why}, and CACHESTORE_REQUIRE_SERVICES=1 requires it"
+            );
+            println!("SKIPPED: {what}: {why}");
+            None
+        }
+    }
+}
