@@ -8,6 +8,34 @@ use cachestore_core::{Error, Headers, Tags, Ttl};
 /// How [`Cache::get_or_fetch`](crate::Cache::get_or_fetch) caches what it
 /// fetches. A [`Fetched`] value may override the TTL, the stale window and
 /// add headers for its own row.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use cachestore::{Cache, FetchError, FetchPolicy, MemoryStore};
+///
+/// let cache = Cache::new(Arc::new(MemoryStore::new()));
+/// // Fresh an hour, then served stale for a day if the upstream fails;
+/// // a failure is remembered for 5 minutes; refreshed in the background
+/// // once 80% of the hour has passed.
+/// let policy = FetchPolicy::new(Duration::from_secs(3600))
+///     .stale_for(Duration::from_secs(86_400))
+///     .negative_ttl(Duration::from_secs(300))
+///     .refresh_ahead(0.8)
+///     .tag("source:tmdb");
+/// let title: String = cache
+///     .get_or_fetch("tmdb", "movie/603", &policy, || async { Ok::<_, String>("The Matrix".to_owned()) })
+///     .await?
+///     .value;
+/// assert_eq!(title, "The Matrix");
+/// let failed = cache
+///     .get_or_fetch("tmdb", "movie/0", &policy, || async { Err::<String, _>("404") })
+///     .await;
+/// assert!(matches!(failed, Err(FetchError::Fetch("404"))));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[must_use = "a policy does nothing until it is passed to `get_or_fetch`"]
 pub struct FetchPolicy {

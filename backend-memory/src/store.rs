@@ -43,6 +43,20 @@ pub(crate) type TagIndex = HashMap<Box<str>, HashSet<RowKey>>;
 /// that a concurrent `set` has just made fresh.
 ///
 /// `scan`, `stats`, `purge_expired` and the clears walk every row: O(rows).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cachestore_core::Result<()> {
+/// use cachestore_core::{Bytes, CacheStore, SetOptions};
+/// use cachestore_memory::MemoryStore;
+///
+/// // At most ~64 MiB of rows; moka evicts beyond that.
+/// let store = MemoryStore::builder().max_capacity_bytes(64 << 20).build()?;
+/// store.set("ns", "k", Bytes::from_static(b"v"), SetOptions::new()).await?;
+/// assert_eq!(&store.get("ns", "k").await?.expect("row").payload[..], b"v");
+/// assert!(store.capabilities().evicts_live_rows);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct MemoryStore {
     pub(crate) inner: Arc<Inner>,

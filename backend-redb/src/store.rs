@@ -56,6 +56,22 @@ pub(crate) struct Inner {
 }
 
 /// A store in one redb file. Cheap to clone: clones share the database.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use cachestore_core::{Bytes, CacheStore, SetOptions};
+/// use cachestore_redb::RedbStore;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("cache.redb");
+/// let store = RedbStore::open(&path)?;
+/// store.set("api", "users/1", Bytes::from_static(b"{}"), SetOptions::new()).await?;
+/// drop(store); // a `set` that returned Ok survives even `kill -9`
+/// let again = RedbStore::open(&path)?;
+/// assert!(again.get("api", "users/1").await?.is_some());
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct RedbStore {
     pub(crate) inner: Arc<Inner>,

@@ -41,6 +41,20 @@ pub(crate) struct Inner {
 }
 
 /// A store on Redis. Cheap to clone: clones share the connection.
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cachestore_core::Result<()> {
+/// use std::time::Duration;
+/// use cachestore_core::{Bytes, CacheStore, SetOptions};
+/// use cachestore_redis::RedisStore;
+///
+/// let store = RedisStore::builder("redis://127.0.0.1:6379/0").prefix("myapp:").open().await?;
+/// let minute = SetOptions::for_duration(Duration::from_secs(60));
+/// store.set("sessions", "abc", Bytes::from_static(b"{}"), minute).await?;
+/// assert!(store.get("sessions", "abc").await?.is_some());
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct RedisStore {
     pub(crate) inner: Arc<Inner>,

@@ -66,6 +66,25 @@ pub(crate) struct Inner {
 }
 
 /// A store in one SQLite file. Cheap to clone: clones share the connections.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use cachestore_core::{Bytes, CacheStore, SetOptions};
+/// use cachestore_sqlite::{Durability, SqliteStore};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("cache.sqlite");
+/// let store = SqliteStore::builder(&path).durability(Durability::Full).open()?;
+/// let day = SetOptions::for_duration(Duration::from_secs(86_400));
+/// store.set("api", "users/1", Bytes::from_static(b"{}"), day).await?;
+/// drop(store);
+/// // Another process (or a restart) opens the same file.
+/// let again = SqliteStore::open(&path)?;
+/// assert!(again.get("api", "users/1").await?.is_some());
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) inner: Arc<Inner>,

@@ -33,6 +33,21 @@ impl fmt::Display for IdentityPart {
 /// catch-all arm. Engine errors are kept as the [`source`](std::error::Error::source),
 /// never flattened into a string. [`Error::is_retriable`] says which errors may
 /// go away by themselves.
+///
+/// ```
+/// use cachestore_core::{Error, IdentityPart, check_identity};
+///
+/// let err = check_identity("", "key").unwrap_err();
+/// assert!(matches!(err, Error::InvalidKey { part: IdentityPart::Namespace, len: 0, .. }));
+/// assert_eq!(err.to_string(), "invalid namespace (0 bytes): must not be empty");
+/// assert!(!err.is_retriable(), "bad input stays bad");
+///
+/// let down = Error::Unavailable { endpoint: "127.0.0.1:6379".into(), source: "refused".into() };
+/// match down {
+///     e if e.is_retriable() => { /* back off and try again, or serve stale */ }
+///     e => panic!("{e}"),
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -53,6 +53,37 @@ use crate::types::{
 /// [`Error`](crate::Error)s.
 ///
 /// The trait is object safe: `Arc<dyn CacheStore>` works.
+///
+/// # Example
+///
+/// Any store, here the memory one on a manual clock: a row written with a
+/// TTL, a stale window, a header and a tag, through its phases.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cachestore_core::Result<()> {
+/// use std::time::Duration;
+/// use cachestore_core::{Bytes, CacheStore, Clock, ManualClock, SetOptions};
+/// use cachestore_memory::MemoryStore;
+///
+/// let clock = ManualClock::new();
+/// let store = MemoryStore::with_clock(clock.clone());
+/// let options = SetOptions::for_duration(Duration::from_secs(60))
+///     .stale_for(Duration::from_secs(3600))
+///     .header("etag", "\"v1\"")
+///     .tag("movie:603");
+/// store.set("tmdb", "movie/603", Bytes::from_static(b"The Matrix"), options).await?;
+///
+/// let row = store.get("tmdb", "movie/603").await?.expect("fresh");
+/// assert_eq!(row.headers["etag"], "\"v1\"");
+/// clock.advance(Duration::from_secs(61));
+/// assert!(store.get("tmdb", "movie/603").await?.is_none(), "expired: not fresh");
+/// let stale = store.get_stale("tmdb", "movie/603").await?.expect("still served stale");
+/// assert!(!stale.is_fresh(clock.now()));
+/// assert_eq!(store.invalidate_tag("movie:603").await?, 1);
+/// assert!(store.get_stale("tmdb", "movie/603").await?.is_none());
+/// # Ok(()) }
+/// ```
 #[async_trait]
 pub trait CacheStore: Send + Sync + 'static {
     /// The fresh row at `(namespace, key)`, or `None` if it is missing, stale
