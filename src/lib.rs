@@ -75,6 +75,7 @@ mod lease;
 pub mod metrics;
 mod paths;
 mod redaction;
+mod traced;
 mod url;
 
 // The contract, listed: what only backend authors need (`cachestore_core::raw`:
@@ -103,6 +104,7 @@ pub use paths::default_cache_path;
 pub use redaction::{
     MAX_FAILURE_TEXT, Redaction, WriteCandidate, WriteGuard, refuse_secret_fields, secret_fields,
 };
+pub use traced::TracedStore;
 pub use url::{open, open_with_clock, percent_encode_path};
 
 /// The in-memory backend (feature `memory`).

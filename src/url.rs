@@ -52,7 +52,8 @@ pub fn percent_encode_path(path: &std::path::Path) -> String {
     utf8_percent_encode(&path.to_string_lossy(), PATH).to_string()
 }
 
-/// Opens the store a URL names, on the system clock.
+/// Opens the store a URL names, on the system clock. Its operations run in
+/// `tracing` spans ([`TracedStore`](crate::TracedStore)).
 ///
 /// A file store is opened at once (blocking for the open). A Redis store
 /// connects at its first operation (see `RedisStoreBuilder::open_lazy`), so
@@ -77,17 +78,20 @@ pub fn open_with_clock(url: &str, clock: SharedClock) -> Result<Arc<dyn CacheSto
     // Only the scheme is read here: each backend's `from_url` takes its own
     // options, and refuses any it does not know.
     let parsed = StoreUrl::parse(url)?;
-    match parsed.scheme() {
-        "memory" => memory(url, clock),
-        "sqlite" => sqlite(url, clock),
-        "redb" => redb(url, clock),
-        "redis" | "rediss" => redis(url, clock),
-        other => Err(config(format!(
-            "{}: unknown scheme {other:?}; cachestore opens memory://, sqlite:///path, \
-             redb:///path, redis:// and rediss://",
-            parsed.shown()
-        ))),
-    }
+    let (store, backend) = match parsed.scheme() {
+        "memory" => (memory(url, clock)?, "memory"),
+        "sqlite" => (sqlite(url, clock)?, "sqlite"),
+        "redb" => (redb(url, clock)?, "redb"),
+        "redis" | "rediss" => (redis(url, clock)?, "redis"),
+        other => {
+            return Err(config(format!(
+                "{}: unknown scheme {other:?}; cachestore opens memory://, sqlite:///path, \
+                 redb:///path, redis:// and rediss://",
+                parsed.shown()
+            )));
+        }
+    };
+    Ok(Arc::new(crate::TracedStore::new(store, backend)))
 }
 
 fn config(message: String) -> Error {

@@ -202,6 +202,27 @@ impl Error {
         matches!(self, Error::Unavailable { .. } | Error::InUse { .. })
     }
 
+    /// The variant's name (`"InvalidKey"`, `"Unavailable"`, ...): what a log
+    /// line or a metric label can say of an error without its message, which
+    /// may name a key.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::InvalidKey { .. } => "InvalidKey",
+            Error::InvalidTags { .. } => "InvalidTags",
+            Error::InvalidTtl { .. } => "InvalidTtl",
+            Error::PayloadTooLarge { .. } => "PayloadTooLarge",
+            Error::Corrupt { .. } => "Corrupt",
+            Error::Incompatible { .. } => "Incompatible",
+            Error::InUse { .. } => "InUse",
+            Error::Unavailable { .. } => "Unavailable",
+            Error::Io { .. } => "Io",
+            Error::Backend { .. } => "Backend",
+            Error::Config { .. } => "Config",
+            Error::Unsupported { .. } => "Unsupported",
+            Error::Refused { .. } => "Refused",
+        }
+    }
+
     /// Wraps an engine error as [`Error::Backend`].
     pub fn backend(
         backend: &'static str,
