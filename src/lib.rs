@@ -155,3 +155,11 @@ pub use cachestore_redis::{RedisStore, RedisStoreBuilder};
 #[cfg(all(doctest, feature = "sqlite", feature = "redis", feature = "http"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The examples of the pages under `docs/`, run as doctests too.
+#[cfg(all(doctest, feature = "sqlite", feature = "redb", feature = "redis", feature = "http"))]
+#[doc = include_str!("../docs/fetching.md")]
+#[doc = include_str!("../docs/backends.md")]
+#[doc = include_str!("../docs/performance.md")]
+#[doc = include_str!("../docs/backend-authors.md")]
+pub struct DocsDoctests;
