@@ -262,6 +262,7 @@ impl CacheStore for MemoryStore {
         options: SetOptions,
         condition: Condition,
     ) -> Result<WriteOutcome> {
+        cachestore_core::raw::refuse_restore(&options)?;
         let clock = self.inner.clock.as_ref();
         let times = prepare_write(clock, self.inner.max_payload, ns, key, &payload, &options)?;
         let mut outcome = WriteOutcome::NotWritten { current: None };

@@ -590,6 +590,7 @@ impl CacheStore for RedisStore {
         options: SetOptions,
         condition: Condition,
     ) -> Result<WriteOutcome> {
+        cachestore_core::raw::refuse_restore(&options)?;
         check_identity(ns, key)?;
         let row = self.prepare(ns.to_owned(), key.to_owned(), payload, &options)?;
         let now = self.now()?;

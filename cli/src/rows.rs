@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use cachestore::{Bytes, CacheStore, Headers, ManualClock, ScanItem, SetItem, SetOptions, Ttl};
+use cachestore::{
+    Bytes, CacheStore, Headers, ManualClock, ScanItem, SetItem, SetOptions, Tags, Ttl,
+};
 use cachestore_core::raw::{from_unix_millis, to_unix_millis};
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +25,10 @@ pub(crate) struct Line {
     pub(crate) stored_at_ms: i64,
     pub(crate) expires_at_ms: Option<i64>,
     pub(crate) stale_until_ms: Option<i64>,
+    /// The row's tags (CONTRACT.md §9); left out when there are none, so
+    /// lines written before tags still read.
+    #[serde(default, skip_serializing_if = "Tags::is_empty")]
+    pub(crate) tags: Tags,
 }
 
 impl Line {
@@ -36,6 +42,7 @@ impl Line {
             stored_at_ms: ms(item.entry.stored_at)?,
             expires_at_ms: item.entry.expires_at.map(ms).transpose()?,
             stale_until_ms: item.entry.stale_until.map(ms).transpose()?,
+            tags: item.entry.tags.clone(),
         })
     }
 
@@ -52,6 +59,7 @@ impl Line {
             stale_until: line.stale_until_ms,
         };
         times.check().map_err(str::to_owned)?;
+        cachestore::check_tags(&line.tags).map_err(|e| e.to_string())?;
         Ok(Row {
             namespace: line.namespace,
             key: line.key,
@@ -60,6 +68,7 @@ impl Line {
             stored_at_ms: line.stored_at_ms,
             expires_at_ms: line.expires_at_ms,
             stale_until_ms: line.stale_until_ms,
+            tags: line.tags,
         })
     }
 }
@@ -74,6 +83,7 @@ pub(crate) struct Row {
     stored_at_ms: i64,
     expires_at_ms: Option<i64>,
     stale_until_ms: Option<i64>,
+    tags: Tags,
 }
 
 impl Row {
@@ -88,6 +98,7 @@ impl Row {
             key: item.key,
             payload: item.entry.payload,
             headers: item.entry.headers,
+            tags: item.entry.tags,
         })
     }
 }
@@ -96,12 +107,15 @@ fn at(ms: i64) -> Result<SystemTime, String> {
     from_unix_millis(ms).ok_or_else(|| format!("time {ms} is out of range"))
 }
 
-/// How to write `line` so that the store keeps its times: the store's clock
-/// stands at `stored_at`, the TTL is `Until(expires_at)` and the stale window
-/// `stale_until - expires_at`.
+/// How to write `line` so that the store keeps its times and tags: a
+/// restore write (`stored_at` given), the TTL `Until(expires_at)` and the
+/// stale window `stale_until - expires_at`.
 fn options(line: &Row) -> Result<(SystemTime, SetOptions), String> {
     let stored_at = at(line.stored_at_ms)?;
-    let mut options = SetOptions::new().headers(line.headers.clone());
+    let mut options = SetOptions::new()
+        .headers(line.headers.clone())
+        .tags(line.tags.iter().cloned())
+        .stored_at(stored_at);
     if let (Some(e), Some(s)) = (line.expires_at_ms, line.stale_until_ms) {
         // Times far apart (both legal) must not overflow the subtraction.
         let stale = u64::try_from(i128::from(s) - i128::from(e))
@@ -120,7 +134,7 @@ pub(crate) fn refused_by(store: &dyn CacheStore, lines: &[(usize, Row)]) -> Vec<
     let mut refused = Vec::new();
     for (number, line) in lines {
         let checked = options(line).and_then(|(stored_at, options)| {
-            clock.set(stored_at);
+            clock.set(stored_at.max(SystemTime::now()));
             cachestore_core::raw::prepare_write(
                 &clock,
                 max_payload,
@@ -148,43 +162,30 @@ pub(crate) async fn write_rows(
     lines: &[Row],
     progress: &indicatif::ProgressBar,
 ) -> Result<(), String> {
-    // Rows stored at the same moment go in one batch (atomic where the
-    // backend supports it); the clock moves between batches.
-    let mut batch: Vec<SetItem> = Vec::new();
-    let mut batch_at = None;
+    // Batches of BATCH rows (each atomic where the backend supports it),
+    // every row a restore write with its own stored_at; the clock stands
+    // at now, or at the batch's latest stored_at if the source's clock ran
+    // ahead of this machine's.
+    const BATCH: usize = 1_000;
     let mut written = 0;
     let failed = |written: usize, e: String| {
         format!("the store failed after {written} of {} rows were written: {e}", lines.len())
     };
-    for line in lines {
-        let (stored_at, options) = options(line).map_err(|e| failed(written, e))?;
-        if batch_at.is_some_and(|t| t != stored_at) {
-            let n =
-                flush(store, clock, &mut batch, batch_at).await.map_err(|e| failed(written, e))?;
-            written += n;
-            progress.inc(n as u64);
+    for chunk in lines.chunks(BATCH) {
+        let mut latest = SystemTime::now();
+        let mut batch = Vec::with_capacity(chunk.len());
+        for line in chunk {
+            let (stored_at, options) = options(line).map_err(|e| failed(written, e))?;
+            latest = latest.max(stored_at);
+            let payload = line.payload.clone();
+            batch.push(SetItem::new(line.namespace.clone(), line.key.clone(), payload, options));
         }
-        batch_at = Some(stored_at);
-        let payload = line.payload.clone();
-        batch.push(SetItem::new(line.namespace.clone(), line.key.clone(), payload, options));
+        clock.set(latest);
+        store.set_many(batch).await.map_err(|e| failed(written, e.to_string()))?;
+        written += chunk.len();
+        progress.inc(chunk.len() as u64);
     }
-    let n = flush(store, clock, &mut batch, batch_at).await.map_err(|e| failed(written, e))?;
-    progress.inc(n as u64);
     Ok(())
-}
-
-/// Writes one batch at `at`; returns how many rows it wrote.
-async fn flush(
-    store: &Arc<dyn CacheStore>,
-    clock: &ManualClock,
-    batch: &mut Vec<SetItem>,
-    at: Option<SystemTime>,
-) -> Result<usize, String> {
-    let Some(at) = at else { return Ok(0) };
-    clock.set(at);
-    let n = batch.len();
-    store.set_many(std::mem::take(batch)).await.map_err(|e| e.to_string())?;
-    Ok(n)
 }
 
 #[cfg(test)]
@@ -204,10 +205,10 @@ mod tests {
                 key: format!("k{i}"),
                 payload: Bytes::from_static(b"v"),
                 headers: Headers::new(),
-                // Rows 0-2 stored together, 3 and 4 apart: three batches.
                 stored_at_ms: 1_767_225_600_000 + [0, 0, 0, 1, 2][i],
                 expires_at_ms: None,
                 stale_until_ms: None,
+                tags: Tags::new(),
             })
             .collect();
         let bar = indicatif::ProgressBar::hidden();

@@ -26,7 +26,9 @@ fn rows() -> Vec<(&'static str, &'static str, Bytes, SetOptions)> {
                 .stale_for(Duration::from_secs(86_400))
                 .header("etag", "\"v1\"")
                 .header("ключ", "🦀")
-                .header("x-empty", ""),
+                .header("x-empty", "")
+                .tag("movie:603")
+                .tag("source:tmdb"),
         ),
         (
             "movies",
@@ -51,7 +53,11 @@ fn fill(url: &str) -> Vec<(String, String, Entry)> {
     runtime().block_on(async {
         let store = cachestore::open(url).expect("open the source");
         let mut held = Vec::new();
-        for (ns, key, payload, options) in rows() {
+        // Each row an hour older than the one before (restore writes), so
+        // that a copy which took the import's time instead would show.
+        let now = std::time::SystemTime::now();
+        for (i, (ns, key, payload, options)) in rows().into_iter().enumerate() {
+            let options = options.stored_at(now - Duration::from_secs(3600) * i as u32);
             store.set(ns, key, payload, options).await.expect("set");
             let entry = store.get_stale(ns, key).await.expect("get").expect("just written");
             held.push((ns.to_owned(), key.to_owned(), entry));
@@ -71,6 +77,7 @@ fn holds(url: &str, want: &[(String, String, Entry)], path: &str) {
             let got = got.unwrap_or_else(|| panic!("{path}: ({ns:?}, {key:?}) is missing"));
             assert_eq!(got.payload, entry.payload, "{path}: payload of ({ns:?}, {key:?})");
             assert_eq!(got.headers, entry.headers, "{path}: headers of ({ns:?}, {key:?})");
+            assert_eq!(got.tags, entry.tags, "{path}: tags of ({ns:?}, {key:?})");
             assert_eq!(got.stored_at, entry.stored_at, "{path}: stored_at of ({ns:?}, {key:?})");
             assert_eq!(got.expires_at, entry.expires_at, "{path}: expires_at of ({ns:?}, {key:?})");
             assert_eq!(

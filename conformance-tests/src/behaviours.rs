@@ -554,6 +554,53 @@ pub async fn get_many_answers_in_input_order<F: StoreFactory>(factory: &F) {
     assert!(ok("get_many", store.get_many(&[]).await).is_empty());
 }
 
+/// A restore write (`SetOptions::stored_at`, for import and migrate) keeps
+/// the given `stored_at`, counts a `Ttl::For` from it, and is judged at the
+/// clock's `now` like any row; a `stored_at` after `now` is `InvalidTtl`
+/// with nothing written; `set_many` items each keep their own; `set_if`
+/// refuses one (CONTRACT.md §3).
+pub async fn restore_writes_keep_their_stored_at<F: StoreFactory>(factory: &F) {
+    let (store, clock) = open(factory).await;
+    let now = trunc(clock.now());
+    let hour = Duration::from_secs(3600);
+    let restored = SetOptions::new().ttl(Ttl::For(2 * hour)).stored_at(now - hour);
+    put(&store, "ns", "an hour old", b"a", restored.clone()).await;
+    let row = get(&store, "ns", "an hour old").await.expect("fresh for another hour");
+    assert_eq!(row.stored_at, now - hour, "the given stored_at was not kept");
+    assert_eq!(row.expires_at, Some(now + hour), "Ttl::For did not count from stored_at");
+    let expired = opts(2 * 3_600_000, 2 * 3_600_000).stored_at(now - 3 * hour);
+    put(&store, "ns", "three hours old", b"b", expired).await;
+    assert_eq!(get(&store, "ns", "three hours old").await, None, "expired an hour ago");
+    assert!(get_stale(&store, "ns", "three hours old").await.is_some(), "in its stale window");
+
+    let future = SetOptions::new().stored_at(now + Duration::from_millis(1));
+    let r = store.set("ns", "an hour old", Bytes::from_static(b"new"), future.clone()).await;
+    assert!(matches!(r, Err(Error::InvalidTtl { .. })), "a stored_at after now: {r:?}");
+    assert_eq!(&get(&store, "ns", "an hour old").await.expect("intact").payload[..], b"a");
+
+    let items = vec![
+        SetItem::new("m", "1", Bytes::new(), SetOptions::new().stored_at(now - 2 * hour)),
+        SetItem::new("m", "2", Bytes::new(), SetOptions::new().stored_at(now - hour)),
+        SetItem::new("m", "3", Bytes::new(), SetOptions::new()),
+    ];
+    ok("set_many", store.set_many(items).await);
+    for (key, age) in [("1", 2 * hour), ("2", hour), ("3", Duration::ZERO)] {
+        let row = get(&store, "m", key).await.expect("written");
+        assert_eq!(row.stored_at, now - age, "set_many item {key}");
+    }
+    let stats = ok("stats", store.stats().await);
+    if stats.exact {
+        assert_eq!(stats.oldest, Some(now - 3 * hour), "stats' oldest row");
+    }
+    let cond =
+        store.set_if("ns", "x", Bytes::new(), restored, cachestore_core::Condition::IfAbsent).await;
+    assert!(
+        matches!(cond, Err(Error::InvalidTtl { .. } | Error::Unsupported { .. })),
+        "set_if took a stored_at: {cond:?}"
+    );
+    assert_eq!(get_stale(&store, "ns", "x").await, None);
+}
+
 /// `set_many` writes every row as `set` would; a later item for the same
 /// identity wins (CONTRACT.md §3).
 pub async fn set_many_writes_every_row_later_items_win<F: StoreFactory>(factory: &F) {

@@ -164,6 +164,7 @@ macro_rules! __conformance_core {
             get_many_answers_in_input_order,
             set_many_writes_every_row_later_items_win,
             set_many_with_an_invalid_item_writes_nothing,
+            restore_writes_keep_their_stored_at,
             scan_returns_live_rows_in_byte_order,
             scan_resumes_correctly_while_writes_go_on,
             scans_resume_from_any_cursor,

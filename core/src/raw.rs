@@ -26,7 +26,7 @@ pub mod single;
 pub mod url;
 
 pub use crate::identity::check_payload;
-pub use crate::store::prepare_write;
+pub use crate::store::{prepare_write, refuse_restore};
 pub use crate::time::{Phase, RowTimes, UnixMillis, from_unix_millis, to_unix_millis};
 pub use scan::ScanRange;
 pub use single::{PreparedRow, SingleWriterStore, WriterParts, refuse_tags};

@@ -277,7 +277,8 @@ impl std::fmt::Debug for dyn CacheStore {
 }
 
 /// Validates a write and computes its row times: the identity, the tags,
-/// the payload size against `max_payload`, and the TTL at the clock's `now`.
+/// the payload size against `max_payload`, and the TTL at the clock's `now`
+/// (or at [`SetOptions::stored_at`], which must not be after `now`).
 ///
 /// Every backend calls this first in `set`, so that all of them refuse the
 /// same inputs with the same errors.
@@ -292,5 +293,24 @@ pub fn prepare_write(
     check_identity(namespace, key)?;
     check_tags(&options.tags)?;
     check_payload(payload.len(), max_payload)?;
-    RowTimes::resolve(clock.now(), options.ttl, options.stale_for)
+    let now = clock.now();
+    let stored_at = match options.stored_at {
+        Some(at) if at > now => {
+            return Err(Error::InvalidTtl { reason: "stored_at is after the store clock's now" });
+        }
+        Some(at) => at,
+        None => now,
+    };
+    RowTimes::resolve(stored_at, options.ttl, options.stale_for)
+}
+
+/// [`Error::InvalidTtl`] for a conditional write given a
+/// [`SetOptions::stored_at`]: `set_if` is judged and stored at `now`.
+pub fn refuse_restore(options: &SetOptions) -> Result<()> {
+    match options.stored_at {
+        Some(_) => Err(Error::InvalidTtl {
+            reason: "set_if writes at now; stored_at is for set and set_many (restoring rows)",
+        }),
+        None => Ok(()),
+    }
 }

@@ -129,6 +129,14 @@ pub struct SetOptions {
     /// more or longer is [`Error::InvalidTags`](crate::Error::InvalidTags).
     /// Needs [`Capabilities::tags`] when not empty.
     pub tags: Tags,
+    /// The row's `stored_at`, instead of the store clock's `now`: a
+    /// *restore* write, for a row exported from another store (import,
+    /// migrate), whose age must survive the move. Not after `now`
+    /// ([`Error::InvalidTtl`](crate::Error::InvalidTtl) otherwise); a
+    /// `Ttl::For` counts from it. Only `set` and `set_many` take it: a
+    /// conditional write is always stored at `now`. `None` (the default):
+    /// now.
+    pub stored_at: Option<SystemTime>,
 }
 
 impl SetOptions {
@@ -175,6 +183,12 @@ impl SetOptions {
     /// Adds tags.
     pub fn tags<T: Into<String>>(mut self, tags: impl IntoIterator<Item = T>) -> Self {
         self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets [`SetOptions::stored_at`]: a restore write.
+    pub fn stored_at(mut self, at: SystemTime) -> Self {
+        self.stored_at = Some(at);
         self
     }
 }
@@ -589,6 +603,7 @@ impl TouchOptions {
             stale_for: self.stale_for,
             headers: self.headers.unwrap_or(headers),
             tags,
+            stored_at: None,
         }
     }
 }

@@ -147,6 +147,7 @@ impl CacheStore for BTreeStore {
         options: SetOptions,
         condition: Condition,
     ) -> Result<WriteOutcome> {
+        cachestore_core::raw::refuse_restore(&options)?;
         let times =
             prepare_write(self.clock.as_ref(), MIN_PAYLOAD_LIMIT, ns, key, &payload, &options)?;
         let id = (ns.to_owned(), key.to_owned());

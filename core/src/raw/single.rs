@@ -156,6 +156,7 @@ impl<S: SingleWriterStore> CacheStore for S {
         if !self.parts().capabilities.conditional_writes {
             return Err(Error::Unsupported { backend: S::Engine::NAME, operation: "set_if" });
         }
+        crate::store::refuse_restore(&options)?;
         let row = prepare(self, ns.to_owned(), key.to_owned(), payload, options)?;
         self.parts().writer.set_if(row, condition).await
     }
