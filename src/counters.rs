@@ -5,6 +5,8 @@ use std::time::Duration;
 
 /// What a [`Cache`](crate::Cache) did for one namespace, counted since it was
 /// built. Each call counts once, under the outcome its caller saw.
+/// `Serialize`/`Deserialize` with the `serde` feature.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Counters {
@@ -162,5 +164,23 @@ mod tests {
         assert!((0.99..=0.99 * 1.19).contains(&p99), "p99 {p99}");
         assert_eq!(bucket_of(Duration::ZERO), 0);
         assert_eq!(bucket_of(Duration::from_secs(u64::MAX / 4)), BUCKETS - 1);
+    }
+}
+
+#[cfg(all(test, feature = "serde"))]
+mod serde_tests {
+    use super::*;
+
+    #[test]
+    fn counters_round_trip_through_json() {
+        let counters = Counters {
+            hits: 3,
+            misses: 1,
+            fetch_p50: Some(Duration::from_millis(12)),
+            ..Counters::default()
+        };
+        let json = serde_json::to_string(&counters).expect("serialize");
+        assert!(json.contains("\"hits\":3"), "{json}");
+        assert_eq!(serde_json::from_str::<Counters>(&json).expect("deserialize"), counters);
     }
 }

@@ -38,7 +38,7 @@
 //! | `bincode` | the `Bincode` value codec for [`Cache`] |
 //! | `http` | `cachestore::http`: `Cache-Control`, `ETag` and conditional requests for fetchers |
 //! | `metrics` | `Cache::export_metrics`, the counters for the `metrics` crate |
-//! | `serde` | `Serialize`/`Deserialize` for `Stats`, `NamespaceStats`, `Capabilities` |
+//! | `serde` | `Serialize`/`Deserialize` for `Stats`, `NamespaceStats`, `Capabilities`, `Counters` |
 //! | `full` | all of the above |
 //!
 //! The toolkit the backends are built with (group commit, file helpers, row
