@@ -638,3 +638,42 @@ fn json_output_parses() {
         serde_json::from_str(&ok(&a, &["stats", "--json"], None)).expect("JSON");
     assert!(stats["namespaces"]["bulk"]["fresh"].as_u64() == Some(1_200), "{stats}");
 }
+
+/// Tags from the command line: `set --tag`, shown by `get --meta` and
+/// `get --json`, and `invalidate TAG` removing the tagged rows of every
+/// namespace; `get --json` is one valid JSON object with every field.
+#[test]
+fn tags_and_json_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = sqlite(dir.path(), "a.sqlite");
+    for ns in ["musicbrainz", "discogs"] {
+        ok(
+            &a,
+            &["set", ns, "angel", "--ttl", "1h", "--tag", "album:mezzanine", "--tag", "artist:ma"],
+            Some(b"6:18"),
+        );
+    }
+    ok(&a, &["set", "discogs", "airbag", "--ttl", "1h", "--tag", "album:ok"], Some(b"4:44"));
+    let meta = String::from_utf8_lossy(
+        &cachestore(&a, &["get", "discogs", "angel", "--meta"], None).stderr,
+    )
+    .into_owned();
+    assert!(meta.contains("tags:        album:mezzanine, artist:ma"), "{meta}");
+    assert!(meta.lines().any(|l| l.starts_with("version:")), "{meta}");
+    let json = ok(&a, &["get", "discogs", "angel", "--json"], None);
+    assert_eq!(json.lines().count(), 1, "{json}");
+    let row: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    assert_eq!(row["namespace"], "discogs");
+    assert_eq!(row["payload_base64"], "NjoxOA==");
+    assert_eq!(row["tags"], serde_json::json!(["album:mezzanine", "artist:ma"]));
+    assert_eq!(row["fresh"], true);
+    assert!(
+        row["version"].as_u64().is_some_and(|v| v > 0) && row["stored_at_ms"].is_i64(),
+        "{row}"
+    );
+    let removed = ok(&a, &["invalidate", "album:mezzanine"], None);
+    assert!(removed.contains("removed 2 rows"), "{removed}");
+    fails(&a, &["get", "musicbrainz", "angel"], None, 3, "no fresh row");
+    assert_eq!(ok(&a, &["get", "discogs", "airbag"], None), "4:44");
+    fails(&a, &["invalidate", ""], None, 1, "invalid tags");
+}

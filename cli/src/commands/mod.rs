@@ -6,6 +6,7 @@ mod del;
 mod export;
 mod get;
 mod import;
+mod invalidate;
 mod ls;
 mod migrate;
 mod purge;
@@ -51,6 +52,8 @@ pub(crate) enum Command {
     Purge(purge::Args),
     /// Remove a namespace's rows, or all rows.
     Clear(clear::Args),
+    /// Remove every row carrying a tag, in every namespace.
+    Invalidate(invalidate::Args),
     /// Write every row as JSON Lines (payload in base64).
     Export(export::Args),
     /// Read rows from JSON Lines, all or nothing.
@@ -86,7 +89,8 @@ impl Context {
     }
 
     /// Opens a store that must already exist, for a command that only reads
-    /// (`stats`, `get`, `ls`, `export`, `del`, `purge`, `clear`): a file
+    /// (`stats`, `get`, `ls`, `export`, `del`, `purge`, `clear`,
+    /// `invalidate`): a file
     /// store whose file is missing is an error, and nothing is created (a
     /// mistyped path must not leave an empty store and its directories).
     pub(crate) fn open_existing(&self) -> Result<Arc<dyn CacheStore>, Failure> {
@@ -104,6 +108,7 @@ impl Context {
             Command::Ls(args) => ls::run(args, self).await,
             Command::Purge(args) => purge::run(args, self).await,
             Command::Clear(args) => clear::run(args, self).await,
+            Command::Invalidate(args) => invalidate::run(args, self).await,
             Command::Export(args) => export::run(args, self).await,
             Command::Import(args) => import::run(args, self).await,
             Command::Migrate(args) => migrate::run(args, self).await,

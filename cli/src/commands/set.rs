@@ -24,23 +24,26 @@ pub(crate) struct Args {
     /// A header, K=V; repeat for more.
     #[arg(long = "header", value_name = "K=V")]
     headers: Vec<String>,
+    /// A tag (see `cachestore invalidate`); repeat for more, up to 16.
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
 }
 
 /// Runs `cachestore set`.
 pub(crate) async fn run(args: Args, ctx: &Context) -> Outcome {
-    set(&ctx.open()?, &args.ns, &args.key, &args.ttl, args.stale_for.as_deref(), &args.headers)
-        .await
+    let ttl = (args.ttl.as_str(), args.stale_for.as_deref());
+    set(&ctx.open()?, &args.ns, &args.key, ttl, &args.headers, &args.tags).await
 }
 
 async fn set(
     store: &Arc<dyn CacheStore>,
     ns: &str,
     key: &str,
-    ttl: &str,
-    stale_for: Option<&str>,
+    (ttl, stale_for): (&str, Option<&str>),
     headers: &[String],
+    tags: &[String],
 ) -> Outcome {
-    let mut options = SetOptions::new();
+    let mut options = SetOptions::new().tags(tags.iter().cloned());
     options = options.ttl(if ttl == "never" {
         Ttl::Never
     } else {
