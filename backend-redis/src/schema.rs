@@ -106,11 +106,16 @@ if ARGV[6] == '' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', 
 return 1
 ";
 
+/// `purge_expired` of one batch of a namespace's index: KEYS: the index.
+/// ARGV: the row key prefix, now, then the batch's members (keys). Removes
+/// the dead rows among them (and the members of rows Redis already
+/// dropped); answers how many. A batch is one short server call: a purge
+/// of a large namespace never holds the server for long.
 pub(crate) const PURGE: &str = r"
-local members = redis.call('ZRANGE', KEYS[1], 0, -1)
 local now = tonumber(ARGV[2])
 local n = 0
-for _, m in ipairs(members) do
+for i = 3, #ARGV do
+  local m = ARGV[i]
   local row = ARGV[1] .. m
   local s = redis.call('HGET', row, 's')
   if not s then
@@ -125,21 +130,27 @@ end
 return n
 ";
 
+/// A clear of one batch of a namespace's index, as [`PURGE`]: removes
+/// every row of the batch; answers how many were live at now.
 pub(crate) const CLEAR: &str = r"
-local members = redis.call('ZRANGE', KEYS[1], 0, -1)
 local now = tonumber(ARGV[2])
 local live = 0
-for _, m in ipairs(members) do
+for i = 3, #ARGV do
+  local m = ARGV[i]
   local row = ARGV[1] .. m
   local s = redis.call('HGET', row, 's')
   if s and (s == '' or tonumber(s) > now) then
     live = live + 1
   end
   redis.call('DEL', row)
+  redis.call('ZREM', KEYS[1], m)
 end
-redis.call('DEL', KEYS[1])
 return live
 ";
+
+/// The members a purge, a clear or `stats` reads from a namespace's index
+/// per server call.
+pub(crate) const INDEX_BATCH: usize = 500;
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

@@ -20,7 +20,7 @@ use crate::config::{DEFAULT_EXPIRY_GRACE, DEFAULT_MAX_PAYLOAD, DEFAULT_PREFIX, M
 use crate::connection::LazyConn;
 use crate::error::classify;
 use crate::row::{Fields, NewRow, Raw, last_per_identity, opt_ms};
-use crate::schema::{META_TAGGED, META_VERSION, hex};
+use crate::schema::{INDEX_BATCH, META_TAGGED, META_VERSION, hex};
 
 pub(crate) struct Inner {
     pub(crate) conn: LazyConn,
@@ -261,14 +261,62 @@ impl RedisStore {
         .await
     }
 
+    /// The next batch of at most [`INDEX_BATCH`] members of `ns`'s index
+    /// after `after` (from the start when `None`), in byte order; `after`
+    /// moves to the batch's last member.
+    async fn index_batch(
+        &self,
+        ns: &str,
+        after: &mut Option<Vec<u8>>,
+        operation: &str,
+    ) -> Result<Vec<Vec<u8>>> {
+        let start = after.as_ref().map_or_else(|| b"-".to_vec(), |m| [b"(", &m[..]].concat());
+        let keys: Vec<Vec<u8>> = self
+            .query(
+                redis::cmd("ZRANGEBYLEX")
+                    .arg(self.index_key(ns))
+                    .arg(start)
+                    .arg("+")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(INDEX_BATCH),
+                operation,
+            )
+            .await?;
+        if let Some(last) = keys.last() {
+            *after = Some(last.clone());
+        }
+        Ok(keys)
+    }
+
+    /// Runs a purge or clear script over `ns`'s index, a batch per server
+    /// call; the sum of its answers.
     async fn script(&self, script: &Script, ns: &str, now: i64, operation: &str) -> Result<u64> {
-        let mut invocation = script.key(self.index_key(ns));
-        invocation.arg(self.row_prefix(ns)).arg(now);
-        self.bounded(operation, async {
-            let mut conn = self.inner.conn.get().await?;
-            invocation.invoke_async(&mut conn).await.map_err(|e| self.err(operation, e))
-        })
-        .await
+        let (mut after, mut total) = (None, 0);
+        loop {
+            let batch = self.index_batch(ns, &mut after, operation).await?;
+            if batch.is_empty() {
+                return Ok(total);
+            }
+            let full = batch.len() == INDEX_BATCH;
+            let mut invocation = script.key(self.index_key(ns));
+            invocation.arg(self.row_prefix(ns)).arg(now);
+            for member in &batch {
+                invocation.arg(member);
+            }
+            total += self
+                .bounded(operation, async {
+                    let mut conn = self.inner.conn.get().await?;
+                    invocation
+                        .invoke_async::<u64>(&mut conn)
+                        .await
+                        .map_err(|e| self.err(operation, e))
+                })
+                .await?;
+            if !full {
+                return Ok(total);
+            }
+        }
     }
 
     fn hmget(&self, pipe: &mut Pipeline, ns: &str, key: &str) {
@@ -953,48 +1001,52 @@ impl CacheStore for RedisStore {
         let now = self.now()?;
         let mut stats = Stats::new(true);
         for ns in self.namespaces(None).await? {
-            let keys: Vec<Vec<u8>> = self
-                .query(
-                    redis::cmd("ZRANGE").arg(self.index_key(&ns)).arg(0).arg(-1),
-                    "computing stats",
-                )
-                .await?;
-            if keys.is_empty() {
-                continue;
-            }
-            let rows: Vec<Vec<u8>> =
-                keys.iter().map(|key| [self.row_prefix(&ns).as_bytes(), key].concat()).collect();
-            let mut pipe = redis::pipe();
-            for row in &rows {
-                pipe.cmd("HMGET").arg(row).arg("s").arg("e").arg("t");
-                pipe.cmd("HSTRLEN").arg(row).arg("p");
-            }
-            let values: Vec<Value> = self.pipeline(&pipe, "computing stats").await?;
-            for (pair, row) in values.chunks(2).zip(&rows) {
-                let [fields, len] = pair else { continue };
-                let (stale, expires, stored): (Option<String>, Option<String>, Option<String>) =
-                    FromRedisValue::from_redis_value(fields.clone())
+            let mut after = None;
+            loop {
+                let keys = self.index_batch(&ns, &mut after, "computing stats").await?;
+                if keys.is_empty() {
+                    break;
+                }
+                let full = keys.len() == INDEX_BATCH;
+                let rows: Vec<Vec<u8>> = keys
+                    .iter()
+                    .map(|key| [self.row_prefix(&ns).as_bytes(), key].concat())
+                    .collect();
+                let mut pipe = redis::pipe();
+                for row in &rows {
+                    pipe.cmd("HMGET").arg(row).arg("s").arg("e").arg("t");
+                    pipe.cmd("HSTRLEN").arg(row).arg("p");
+                }
+                let values: Vec<Value> = self.pipeline(&pipe, "computing stats").await?;
+                for (pair, row) in values.chunks(2).zip(&rows) {
+                    let [fields, len] = pair else { continue };
+                    let (stale, expires, stored): (Option<String>, Option<String>, Option<String>) =
+                        FromRedisValue::from_redis_value(fields.clone())
+                            .map_err(|e| self.err("computing stats", e.into()))?;
+                    let len: u64 = FromRedisValue::from_redis_value(len.clone())
                         .map_err(|e| self.err("computing stats", e.into()))?;
-                let len: u64 = FromRedisValue::from_redis_value(len.clone())
-                    .map_err(|e| self.err("computing stats", e.into()))?;
-                let (Some(stale), Some(expires)) = (stale, expires) else { continue };
-                let ms = |s: &str| if s.is_empty() { None } else { s.parse::<i64>().ok() };
-                let stored_at = match stored.as_deref().and_then(ms) {
-                    Some(t) => t,
-                    // A format-1 row: its stored_at is in the meta.
-                    None => {
-                        let meta: Option<Vec<u8>> = self
-                            .query(redis::cmd("HGET").arg(row).arg("m"), "computing stats")
-                            .await?;
-                        meta.as_deref()
-                            .and_then(|m| m.get(5..13))
-                            .and_then(|b| b.try_into().ok())
-                            .map_or(0, i64::from_le_bytes)
-                    }
-                };
-                let times =
-                    RowTimes { stored_at, expires_at: ms(&expires), stale_until: ms(&stale) };
-                stats.record(&ns, times.phase(now), len, stored_at);
+                    let (Some(stale), Some(expires)) = (stale, expires) else { continue };
+                    let ms = |s: &str| if s.is_empty() { None } else { s.parse::<i64>().ok() };
+                    let stored_at = match stored.as_deref().and_then(ms) {
+                        Some(t) => t,
+                        // A format-1 row: its stored_at is in the meta.
+                        None => {
+                            let meta: Option<Vec<u8>> = self
+                                .query(redis::cmd("HGET").arg(row).arg("m"), "computing stats")
+                                .await?;
+                            meta.as_deref()
+                                .and_then(|m| m.get(5..13))
+                                .and_then(|b| b.try_into().ok())
+                                .map_or(0, i64::from_le_bytes)
+                        }
+                    };
+                    let times =
+                        RowTimes { stored_at, expires_at: ms(&expires), stale_until: ms(&stale) };
+                    stats.record(&ns, times.phase(now), len, stored_at);
+                }
+                if !full {
+                    break;
+                }
             }
         }
         Ok(stats)
