@@ -74,6 +74,8 @@ impl MemoryStoreBuilder {
                 bounded: self.max_capacity_bytes.is_some(),
                 versions: std::sync::atomic::AtomicU64::new(0),
                 tag_index: std::sync::Mutex::default(),
+                new_keys: std::sync::atomic::AtomicU64::new(0),
+                sorted_keys: std::sync::Mutex::new(None),
             }),
         })
     }

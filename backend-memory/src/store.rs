@@ -1,7 +1,6 @@
 //! The store and its `CacheStore` implementation.
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -31,7 +30,16 @@ pub(crate) struct Inner {
     /// through the store; a row moka evicts leaves its entries behind until
     /// the tag is invalidated (each is checked against its row then).
     pub(crate) tag_index: Mutex<TagIndex>,
+    /// Keys put where none was, ever: a scan's sorted keys are reused while
+    /// this has not moved.
+    pub(crate) new_keys: AtomicU64,
+    /// Every key, sorted, as of `new_keys` = `.0`: scans resume in it by
+    /// binary search, so a page costs O(page · log rows), not O(rows).
+    pub(crate) sorted_keys: Mutex<Option<(u64, SortedKeys)>>,
 }
+
+/// Every key of the store, in scan order.
+pub(crate) type SortedKeys = Arc<Vec<Arc<RowKey>>>;
 
 /// Tag to the identities of the rows carrying it.
 pub(crate) type TagIndex = HashMap<Box<str>, HashSet<RowKey>>;
@@ -42,7 +50,9 @@ pub(crate) type TagIndex = HashMap<Box<str>, HashSet<RowKey>>;
 /// goes through moka's per-key compute lock, so a purge never removes a row
 /// that a concurrent `set` has just made fresh.
 ///
-/// `scan`, `stats`, `purge_expired` and the clears walk every row: O(rows).
+/// `stats`, `purge_expired` and the clears walk every row: O(rows). A scan
+/// sorts the keys once (O(rows · log rows)) and reuses them while no key is
+/// added, each page then costing O(page · log rows).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -123,6 +133,9 @@ impl MemoryStore {
             let old = current.map(|c| c.into_value());
             let Some(row) = admit(old.as_ref()) else { return Op::Nop };
             self.reindex(&index_key, old.as_deref(), Some(&row));
+            if old.is_none() {
+                self.inner.new_keys.fetch_add(1, AtomicOrdering::Release);
+            }
             Op::Put(Arc::new(row))
         });
     }
@@ -198,6 +211,25 @@ impl MemoryStore {
         Ok(n)
     }
 
+    /// Every key, sorted: the snapshot of the last scan, or a new one if a
+    /// key was added since (a key removed since is skipped when read). A
+    /// row present for a whole scan is in every snapshot the scan uses, and
+    /// each page resumes strictly after its cursor, so it comes once.
+    fn sorted_keys(&self) -> SortedKeys {
+        let generation = self.inner.new_keys.load(AtomicOrdering::Acquire);
+        let mut cached = self.inner.sorted_keys.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, keys)) = cached.as_ref()
+            && *at == generation
+        {
+            return Arc::clone(keys);
+        }
+        let mut keys: Vec<Arc<RowKey>> = self.inner.rows.iter().map(|(k, _)| k).collect();
+        keys.sort_unstable();
+        let keys = Arc::new(keys);
+        *cached = Some((generation, Arc::clone(&keys)));
+        keys
+    }
+
     /// Runs moka's pending maintenance (eviction under a size bound) now
     /// rather than on a later call. Useful in tests of the size bound.
     pub fn run_pending_tasks(&self) {
@@ -208,29 +240,6 @@ impl MemoryStore {
     /// bounded; the row count otherwise.
     pub fn weighted_size(&self) -> u64 {
         self.inner.rows.weighted_size()
-    }
-}
-
-/// A scan candidate in a max-heap keeping the `limit` smallest identities.
-pub(crate) struct Candidate(Arc<RowKey>, Arc<Row>);
-
-impl PartialEq for Candidate {
-    fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
-    }
-}
-
-impl Eq for Candidate {}
-
-impl PartialOrd for Candidate {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Candidate {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.0.cmp(&other.0)
     }
 }
 
@@ -351,29 +360,31 @@ impl CacheStore for MemoryStore {
         };
         let limit = limit.max(1);
         let now = self.now_ms()?;
-        // Keep the `limit` smallest identities after the cursor: O(rows · log limit).
-        let mut heap: BinaryHeap<Candidate> =
-            BinaryHeap::with_capacity(limit.saturating_add(1).min(1_024));
-        let mut more = false;
-        for (k, row) in self.inner.rows.iter() {
-            if !range.contains(&k.namespace, &k.key) || !row.times.phase(now).is_live() {
+        let keys = self.sorted_keys();
+        let start = match (range.after, range.namespace) {
+            (Some((ns, key)), _) => keys.partition_point(|k| (&*k.namespace, &*k.key) <= (ns, key)),
+            (None, Some(ns)) => keys.partition_point(|k| &*k.namespace < ns),
+            (None, None) => 0,
+        };
+        let mut items = Vec::with_capacity(limit.min(1_024));
+        for k in &keys[start..] {
+            if range.namespace.is_some_and(|ns| ns != &*k.namespace) {
+                break;
+            }
+            let Some(row) = self.inner.rows.get(&**k) else { continue };
+            if !row.times.phase(now).is_live() {
                 continue;
             }
-            heap.push(Candidate(k, row));
-            if heap.len() > limit {
-                heap.pop();
-                more = true;
+            if items.len() == limit {
+                return Ok(Page::from_items(items, true));
             }
-        }
-        let mut items = Vec::with_capacity(heap.len());
-        for Candidate(k, row) in heap.into_sorted_vec() {
             items.push(ScanItem {
                 namespace: k.namespace.to_string(),
                 key: k.key.to_string(),
                 entry: row.entry()?,
             });
         }
-        Ok(Page::from_items(items, more))
+        Ok(Page::from_items(items, false))
     }
 
     async fn stats(&self) -> Result<Stats> {
