@@ -384,6 +384,12 @@ impl CacheStore for MemoryStore {
                 entry: row.entry()?,
             });
         }
+        // The scan is over: let go of the keys (they hold removed rows'
+        // identities), unless another scan took newer ones meanwhile.
+        let mut cached = self.inner.sorted_keys.lock().unwrap_or_else(PoisonError::into_inner);
+        if cached.as_ref().is_some_and(|(_, kept)| Arc::ptr_eq(kept, &keys)) {
+            *cached = None;
+        }
         Ok(Page::from_items(items, false))
     }
 
