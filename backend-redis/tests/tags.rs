@@ -42,3 +42,27 @@ async fn a_tag_set_lives_as_long_as_its_longest_row_and_goes_with_the_tag() {
     assert_eq!(store.invalidate_tag("album:x").await.expect("invalidate"), 3);
     assert_eq!(pttl(&url, &set), -2, "the tag's set outlived its invalidation");
 }
+
+/// Two clients (two stores, two connections) on one server and on a
+/// cluster: rows tagged by one are invalidated by the other, across
+/// namespaces, and a row rewritten without the tag stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_written_by_one_client_is_invalidated_by_another() {
+    if !support::require_server("tags across clients") {
+        return;
+    }
+    let single = support::shared().expect("a redis-server");
+    let cluster = support::cluster().expect("a 3-master cluster");
+    for (url, on_cluster) in [(single, false), (cluster, true)] {
+        let prefix = support::unique_prefix();
+        let open = || RedisStore::builder(&url).prefix(&prefix).cluster(on_cluster).open();
+        let (a, b) = (open().await.expect("client a"), open().await.expect("client b"));
+        for ns in ["musicbrainz", "discogs", "lastfm"] {
+            a.set(ns, "angel", Bytes::new(), SetOptions::new().tag("album:x")).await.expect("set");
+        }
+        a.set("lastfm", "angel", Bytes::new(), SetOptions::new()).await.expect("untag");
+        assert_eq!(b.invalidate_tag("album:x").await.expect("invalidate"), 2, "{url}");
+        assert!(a.get("discogs", "angel").await.expect("get").is_none());
+        assert!(a.get("lastfm", "angel").await.expect("get").is_some(), "the untagged row went");
+    }
+}

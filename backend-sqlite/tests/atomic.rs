@@ -83,3 +83,24 @@ async fn a_batch_that_fails_midway_in_the_engine_writes_nothing() {
         assert!(payload(&store, &format!("ok{t}")).await.is_some(), "writer {t}'s row is missing");
     }
 }
+
+/// Tags across handles on one file (each its own connections, as separate
+/// processes have): rows tagged through one are found by `invalidate_tag`
+/// through the other, and a rewrite without tags through one takes the
+/// row out of the tag for the other (the index is kept by triggers in the
+/// file, not by the process that wrote).
+#[tokio::test]
+async fn tags_are_shared_by_every_handle_on_one_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tags.sqlite");
+    let a = SqliteStore::open(&path).expect("open a");
+    let b = SqliteStore::open(&path).expect("open b");
+    for (ns, key) in [("mb", "1"), ("dg", "1"), ("dg", "2")] {
+        a.set(ns, key, Bytes::new(), SetOptions::new().tag("album:x")).await.expect("set");
+    }
+    a.set("dg", "2", Bytes::new(), SetOptions::new()).await.expect("untag");
+    assert_eq!(b.invalidate_tag("album:x").await.expect("invalidate"), 2);
+    assert!(a.get("mb", "1").await.expect("get").is_none());
+    assert!(a.get("dg", "2").await.expect("get").is_some(), "the untagged row went");
+    assert_eq!(a.invalidate_tag("album:x").await.expect("invalidate"), 0);
+}
