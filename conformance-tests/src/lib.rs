@@ -116,11 +116,11 @@ pub fn block_on<T>(future: impl Future<Output = T>) -> T {
 #[macro_export]
 macro_rules! conformance_tests {
     ($factory:expr $(,)?) => {
-        $crate::__conformance_each!($factory; not_persistent_as_declared);
+        $crate::__conformance_each!(behaviours, $factory; not_persistent_as_declared);
         $crate::__conformance_core!($factory);
     };
     ($factory:expr, persistent $(,)?) => {
-        $crate::__conformance_each!($factory;
+        $crate::__conformance_each!(behaviours, $factory;
             persistent_as_declared,
             reopen_keeps_every_row_and_field,
             reopen_keeps_phases_deletes_and_purges,
@@ -133,7 +133,7 @@ macro_rules! conformance_tests {
 #[macro_export]
 macro_rules! __conformance_core {
     ($factory:expr) => {
-        $crate::__conformance_each!($factory;
+        $crate::__conformance_each!(behaviours, $factory;
             payload_limit_is_at_least_16_mib,
             missing_rows_read_as_none,
             set_then_get_round_trips_every_field,
@@ -173,7 +173,7 @@ macro_rules! __conformance_core {
             stats_report_dead_rows_and_the_stored_span,
             concurrent_tasks_keep_rows_whole,
         );
-        $crate::__conformance_v2!($factory;
+        $crate::__conformance_each!(versions, $factory;
             versions_grow_with_every_write,
             set_if_absent_writes_only_where_no_live_row,
             set_if_version_writes_only_on_a_match,
@@ -181,7 +181,7 @@ macro_rules! __conformance_core {
             touch_renews_a_live_row_in_place,
             concurrent_version_increments_lose_nothing,
         );
-        $crate::__conformance_tags!($factory;
+        $crate::__conformance_each!(tags, $factory;
             tags_round_trip_and_invalidate_across_namespaces,
             invalidate_tag_counts_only_live_rows,
             writes_replace_tags_and_touch_keeps_them,
@@ -201,46 +201,14 @@ macro_rules! __conformance_core {
 
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __conformance_v2 {
-    ($factory:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                let factory = $factory;
-                if $crate::should_run(&factory, stringify!($name)) {
-                    $crate::block_on($crate::versions::$name(&factory));
-                }
-            }
-        )*
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __conformance_tags {
-    ($factory:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                let factory = $factory;
-                if $crate::should_run(&factory, stringify!($name)) {
-                    $crate::block_on($crate::tags::$name(&factory));
-                }
-            }
-        )*
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
 macro_rules! __conformance_each {
-    ($factory:expr; $($name:ident),* $(,)?) => {
+    ($module:ident, $factory:expr; $($name:ident),* $(,)?) => {
         $(
             #[test]
             fn $name() {
                 let factory = $factory;
                 if $crate::should_run(&factory, stringify!($name)) {
-                    $crate::block_on($crate::behaviours::$name(&factory));
+                    $crate::block_on($crate::$module::$name(&factory));
                 }
             }
         )*

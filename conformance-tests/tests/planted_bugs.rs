@@ -415,14 +415,16 @@ fn model_catches(bug: Bug) {
     );
 }
 
+/// One test per planted bug: each named behaviour of `$module` (and the
+/// model test, unless the bug is beyond it) must fail on the broken store.
 macro_rules! planted {
-    ($($test:ident: $bug:ident caught by $($behaviour:ident),+;)*) => {$(
+    ($module:ident: $($test:ident: $bug:ident caught by $($behaviour:ident),+;)*) => {$(
         #[test]
         fn $test() {
             let factory = Factory(Bug::$bug);
             $(
                 assert!(
-                    fails(|| behaviours::$behaviour(&factory)),
+                    fails(|| $module::$behaviour(&factory)),
                     concat!("behaviour ", stringify!($behaviour), " missed ", stringify!($bug))
                 );
             )+
@@ -433,7 +435,7 @@ macro_rules! planted {
     )*};
 }
 
-planted! {
+planted! { behaviours:
     ignores_stale_until: IgnoresStaleUntil caught by stale_ends_exactly_at_stale_until;
     fresh_at_expires_at: FreshAtExpiresAt caught by fresh_ends_exactly_at_expires_at;
     composite_key_collides: CompositeKeyCollides caught by delimiters_and_nul_never_collide;
@@ -449,25 +451,7 @@ planted! {
     scan_skips_at_internal_batch: ScanSkipsAtInternalBatch caught by scans_cross_internal_batches_intact;
 }
 
-macro_rules! planted_v2 {
-    ($($test:ident: $bug:ident caught by $($behaviour:ident),+;)*) => {$(
-        #[test]
-        fn $test() {
-            let factory = Factory(Bug::$bug);
-            $(
-                assert!(
-                    fails(|| versions::$behaviour(&factory)),
-                    concat!("behaviour ", stringify!($behaviour), " missed ", stringify!($bug))
-                );
-            )+
-            if !BEYOND_THE_MODEL.contains(&Bug::$bug) {
-                model_catches(Bug::$bug);
-            }
-        }
-    )*};
-}
-
-planted_v2! {
+planted! { versions:
     set_if_ignores_condition: SetIfIgnoresCondition caught by set_if_absent_writes_only_where_no_live_row, set_if_version_writes_only_on_a_match;
     set_if_checks_then_writes: SetIfChecksThenWrites caught by concurrent_version_increments_lose_nothing;
     versions_per_row: VersionsPerRow caught by versions_grow_with_every_write;
@@ -475,25 +459,7 @@ planted_v2! {
     touch_revives_dead_rows: TouchRevivesDeadRows caught by touch_renews_a_live_row_in_place;
 }
 
-macro_rules! planted_tags {
-    ($($test:ident: $bug:ident caught by $($behaviour:ident),+;)*) => {$(
-        #[test]
-        fn $test() {
-            let factory = Factory(Bug::$bug);
-            $(
-                assert!(
-                    fails(|| tags::$behaviour(&factory)),
-                    concat!("behaviour ", stringify!($behaviour), " missed ", stringify!($bug))
-                );
-            )+
-            if !BEYOND_THE_MODEL.contains(&Bug::$bug) {
-                model_catches(Bug::$bug);
-            }
-        }
-    )*};
-}
-
-planted_tags! {
+planted! { tags:
     invalidate_tag_in_one_namespace: InvalidateTagInOneNamespace caught by tags_round_trip_and_invalidate_across_namespaces;
     invalidate_tag_matches_prefixes: InvalidateTagMatchesPrefixes caught by tags_round_trip_and_invalidate_across_namespaces;
     invalidate_tag_counts_dead_rows: InvalidateTagCountsDeadRows caught by invalidate_tag_counts_only_live_rows;
