@@ -157,20 +157,21 @@ impl MemoryStore {
         }
     }
 
-    /// Removes `key` if `remove(phase)` says so, under the key lock, and
-    /// returns the phase of the removed row.
+    /// Removes `key` if `remove(row, phase)` says so, under the key lock
+    /// (its tag index entries with it), and returns the phase of the
+    /// removed row.
     fn remove_if(
         &self,
         key: RowKey,
         now: i64,
-        remove: impl FnOnce(Phase) -> bool,
+        remove: impl FnOnce(&Row, Phase) -> bool,
     ) -> Option<Phase> {
         let mut removed = None;
         let index_key = key.clone();
         let result = self.inner.rows.entry(key).and_compute_with(|current| match current {
             Some(row) => {
                 let phase = row.value().times.phase(now);
-                if remove(phase) {
+                if remove(row.value(), phase) {
                     removed = Some(phase);
                     self.reindex(&index_key, Some(row.value()), None);
                     Op::Remove
@@ -204,7 +205,7 @@ impl MemoryStore {
             .collect();
         let mut n = 0;
         for key in keys {
-            if self.remove_if(key, now, &remove).is_some_and(&count) {
+            if self.remove_if(key, now, |_, phase| remove(phase)).is_some_and(&count) {
                 n += 1;
             }
         }
@@ -310,7 +311,8 @@ impl CacheStore for MemoryStore {
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
         check_identity(namespace, key)?;
         let now = self.now_ms()?;
-        Ok(self.remove_if(RowKey::new(namespace, key), now, |_| true).is_some_and(Phase::is_live))
+        let removed = self.remove_if(RowKey::new(namespace, key), now, |_, _| true);
+        Ok(removed.is_some_and(Phase::is_live))
     }
 
     async fn invalidate_tag(&self, tag: &str) -> Result<u64> {
@@ -322,23 +324,14 @@ impl CacheStore for MemoryStore {
             let mut index = self.inner.tag_index.lock().unwrap_or_else(PoisonError::into_inner);
             index.remove(tag).unwrap_or_default()
         };
-        let mut n = 0;
-        for key in keys {
-            // The entry may be left over from a row moka evicted or one
-            // rewritten since; only a row that carries the tag goes.
-            let mut live = false;
-            let index_key = key.clone();
-            self.inner.rows.entry(key).and_compute_with(|current| match current {
-                Some(row) if row.value().tags.contains(tag) => {
-                    live = row.value().times.phase(now).is_live();
-                    self.reindex(&index_key, Some(row.value()), None);
-                    Op::Remove
-                }
-                _ => Op::Nop,
-            });
-            n += u64::from(live);
-        }
-        Ok(n)
+        // An entry may be left over from a row moka evicted or one
+        // rewritten since; only a row that carries the tag goes.
+        let live = keys
+            .into_iter()
+            .map(|key| self.remove_if(key, now, |row, _| row.tags.contains(tag)))
+            .filter(|removed| removed.is_some_and(Phase::is_live))
+            .count();
+        Ok(live as u64)
     }
 
     async fn purge_expired(&self) -> Result<u64> {
