@@ -212,16 +212,18 @@ pub(crate) fn fixed(value: &[u8]) -> Result<Fixed, String> {
     Ok(Fixed { times, version, headers_at: header, headers_len, tags_len, payload_len })
 }
 
-/// Whether a stored value carries tags, from its fixed part alone.
-pub(crate) fn has_tags(value: &[u8]) -> bool {
-    value.first() == Some(&FORMAT_VERSION) && value.len() >= HEADER && value[42..46] != [0; 4]
-}
-
-/// The tags of a stored value, without checking its checksum (for the tag
-/// index's upkeep; reads check it).
-pub(crate) fn tags_of(value: &[u8]) -> Result<Tags, String> {
-    let f = fixed(value)?;
-    decode_tags(&value[f.tags_range()])
+/// The tags of a stored value, for the tag index's upkeep: read without
+/// its checksum (reads check it), and without decoding anything when the
+/// fixed part says it has none. A value whose tags cannot be read (a
+/// damaged one) reads as untagged: its index entries stay, and
+/// `invalidate_tag` checks each entry against its row.
+pub(crate) fn indexed_tags(value: &[u8]) -> Tags {
+    let tagged =
+        value.first() == Some(&FORMAT_VERSION) && value.len() >= HEADER && value[42..46] != [0; 4];
+    if !tagged {
+        return Tags::new();
+    }
+    fixed(value).ok().and_then(|f| decode_tags(&value[f.tags_range()]).ok()).unwrap_or_default()
 }
 
 /// Decodes a whole value stored under `(namespace, key)`, verifying its
@@ -390,8 +392,7 @@ mod tests {
             (h, tags, &b"tagged payload"[..]),
         ] {
             let v = encode_tagged(ID, &times(), &headers, &tags, payload).expect("encode");
-            assert_eq!(has_tags(&v), !tags.is_empty());
-            assert_eq!(tags_of(&v), Ok(tags.clone()));
+            assert_eq!(indexed_tags(&v), tags);
             let d = decode(ID, &v).expect("decode");
             assert_eq!(d.tags, tags);
             assert_eq!(fixed(&v).expect("fixed").payload_len, payload.len());
@@ -476,7 +477,7 @@ mod tests {
         v.extend_from_slice(b"payload");
         let crc = checksum(ID, &[&v[5..]]);
         v[1..5].copy_from_slice(&crc.to_le_bytes());
-        assert!(!has_tags(&v));
+        assert!(indexed_tags(&v).is_empty());
         let d = decode(ID, &v).expect("a format-4 value decodes");
         assert!(d.tags.is_empty());
         assert_eq!(parts_of(d, &v), (times(), 9, h, &b"payload"[..]));

@@ -121,18 +121,11 @@ impl<'t> Tables<'t> {
     pub(crate) fn store(&mut self, id: (&str, &str), pieces: [&[u8]; 2]) -> Result<()> {
         let path = self.path;
         let old = match self.rows.get(id).map_err(|e| map_err(path, "reading a row", e))? {
-            // A damaged old value's tags cannot be read: its entries stay,
-            // and invalidate_tag checks every entry against its row.
-            Some(v) if row::has_tags(v.value()) => row::tags_of(v.value()).unwrap_or_default(),
-            _ => Tags::new(),
+            Some(v) => row::indexed_tags(v.value()),
+            None => Tags::new(),
         };
         put(&mut self.rows, id, pieces).map_err(|e| map_err(path, "writing a row", e))?;
-        let new = if row::has_tags(pieces[0]) {
-            row::tags_of(pieces[0]).unwrap_or_default()
-        } else {
-            Tags::new()
-        };
-        self.reindex(id, &old, &new)
+        self.reindex(id, &old, &row::indexed_tags(pieces[0]))
     }
 
     /// Removes a row and its index entries; its times, if it was there.
@@ -143,12 +136,7 @@ impl<'t> Tables<'t> {
                 return Ok(None);
             };
             let value = old.value();
-            let tags = if row::has_tags(value) {
-                row::tags_of(value).unwrap_or_default()
-            } else {
-                Tags::new()
-            };
-            (times_of(path, value, id.0, id.1)?, tags)
+            (times_of(path, value, id.0, id.1)?, row::indexed_tags(value))
         };
         self.reindex(id, &tags, &Tags::new())?;
         Ok(Some(times))
@@ -173,7 +161,7 @@ impl<'t> Tables<'t> {
         for (ns, key) in ids {
             let id = (ns.as_str(), key.as_str());
             let carries = match self.rows.get(id).map_err(e)? {
-                Some(v) => row::tags_of(v.value()).is_ok_and(|tags| tags.contains(tag)),
+                Some(v) => row::indexed_tags(v.value()).contains(tag),
                 None => false,
             };
             if carries {
