@@ -173,13 +173,7 @@ impl RedisStore {
         let calls = r.tag_list.iter().map(|tag| {
             let mut invocation = self.inner.tag_add.key(self.tag_set(tag));
             invocation.arg(&member).arg(px);
-            self.bounded("indexing a row's tags", async move {
-                let mut conn = self.inner.conn.get().await?;
-                invocation
-                    .invoke_async::<i64>(&mut conn)
-                    .await
-                    .map_err(|e| self.err("indexing a row's tags", e))
-            })
+            async move { self.invoke::<i64>(&invocation, "indexing a row's tags").await }
         });
         for result in futures_util::future::join_all(calls).await {
             result?;
@@ -253,6 +247,19 @@ impl RedisStore {
         .await
     }
 
+    /// Runs a script invocation within the store's deadline.
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+        operation: &str,
+    ) -> Result<T> {
+        self.bounded(operation, async {
+            let mut conn = self.inner.conn.get().await?;
+            invocation.invoke_async(&mut conn).await.map_err(|e| self.err(operation, e))
+        })
+        .await
+    }
+
     async fn pipeline<T: FromRedisValue>(&self, pipe: &Pipeline, operation: &str) -> Result<T> {
         self.bounded(operation, async {
             let mut conn = self.inner.conn.get().await?;
@@ -304,15 +311,7 @@ impl RedisStore {
             for member in &batch {
                 invocation.arg(member);
             }
-            total += self
-                .bounded(operation, async {
-                    let mut conn = self.inner.conn.get().await?;
-                    invocation
-                        .invoke_async::<u64>(&mut conn)
-                        .await
-                        .map_err(|e| self.err(operation, e))
-                })
-                .await?;
+            total += self.invoke::<u64>(&invocation, operation).await?;
             if !full {
                 return Ok(total);
             }
@@ -665,15 +664,7 @@ impl CacheStore for RedisStore {
             .arg(key)
             .arg(row.times.stored_at)
             .arg(&row.tags);
-        let answer: Vec<Value> = self
-            .bounded("a conditional write", async {
-                let mut conn = self.inner.conn.get().await?;
-                invocation
-                    .invoke_async(&mut conn)
-                    .await
-                    .map_err(|e| self.err("a conditional write", e))
-            })
-            .await?;
+        let answer: Vec<Value> = self.invoke(&invocation, "a conditional write").await?;
         let bad = || self.corrupt(ns, key, "an unexpected answer to a conditional write");
         let written: i64 = answer
             .first()
@@ -771,15 +762,7 @@ impl CacheStore for RedisStore {
                 .arg(self.px_arg(&times, now))
                 .arg(key)
                 .arg(times.stored_at);
-            let renewed: i64 = self
-                .bounded("touching a row", async {
-                    let mut conn = self.inner.conn.get().await?;
-                    invocation
-                        .invoke_async(&mut conn)
-                        .await
-                        .map_err(|e| self.err("touching a row", e))
-                })
-                .await?;
+            let renewed: i64 = self.invoke(&invocation, "touching a row").await?;
             if renewed == 1 {
                 return Ok(Some(version));
             }
@@ -851,14 +834,7 @@ impl CacheStore for RedisStore {
                 }
                 let mut invocation = self.inner.invalidate.key(self.row_key(ns, key));
                 invocation.key(self.index_key(ns)).arg(version).arg(now).arg(key);
-                self.bounded("invalidating a tag", async {
-                    let mut conn = self.inner.conn.get().await?;
-                    invocation
-                        .invoke_async::<i64>(&mut conn)
-                        .await
-                        .map_err(|e| self.err("invalidating a tag", e))
-                })
-                .await
+                self.invoke::<i64>(&invocation, "invalidating a tag").await
             });
             for answer in futures_util::future::join_all(deletes).await {
                 live += u64::from(answer? == 1);
