@@ -152,31 +152,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // half of that has passed; shutdown waits for the refresh.
     let charts = FetchPolicy::new(60 * MINUTE).refresh_ahead(0.5);
     let week = Arc::new(AtomicU32::new(1));
-    let fetch_charts = |week: Arc<AtomicU32>, upstream: Arc<Upstream>| {
-        move || async move {
+    let lookup_charts = || {
+        let (week, upstream) = (Arc::clone(&week), Arc::clone(&upstream));
+        let fetch = move || async move {
             upstream.call("lastfm");
             Ok::<_, String>(format!("top tracks, week {}", week.load(Ordering::SeqCst)))
-        }
+        };
+        cache.get_or_fetch("lastfm", "charts", &charts, fetch)
     };
-    let c = cache
-        .get_or_fetch(
-            "lastfm",
-            "charts",
-            &charts,
-            fetch_charts(Arc::clone(&week), Arc::clone(&upstream)),
-        )
-        .await?;
-    assert_eq!(c.value, "top tracks, week 1");
+    assert_eq!(lookup_charts().await?.value, "top tracks, week 1");
     week.store(2, Ordering::SeqCst);
     clock.advance(35 * MINUTE);
-    let c = cache
-        .get_or_fetch(
-            "lastfm",
-            "charts",
-            &charts,
-            fetch_charts(Arc::clone(&week), Arc::clone(&upstream)),
-        )
-        .await?;
+    let c = lookup_charts().await?;
     assert_eq!(c.value, "top tracks, week 1", "served at once while the refresh runs");
     cache.shutdown().await;
     let stored = cache.get::<String>("lastfm", "charts").await?;
