@@ -120,3 +120,23 @@ pub(crate) async fn scan_all<S: CacheStore + ?Sized>(
     }
     panic!("scan did not finish after 100,000 pages");
 }
+
+/// Whether the store declares `flag`; if not, checks that `refused` is
+/// [`Error::Unsupported`] and says loudly that `behaviour` was skipped.
+pub(crate) fn declares<T: std::fmt::Debug>(
+    flag: bool,
+    behaviour: &str,
+    what: &str,
+    refused: Result<T, Error>,
+) -> bool {
+    if flag {
+        return true;
+    }
+    assert!(
+        matches!(refused, Err(Error::Unsupported { .. })),
+        "{behaviour}: the store does not declare {what}, yet did not refuse it: {refused:?}"
+    );
+    println!("SKIPPED: {behaviour}: the store does not declare {what} (refused as Unsupported)");
+    eprintln!("SKIPPED: {behaviour}: the store does not declare {what} (refused as Unsupported)");
+    false
+}

@@ -11,27 +11,7 @@ use cachestore_core::{
 };
 
 use crate::StoreFactory;
-use crate::support::{expected, headers, ms, ok, open, opts, put};
-
-/// Whether the store declares `flag`; if not, checks that `refused` is
-/// [`Error::Unsupported`] and says loudly that `behaviour` was skipped.
-fn declares<T: std::fmt::Debug>(
-    flag: bool,
-    behaviour: &str,
-    what: &str,
-    refused: Result<T, Error>,
-) -> bool {
-    if flag {
-        return true;
-    }
-    assert!(
-        matches!(refused, Err(Error::Unsupported { .. })),
-        "{behaviour}: the store does not declare {what}, yet did not refuse it: {refused:?}"
-    );
-    println!("SKIPPED: {behaviour}: the store does not declare {what} (refused as Unsupported)");
-    eprintln!("SKIPPED: {behaviour}: the store does not declare {what} (refused as Unsupported)");
-    false
-}
+use crate::support::{declares, expected, headers, ms, ok, open, opts, put};
 
 async fn version_of<S: CacheStore + ?Sized>(store: &S, ns: &str, key: &str) -> u64 {
     ok("get_stale", store.get_stale(ns, key).await).map_or(0, |e| e.version)
