@@ -128,11 +128,11 @@ impl MemoryStore {
     /// Writes `row` at `key` under its compute lock if `admit` (given the
     /// current row) says so, keeping the tag index.
     fn put(&self, key: RowKey, admit: impl FnOnce(Option<&Arc<Row>>) -> Option<Row>) {
-        let index_key = key.clone();
-        self.inner.rows.entry(key).and_compute_with(|current| {
+        // By reference: moka copies the key only to insert a new one.
+        self.inner.rows.entry_by_ref(&key).and_compute_with(|current| {
             let old = current.map(|c| c.into_value());
             let Some(row) = admit(old.as_ref()) else { return Op::Nop };
-            self.reindex(&index_key, old.as_deref(), Some(&row));
+            self.reindex(&key, old.as_deref(), Some(&row));
             if old.is_none() {
                 self.inner.new_keys.fetch_add(1, AtomicOrdering::Release);
             }
@@ -162,18 +162,17 @@ impl MemoryStore {
     /// removed row.
     fn remove_if(
         &self,
-        key: RowKey,
+        key: &RowKey,
         now: i64,
         remove: impl FnOnce(&Row, Phase) -> bool,
     ) -> Option<Phase> {
         let mut removed = None;
-        let index_key = key.clone();
-        let result = self.inner.rows.entry(key).and_compute_with(|current| match current {
+        let result = self.inner.rows.entry_by_ref(key).and_compute_with(|current| match current {
             Some(row) => {
                 let phase = row.value().times.phase(now);
                 if remove(row.value(), phase) {
                     removed = Some(phase);
-                    self.reindex(&index_key, Some(row.value()), None);
+                    self.reindex(key, Some(row.value()), None);
                     Op::Remove
                 } else {
                     Op::Nop
@@ -205,7 +204,7 @@ impl MemoryStore {
             .collect();
         let mut n = 0;
         for key in keys {
-            if self.remove_if(key, now, |_, phase| remove(phase)).is_some_and(&count) {
+            if self.remove_if(&key, now, |_, phase| remove(phase)).is_some_and(&count) {
                 n += 1;
             }
         }
@@ -311,7 +310,7 @@ impl CacheStore for MemoryStore {
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
         check_identity(namespace, key)?;
         let now = self.now_ms()?;
-        let removed = self.remove_if(RowKey::new(namespace, key), now, |_, _| true);
+        let removed = self.remove_if(&RowKey::new(namespace, key), now, |_, _| true);
         Ok(removed.is_some_and(Phase::is_live))
     }
 
@@ -328,7 +327,7 @@ impl CacheStore for MemoryStore {
         // rewritten since; only a row that carries the tag goes.
         let live = keys
             .into_iter()
-            .map(|key| self.remove_if(key, now, |row, _| row.tags.contains(tag)))
+            .map(|key| self.remove_if(&key, now, |row, _| row.tags.contains(tag)))
             .filter(|removed| removed.is_some_and(Phase::is_live))
             .count();
         Ok(live as u64)
