@@ -101,13 +101,20 @@ pub trait CacheStore: Send + Sync + 'static {
 
     /// Inserts or overwrites the whole row atomically, with `stored_at = now`
     /// by the store clock, `expires_at` from `options.ttl` and
-    /// `stale_until = expires_at + options.stale_for`.
+    /// `stale_until = expires_at + options.stale_for`. A *restore* write
+    /// ([`SetOptions::stored_at`], for import and migrate) is stored at the
+    /// time given instead, which must not be after `now`; a `Ttl::For`
+    /// counts from it (CONTRACT.md §3).
     ///
-    /// Overwriting replaces every field, headers included; overwriting a stale
-    /// or dead row makes it the new row. `Ttl::For(0)` and an `Until` in the
-    /// past store a row that is already expired. A time that overflows is
+    /// Overwriting replaces every field, headers and tags included;
+    /// overwriting a stale or dead row makes it the new row. `Ttl::For(0)`
+    /// and an `Until` in the past store a row that is already expired. A
+    /// time that overflows, or a `stored_at` after `now`, is
     /// [`Error::InvalidTtl`](crate::Error::InvalidTtl), an invalid identity
-    /// [`Error::InvalidKey`](crate::Error::InvalidKey), a payload over
+    /// [`Error::InvalidKey`](crate::Error::InvalidKey), tags over the limits
+    /// of CONTRACT.md §9 [`Error::InvalidTags`](crate::Error::InvalidTags),
+    /// tags on a store without [`Capabilities::tags`]
+    /// [`Error::Unsupported`](crate::Error::Unsupported), a payload over
     /// [`Capabilities::max_payload`] [`Error::PayloadTooLarge`](crate::Error::PayloadTooLarge);
     /// in each case nothing is written and the old row is intact.
     async fn set(
@@ -131,6 +138,9 @@ pub trait CacheStore: Send + Sync + 'static {
     /// The basis of read-modify-write (a counter several workers keep:
     /// read, compute, `set_if(IfVersion(read.version))`, retry when not
     /// written) and of a lease (`IfAbsent` with a short TTL).
+    ///
+    /// A conditional write is stored at `now`: one given a
+    /// [`SetOptions::stored_at`] is [`Error::InvalidTtl`].
     ///
     /// Needs [`Capabilities::conditional_writes`]; the default is
     /// [`Error::Unsupported`].
