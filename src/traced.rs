@@ -171,6 +171,11 @@ impl CacheStore for TracedStore {
         self.traced("stats", None, self.inner.stats(), outcome).await
     }
 
+    async fn compact(&self) -> Result<u64> {
+        let outcome = |freed: &u64| format!("{freed} bytes freed");
+        self.traced("compact", None, self.inner.compact(), outcome).await
+    }
+
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
     }

@@ -32,7 +32,8 @@ impl SqliteStoreBuilder {
     /// A builder from a store URL: `sqlite:///abs/path` or
     /// `sqlite://rel/path` (percent-encoded), with the options
     /// `durability=normal|full`, `recreate_if_corrupt=true|false`,
-    /// `max_payload=BYTES` and `busy_timeout_ms=MS`. Any other option is
+    /// `max_payload=BYTES`, `max_bytes=BYTES` (the size bound, see
+    /// [`max_bytes`](Self::max_bytes)) and `busy_timeout_ms=MS`. Any other option is
     /// [`Error::Config`](cachestore_core::Error::Config).
     pub fn from_url(url: &str) -> Result<SqliteStoreBuilder> {
         let (mut url, file) = FileOptions::parse(url, crate::SCHEME, DEFAULT_MAX_PAYLOAD)?;
@@ -73,6 +74,21 @@ impl SqliteStoreBuilder {
         max_payload(bytes: u64) => file.max_payload;
         /// How many idle read connections to keep. Default: 8.
         max_idle_readers(n: usize) => max_idle_readers;
+        /// The size bound (CONTRACT.md §11): after each write this store
+        /// commits, its rows hold at most `bytes` by
+        /// [`row_bytes`](cachestore_core::row_bytes). A write that passes it
+        /// evicts, in the same transaction, down to 15/16 of it: expired
+        /// rows first (dead, then stale, earliest `stale_until` first), then
+        /// the least recently stored. A row larger than the bound is
+        /// [`Error::PayloadTooLarge`]. The count lives in the file (the first
+        /// bounded open adds it, in O(rows) once); the bound is this
+        /// process's: another process that opens the file without one keeps
+        /// the count but does not evict, and the next bounded write does.
+        /// The file holds at most about 2.5× the bound after a
+        /// [`compact`](cachestore_core::CacheStore::compact), and a `-wal`
+        /// of at most 16 MiB beside it (see the README). At least 1 KiB.
+        /// Default: no bound.
+        max_bytes(bytes: u64) => file.max_bytes = Some(bytes);
     }
 
     /// Opens the store, creating the file (and its directories) if missing.
@@ -90,6 +106,11 @@ impl SqliteStoreBuilder {
             });
         }
         cachestore_core::raw::builder::check_max_payload(self.file.max_payload, 512 << 20)?;
+        if let Some(bytes) = self.file.max_bytes.filter(|b| *b < 1024) {
+            return Err(Error::Config {
+                message: format!("max_bytes is {bytes}; a size bound must be at least 1024 bytes"),
+            });
+        }
         match self.open_once() {
             Err(Error::Corrupt { .. }) if self.file.recreate_if_corrupt => {
                 let stamp = to_unix_millis(self.file.clock.now())?;
@@ -118,7 +139,12 @@ impl SqliteStoreBuilder {
         if self.file.check_integrity {
             quick_check(&conn, path)?;
         }
-        let engine = SqliteWriter { conn, path: path.clone() };
+        if let Some(max_bytes) = self.file.max_bytes {
+            let now = to_unix_millis(self.file.clock.now())?;
+            crate::bound::install(&mut conn, path, max_bytes, now)?;
+        }
+        let bound = self.file.max_bytes.map(|max| (max, self.file.clock.clone()));
+        let engine = SqliteWriter { conn, path: path.clone(), bound };
         // A commit that syncs (durability full) runs on the writer thread, so
         // that no caller's runtime thread waits for an fsync; one that does
         // not (normal: WAL commits only append) may run on the caller's.
@@ -139,6 +165,8 @@ impl SqliteStoreBuilder {
                         .with_conditional_writes(true)
                         .with_touch(true)
                         .with_tags(true)
+                        .with_compact(true)
+                        .with_max_bytes(self.file.max_bytes)
                         .with_max_payload(self.file.max_payload),
                 },
                 path: path.clone(),
@@ -170,12 +198,14 @@ mod url_tests {
 
     #[test]
     fn from_url_takes_its_own_options_and_refuses_the_rest() {
-        let good =
-            "sqlite:///tmp/a%3Fb.sqlite?durability=full&busy_timeout_ms=10&recreate_if_corrupt=1";
-        assert!(SqliteStoreBuilder::from_url(good).is_ok(), "{good}");
+        let good = "sqlite:///tmp/a%3Fb.sqlite?durability=full&busy_timeout_ms=10\
+                    &recreate_if_corrupt=1&max_bytes=65536";
+        let parsed = SqliteStoreBuilder::from_url(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        assert_eq!(parsed.file.max_bytes, Some(65536), "{good}");
         let typo = format!("{good}&typo=1");
         let refused = [
             "sqlite:///x.db?durability=sometimes",
+            "sqlite:///x.db?max_bytes=lots",
             "redb:///x.redb",
             concat!("redb:///x.redb", "?typo=1"),
             typo.as_str(),

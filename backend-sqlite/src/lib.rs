@@ -42,6 +42,7 @@
 //! [`Error::Incompatible`]: cachestore_core::Error::Incompatible
 #![deny(missing_docs)]
 
+mod bound;
 mod builder;
 mod config;
 mod error;

@@ -10,7 +10,8 @@ use cachestore_core::raw::group::off_thread;
 use cachestore_core::raw::{
     Phase, PreparedRow, RowTimes, ScanRange, SingleWriterStore, WriterParts,
 };
-use cachestore_core::{Bytes, Entry, Error, Page, Result, ScanItem, Stats};
+use cachestore_core::raw::CompactJob;
+use cachestore_core::{Bytes, Entry, Error, Page, Result, ScanItem, Stats, row_bytes};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row as SqlRow, params};
 
@@ -250,6 +251,12 @@ impl SingleWriterStore for SqliteStore {
     }
 
     fn make_row(&self, row: PreparedRow) -> Result<NewRow> {
+        if let Some(limit) = self.inner.parts.capabilities.max_bytes {
+            let size = row_bytes(&row.namespace, &row.key, &row.headers, &row.tags, row.payload.len());
+            if size > limit {
+                return Err(Error::PayloadTooLarge { size, limit });
+            }
+        }
         Ok(NewRow::new(row))
     }
 
@@ -354,12 +361,35 @@ impl SingleWriterStore for SqliteStore {
                 stats.record_many(&ns, Phase::Stale, stale, n(4)?, stale_span);
                 stats.record_many(&ns, Phase::Dead, n(5)?, 0, None);
             }
+            if let Some((bytes, evicted)) = crate::bound::counts(conn, &self.inner.path)? {
+                (stats.stored_bytes, stats.evicted) = (Some(bytes), evicted);
+            }
             Ok(stats)
         })?;
-        stats.disk_bytes = Some(cachestore_core::raw::files::disk_bytes(
-            &self.inner.path,
-            &["-wal", "-shm", "-journal"],
-        ));
+        stats.disk_bytes = Some(disk_bytes(&self.inner.path));
         Ok(stats)
     }
+
+    fn compact_job(&self) -> Result<CompactJob> {
+        let (path, busy_timeout) = (self.inner.path.clone(), self.inner.busy_timeout);
+        Ok(Box::new(move || compact(&path, busy_timeout)))
+    }
+}
+
+/// Every file of the store: the database, its log and its index.
+fn disk_bytes(path: &Path) -> u64 {
+    cachestore_core::raw::files::disk_bytes(path, &["-wal", "-shm", "-journal"])
+}
+
+/// `VACUUM` (the file rewritten with only the pages its rows need, behind
+/// the write lock, so other writers wait within their busy timeout and
+/// readers go on), then a checkpoint that truncates the log. On a
+/// connection of its own, so that the writer's group commits are not held.
+fn compact(path: &Path, busy_timeout: Duration) -> Result<u64> {
+    let before = disk_bytes(path);
+    let conn = schema::connect(path, busy_timeout, false)?;
+    conn.execute_batch("VACUUM").map_err(|e| map_err(path, "compacting (VACUUM)", e))?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .map_err(|e| map_err(path, "checkpointing after VACUUM", e))?;
+    Ok(before.saturating_sub(disk_bytes(path)))
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use cachestore_core::raw::PreparedRow;
 use cachestore_core::raw::RowTimes;
 use cachestore_core::raw::group::{Answer, PreparedTouch, Write, WriteEngine};
-use cachestore_core::{Bytes, Error, Result, WriteOutcome};
+use cachestore_core::{Bytes, Error, Result, SharedClock, WriteOutcome};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::map_err;
@@ -52,6 +52,27 @@ pub(crate) type Reply = Answer;
 pub struct SqliteWriter {
     pub(crate) conn: Connection,
     pub(crate) path: PathBuf,
+    /// The size bound every write transaction keeps before it commits, and
+    /// the clock that says which rows have expired when it evicts.
+    pub(crate) bound: Option<(u64, SharedClock)>,
+}
+
+impl SqliteWriter {
+    /// Evicts over the size bound `bound`, inside the write transaction
+    /// `conn` (a borrowed path and bound: the writer's connection is).
+    fn keep_bound_in(
+        path: &Path,
+        bound: &Option<(u64, SharedClock)>,
+        conn: &Connection,
+    ) -> Result<()> {
+        match bound {
+            Some((max_bytes, clock)) => {
+                let now = cachestore_core::raw::to_unix_millis(clock.now())?;
+                crate::bound::enforce(conn, path, *max_bytes, now)
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 impl WriteEngine for SqliteWriter {
@@ -66,12 +87,14 @@ impl WriteEngine for SqliteWriter {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| map_err(path, "starting a write transaction", e))?;
         let reply = apply(&tx, path, op)?;
+        SqliteWriter::keep_bound_in(path, &self.bound, &tx)?;
         tx.commit().map_err(|e| map_err(path, "committing", e))?;
         Ok(reply)
     }
 
     fn run_group(&mut self, ops: Vec<Op>) -> Vec<Result<Reply>> {
         let path = &self.path;
+        let bound = &self.bound;
         let mut tx = match self.conn.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => tx,
             Err(e) => {
@@ -96,6 +119,18 @@ impl WriteEngine for SqliteWriter {
                 },
                 Err(e) => Err(map_err(path, "starting a savepoint", e)),
             });
+        }
+        let keep = SqliteWriter::keep_bound_in(path, bound, &tx);
+        if let Err(e) = keep {
+            // Nothing of the group commits: each write fails with the bound's error.
+            drop(tx);
+            let text = e.to_string();
+            let fail = || Error::Backend {
+                backend: "sqlite",
+                operation: "keeping the size bound".into(),
+                source: text.clone().into(),
+            };
+            return results.into_iter().map(|r| r.and_then(|_| Err(fail()))).collect();
         }
         match tx.commit() {
             Ok(()) => results,

@@ -20,18 +20,28 @@ impl StoreFactory for Sqlite {
     type Store = SqliteStore;
 
     async fn open(&self, clock: ManualClock) -> Result<SqliteStore> {
-        let file = tempfile::Builder::new()
-            .suffix(".sqlite")
-            .tempfile_in(self.dir.path())
-            .map_err(|e| Error::io("creating a temporary file", e))?;
-        let (_, path) = file.keep().map_err(|e| Error::io("keeping a temporary file", e.error))?;
-        SqliteStore::builder(path).clock(clock).open()
+        SqliteStore::builder(self.new_path()?).clock(clock).open()
+    }
+
+    async fn open_bounded(&self, clock: ManualClock, max_bytes: u64) -> Result<Option<SqliteStore>> {
+        SqliteStore::builder(self.new_path()?).clock(clock).max_bytes(max_bytes).open().map(Some)
     }
 
     async fn reopen(&self, store: SqliteStore, clock: ManualClock) -> Result<SqliteStore> {
         let path = store.path().to_owned();
         drop(store);
         SqliteStore::builder(path).clock(clock).open()
+    }
+}
+
+impl Sqlite {
+    fn new_path(&self) -> Result<std::path::PathBuf> {
+        let file = tempfile::Builder::new()
+            .suffix(".sqlite")
+            .tempfile_in(self.dir.path())
+            .map_err(|e| Error::io("creating a temporary file", e))?;
+        let (_, path) = file.keep().map_err(|e| Error::io("keeping a temporary file", e.error))?;
+        Ok(path)
     }
 }
 

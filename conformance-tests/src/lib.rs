@@ -33,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod behaviours;
+pub mod bound;
 pub mod model;
 mod support;
 pub mod tags;
@@ -61,6 +62,20 @@ pub trait StoreFactory: Send + Sync + 'static {
     /// (as CI sets). The default: always available.
     fn available(&self) -> std::result::Result<(), String> {
         Ok(())
+    }
+
+    /// Opens a fresh, empty store as [`open`](Self::open) does, with the
+    /// size bound `max_bytes` of CONTRACT.md §11, for the behaviours of
+    /// [`bound`] and the bounded model run. `Ok(None)`: the store has no
+    /// such bound (those behaviours then print a loud `SKIPPED:` line). The
+    /// default: `Ok(None)`.
+    async fn open_bounded(
+        &self,
+        clock: ManualClock,
+        max_bytes: u64,
+    ) -> Result<Option<Self::Store>> {
+        drop((clock, max_bytes));
+        Ok(None)
     }
 
     /// Closes `store` and opens the same data again on `clock`: what a
@@ -189,6 +204,19 @@ macro_rules! __conformance_core {
             invalidate_tag_races_with_tagged_writes,
             tags_survive_reopen,
         );
+        $crate::__conformance_each!(bound, $factory;
+            bound_evicts_dead_then_stale_then_least_recently_stored,
+            bound_refuses_a_row_larger_than_itself,
+            bound_counts_every_field,
+            compact_keeps_every_row_and_frees_space,
+        );
+        #[test]
+        fn model_matches_reference_under_a_size_bound() {
+            let factory = $factory;
+            if $crate::should_run(&factory, "model_matches_reference_under_a_size_bound") {
+                $crate::model::run_bounded(&factory);
+            }
+        }
         #[test]
         fn model_matches_reference() {
             let factory = $factory;

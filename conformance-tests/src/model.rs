@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use cachestore_core::raw::{Phase, RowTimes, from_unix_millis, to_unix_millis};
 use cachestore_core::{
-    Bytes, CacheStore, Clock, Condition, Entry, Error, Headers, ManualClock, SetItem, SetOptions,
+    Bytes, CacheStore, Capabilities, Clock, Condition, Entry, Error, Headers, ManualClock, SetItem, SetOptions,
     Tags, TouchOptions, Ttl, WriteOutcome,
 };
 use proptest::prelude::*;
@@ -263,6 +263,8 @@ struct Model {
     versioned: bool,
     /// The highest version the store has shown.
     max_seen: u64,
+    /// `stats().evicted` at the last step (bounded run).
+    evicted: u64,
 }
 
 /// A count the store may report: exact, or a range where a self-expiring
@@ -393,6 +395,75 @@ pub fn check<F: StoreFactory>(factory: &F) -> Result<(), String> {
     check_with(factory, cases, None)
 }
 
+/// The size bound of [`run_bounded`]: about three "large" rows of its
+/// sequences, or thirty small ones, so that most sequences evict.
+pub const MODEL_BOUND: u64 = 6 * 1024;
+
+/// Runs the model test on a store with the size bound [`MODEL_BOUND`]
+/// (from [`StoreFactory::open_bounded`]; a loud `SKIPPED:` line when the
+/// factory has none) and panics with the minimal failing sequence if the
+/// store breaks CONTRACT.md §11: after every step the store is compared
+/// with the model, where a row may have gone only if the write before
+/// passed the bound, only in the eviction order (dead, then stale by
+/// `stale_until`, then fresh by `stored_at`), leaving at most the bound,
+/// with `stats` counting the bytes and the evictions. Sequences never
+/// reopen (a reopen would open without the bound).
+pub fn run_bounded<F: StoreFactory>(factory: &F) {
+    let cases =
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_CASES);
+    if let Err(message) = check_bounded_with(factory, cases, None) {
+        panic!("{message}");
+    }
+}
+
+/// [`run_bounded`] with `cases` sequences and an optional fixed RNG seed;
+/// `Ok` also when the factory has no bounded store (after a `SKIPPED:` line).
+pub fn check_bounded_with<F: StoreFactory>(
+    factory: &F,
+    cases: u32,
+    seed: Option<u64>,
+) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a tokio runtime: {e}"))?;
+    let opened = runtime
+        .block_on(async { factory.open_bounded(ManualClock::new(), MODEL_BOUND).await })
+        .map_err(|e| format!("StoreFactory::open_bounded failed: {e}"))?;
+    let Some(store) = opened else {
+        println!("SKIPPED: model_matches_reference_under_a_size_bound: no bounded store");
+        eprintln!("SKIPPED: model_matches_reference_under_a_size_bound: no bounded store");
+        return Ok(());
+    };
+    let caps = store.capabilities();
+    drop(store);
+    if caps.max_bytes != Some(MODEL_BOUND) || caps.self_expiring {
+        return Err(format!(
+            "open_bounded gave a store with max_bytes {:?} (self-expiring: {}); the bounded \
+             model needs {MODEL_BOUND} on a store that does not expire rows by itself",
+            caps.max_bytes, caps.self_expiring
+        ));
+    }
+    let mut config = Config { cases, failure_persistence: None, ..Config::default() };
+    if let Some(seed) = seed {
+        config.rng_seed = RngSeed::Fixed(seed);
+    }
+    let mut runner = TestRunner::new(config);
+    let result = runner.run(&sequences(false), |ops| {
+        runtime.block_on(execute(factory, &ops, false, Some(MODEL_BOUND)))
+    });
+    match result {
+        Ok(()) => Ok(()),
+        Err(TestError::Fail(reason, ops)) => Err(format!(
+            "the bounded store disagrees with the reference model: {reason}\n\
+             minimal failing sequence ({} steps):\n{}",
+            ops.len(),
+            Steps(&ops)
+        )),
+        Err(TestError::Abort(reason)) => Err(format!("model test aborted: {reason}")),
+    }
+}
+
 /// Runs the model test with `cases` random sequences, from a fixed RNG seed
 /// when one is given (else proptest's own: random, or `PROPTEST_RNG_SEED`).
 pub fn check_with<F: StoreFactory>(
@@ -418,7 +489,7 @@ pub fn check_with<F: StoreFactory>(
     }
     let mut runner = TestRunner::new(config);
     let result = runner.run(&sequences(caps.persistent), |ops| {
-        runtime.block_on(execute(factory, &ops, caps.self_expiring))
+        runtime.block_on(execute(factory, &ops, caps.self_expiring, None))
     });
     match result {
         Ok(()) => Ok(()),
@@ -498,12 +569,15 @@ macro_rules! store_ok {
     };
 }
 
-fn build_write(step: usize, w: &Write, clock: &ManualClock, tags: bool) -> (Bytes, SetOptions) {
+fn build_write(step: usize, w: &Write, clock: &ManualClock, caps: &Capabilities) -> (Bytes, SetOptions) {
+    let tags = caps.tags;
+    // Under the bounded run's bound, a "large" row is a third of it.
+    let large = if caps.max_bytes.is_some() { 2 * 1024 } else { 256 * 1024 };
     let payload = match w.payload {
         PayloadSpec::Empty => Bytes::new(),
         PayloadSpec::Small => Bytes::from(format!("payload of step {step}")),
         PayloadSpec::Large => {
-            let mut v = vec![(step % 251) as u8; 256 * 1024];
+            let mut v = vec![(step % 251) as u8; large];
             v[..8].copy_from_slice(&(step as u64).to_le_bytes());
             Bytes::from(v)
         }
@@ -601,9 +675,18 @@ async fn execute<F: StoreFactory>(
     factory: &F,
     ops: &[Op],
     self_expiring: bool,
+    bound: Option<u64>,
 ) -> Result<(), TestCaseError> {
     let clock = ManualClock::new();
-    let mut store = Some(store_ok!(0, "open", factory.open(clock.clone()).await));
+    let opened = match bound {
+        None => factory.open(clock.clone()).await,
+        Some(max) => match factory.open_bounded(clock.clone(), max).await {
+            Ok(Some(store)) => Ok(store),
+            Ok(None) => return Err(fail(0, "open_bounded stopped giving a store".into())),
+            Err(e) => Err(e),
+        },
+    };
+    let mut store = Some(store_ok!(0, "open", opened));
     let mut model = Model::default();
     let caps = store.as_ref().map(|s| s.capabilities()).unwrap_or_default();
     model.versioned = caps.conditional_writes;
@@ -620,7 +703,7 @@ async fn execute<F: StoreFactory>(
         let now_ms = to_unix_millis(now).map_err(|e| fail(step, format!("clock: {e}")))?;
         match op {
             Op::Set(w) => {
-                let (payload, options) = build_write(step, w, &clock, caps.tags);
+                let (payload, options) = build_write(step, w, &clock, &caps);
                 let (ns, key) = IDENTITIES[w.id];
                 store_ok!(step, "set", s.set(ns, key, payload.clone(), options.clone()).await);
                 model_write(&mut model, w, payload, &options, now);
@@ -628,7 +711,7 @@ async fn execute<F: StoreFactory>(
             Op::SetMany(ws) => {
                 let mut items = Vec::new();
                 for w in ws {
-                    let (payload, options) = build_write(step, w, &clock, caps.tags);
+                    let (payload, options) = build_write(step, w, &clock, &caps);
                     let (ns, key) = IDENTITIES[w.id];
                     model_write(&mut model, w, payload.clone(), &options, now);
                     items.push(SetItem::new(ns, key, payload, options));
@@ -697,13 +780,14 @@ async fn execute<F: StoreFactory>(
             }
             Op::Purge => {
                 let got = store_ok!(step, "purge_expired", s.purge_expired().await);
-                let mut dead = 0;
+                let (mut sure, mut dead) = (0, 0);
                 model.rows.retain(|_, row| {
                     let keep = Model::phase(row, now_ms).is_live();
                     dead += u64::from(!keep);
+                    sure += u64::from(!keep && !row.maybe_gone);
                     keep
                 });
-                let want = if self_expiring { Range(0, dead) } else { Range(dead, dead) };
+                let want = if self_expiring { Range(0, dead) } else { Range(sure, dead) };
                 if !want.contains(got) {
                     return Err(fail(
                         step,
@@ -740,7 +824,7 @@ async fn execute<F: StoreFactory>(
                 }
             }
             Op::SetIf(w, spec) => {
-                let (payload, options) = build_write(step, w, &clock, caps.tags);
+                let (payload, options) = build_write(step, w, &clock, &caps);
                 let (ns, key) = IDENTITIES[w.id];
                 let id = (ns.to_owned(), key.to_owned());
                 let row = model.rows.get(&id);
@@ -821,7 +905,7 @@ async fn execute<F: StoreFactory>(
                     headers: if *new_headers { HeaderSpec::One } else { HeaderSpec::None },
                     tags: 0,
                 };
-                let (_, set) = build_write(step, &w, &clock, false);
+                let (_, set) = build_write(step, &w, &clock, &Capabilities::new());
                 let mut options = TouchOptions::new(set.ttl).stale_for(set.stale_for);
                 if *new_headers {
                     options = options.headers(set.headers.clone());
@@ -904,8 +988,167 @@ async fn execute<F: StoreFactory>(
         if self_expiring {
             model.mark_dead_rows(now_ms);
         }
+        if let Some(max) = bound {
+            check_bound(step, s, &mut model, now_ms, max).await?;
+        }
         check_stats(step, s, &model, now_ms).await?;
     }
+    Ok(())
+}
+
+/// The bytes a model row counts for against a bound.
+fn bytes_of(ns: &str, key: &str, row: &Row) -> u64 {
+    cachestore_core::row_bytes(ns, key, &row.headers, &row.tags, row.payload.len())
+}
+
+/// Where a row stands in the eviction order at `now` (CONTRACT.md §11):
+/// expired rows (dead, then stale) by `stale_until`, then fresh ones by
+/// `stored_at`. Lower goes first; ties may go in any order.
+fn eviction_rank(row: &Row, now: i64) -> (u8, i64) {
+    match Model::phase(row, now) {
+        Phase::Fresh => (1, row.times.stored_at),
+        _ => (0, row.times.stale_until.unwrap_or(i64::MAX)),
+    }
+}
+
+/// After a step of the bounded run: finds the rows the store no longer has,
+/// checks they went only when the rows had passed the bound, in the
+/// eviction order, leaving at most `max` bytes, with `stats` counting the
+/// bytes and the evictions; then drops them from the model.
+async fn check_bound<S: CacheStore>(
+    step: usize,
+    store: &S,
+    model: &mut Model,
+    now: i64,
+    max: u64,
+) -> Result<(), TestCaseError> {
+    let mut present = std::collections::BTreeSet::new();
+    let mut cursor = None;
+    for _ in 0..=IDENTITIES.len() + 1 {
+        let p = store_ok!(step, "scan", store.scan(None, cursor.as_ref(), 4).await);
+        present.extend(p.items.into_iter().map(|i| (i.namespace, i.key)));
+        match p.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let stats = store_ok!(step, "stats", store.stats().await);
+    let upper: u64 = model.rows.iter().map(|((n, k), r)| bytes_of(n, k, r)).sum();
+    let mut evicted = Vec::new();
+    let mut vanished_unsure = Vec::new();
+    for (id, row) in &model.rows {
+        if Model::phase(row, now).is_live() && !present.contains(id) {
+            if row.maybe_gone { vanished_unsure.push(id.clone()) } else { evicted.push(id.clone()) }
+        }
+    }
+    let dead_model: Vec<(String, String)> = model
+        .rows
+        .iter()
+        .filter(|(_, r)| Model::phase(r, now) == Phase::Dead)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let dead_sure = dead_model
+        .iter()
+        .filter(|id| model.rows.get(*id).is_some_and(|r| !r.maybe_gone))
+        .count() as u64;
+    let dead_now = stats.dead;
+    if dead_now > dead_model.len() as u64 {
+        return Err(fail(
+            step,
+            format!("stats.dead = {dead_now}, more than the {} the model has", dead_model.len()),
+        ));
+    }
+    let dead_evicted = dead_sure.saturating_sub(dead_now);
+    if (!evicted.is_empty() || dead_evicted > 0) && upper <= max {
+        return Err(fail(
+            step,
+            format!(
+                "rows {evicted:?} (and {dead_evicted} dead) went although the rows hold at most                  {upper} bytes, within the bound of {max}"
+            ),
+        ));
+    }
+    if !evicted.is_empty() && dead_now > 0 {
+        return Err(fail(
+            step,
+            format!("live rows {evicted:?} were evicted while {dead_now} dead rows are kept"),
+        ));
+    }
+    let worst = evicted.iter().filter_map(|id| model.rows.get(id)).map(|r| eviction_rank(r, now)).max();
+    let kept = model
+        .rows
+        .iter()
+        .filter(|(id, r)| Model::phase(r, now).is_live() && present.contains(*id))
+        .map(|(id, r)| (eviction_rank(r, now), id.clone()))
+        .min();
+    if let (Some(worst), Some((best, id))) = (worst, kept)
+        && worst > best
+    {
+        return Err(fail(
+            step,
+            format!(
+                "rows {evicted:?} were evicted while {id:?} comes before them in the eviction \
+                 order (dead, stale by stale_until, fresh by stored_at) and is kept"
+            ),
+        ));
+    }
+    for id in evicted.iter().chain(&vanished_unsure) {
+        model.rows.remove(id);
+    }
+    let mut dead_unsure = false;
+    if dead_now == 0 {
+        for id in &dead_model {
+            model.rows.remove(id);
+        }
+    } else if dead_now < dead_model.len() as u64 {
+        for id in &dead_model {
+            if let Some(row) = model.rows.get_mut(id) {
+                row.maybe_gone = true;
+            }
+        }
+        dead_unsure = true;
+    }
+    for (id, row) in model.rows.iter_mut() {
+        if present.contains(id) {
+            row.maybe_gone = false;
+        }
+    }
+    let live: u64 = model
+        .rows
+        .iter()
+        .filter(|(_, r)| Model::phase(r, now).is_live())
+        .map(|((n, k), r)| bytes_of(n, k, r))
+        .sum();
+    let all: u64 = model.rows.iter().map(|((n, k), r)| bytes_of(n, k, r)).sum();
+    let lowest = if dead_unsure { live } else { all };
+    let Some(stored) = stats.stored_bytes else {
+        return Err(fail(step, "a store with a size bound reports no stats.stored_bytes".into()));
+    };
+    if stored > max || !(lowest..=all).contains(&stored) {
+        return Err(fail(
+            step,
+            format!(
+                "stats.stored_bytes = {stored}; the model's rows hold {lowest}..={all} bytes, \
+                 the bound is {max}"
+            ),
+        ));
+    }
+    let gone = evicted.len() as u64 + dead_evicted;
+    let counted = stats.evicted.checked_sub(model.evicted);
+    let fine = match counted {
+        Some(n) if vanished_unsure.is_empty() && !dead_unsure => n == gone,
+        Some(n) => n >= gone,
+        None => false,
+    };
+    if !fine {
+        return Err(fail(
+            step,
+            format!(
+                "stats.evicted went from {} to {} while {gone} rows were evicted",
+                model.evicted, stats.evicted
+            ),
+        ));
+    }
+    model.evicted = stats.evicted;
     Ok(())
 }
 
@@ -1010,8 +1253,11 @@ async fn check_stats<S: CacheStore>(
     }
     // Dead rows not yet purged (CONTRACT.md §10); a self-expiring engine may
     // have dropped any of them.
-    let dead = model.rows.values().filter(|r| Model::phase(r, now) == Phase::Dead).count() as u64;
-    let dead_range = if self_expiring(store) { Range(0, dead) } else { Range(dead, dead) };
+    let dead: Vec<&Row> =
+        model.rows.values().filter(|r| Model::phase(r, now) == Phase::Dead).collect();
+    let sure = dead.iter().filter(|r| !r.maybe_gone).count() as u64;
+    let dead = dead.len() as u64;
+    let dead_range = if self_expiring(store) { Range(0, dead) } else { Range(sure, dead) };
     if !dead_range.contains(stats.dead) {
         return Err(fail(step, format!("stats.dead = {}, the model {dead_range:?}", stats.dead)));
     }

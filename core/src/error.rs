@@ -79,13 +79,19 @@ pub enum Error {
         reason: &'static str,
     },
 
-    /// The payload is larger than this backend accepts. Nothing was written;
-    /// payloads are never truncated.
-    #[error("payload of {size} bytes is larger than this store's limit of {limit} bytes")]
+    /// The payload is larger than this backend accepts, or, on a store with
+    /// a size bound, the whole row is larger than the bound (CONTRACT.md
+    /// §11). Nothing was written; payloads are never truncated.
+    #[error(
+        "{size} bytes is larger than this store's limit of {limit} bytes (its largest payload, \
+         or its size bound for a whole row); store less, or raise the limit"
+    )]
     PayloadTooLarge {
-        /// The payload's size in bytes.
+        /// The payload's size in bytes (the row's, by
+        /// [`row_bytes`](crate::row_bytes), against a size bound).
         size: u64,
-        /// The largest payload this store accepts.
+        /// The largest payload this store accepts (its size bound, against
+        /// a size bound).
         limit: u64,
     },
 

@@ -29,4 +29,4 @@ pub use crate::identity::check_payload;
 pub use crate::store::{prepare_write, refuse_restore};
 pub use crate::time::{Phase, RowTimes, UnixMillis, from_unix_millis, to_unix_millis};
 pub use scan::ScanRange;
-pub use single::{PreparedRow, SingleWriterStore, WriterParts, refuse_tags};
+pub use single::{CompactJob, PreparedRow, SingleWriterStore, WriterParts, refuse_tags};

@@ -190,6 +190,16 @@ pub trait CacheStore: Send + Sync + 'static {
         Err(Error::Unsupported { backend: "this store", operation: "invalidate_tag" })
     }
 
+    /// Returns the store's files to the size its rows need (SQLite's
+    /// `VACUUM`, redb's compaction) and says how many bytes of files it
+    /// freed (CONTRACT.md §11). Rows are unchanged; reads and writes of
+    /// other callers wait or go on as the engine allows, never fail.
+    /// Blocking work runs off the caller's runtime thread. Needs
+    /// [`Capabilities::compact`]; the default is [`Error::Unsupported`].
+    async fn compact(&self) -> Result<u64> {
+        Err(Error::Unsupported { backend: "this store", operation: "compact" })
+    }
+
     /// Removes the row. `true` if a fresh or stale row was there; `false` for
     /// a missing or dead one (which is removed all the same).
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool>;

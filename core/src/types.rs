@@ -309,6 +309,32 @@ impl NamespaceStats {
     }
 }
 
+/// The bytes a row counts for against a size bound (CONTRACT.md §11): its
+/// namespace and key, its headers and tags as core encodes them (a `u32`
+/// count, then per header a `u32` length before name and value, per tag a
+/// `u32` length before it; nothing for none), and its payload. A backend
+/// counts the same number for the same row, so the bound means one thing
+/// on every backend; the files hold more (indexes, pages, logs), within the
+/// factor each backend documents.
+///
+/// ```
+/// use cachestore_core::{Headers, Tags, row_bytes};
+/// let mut headers = Headers::new();
+/// headers.insert("etag".into(), "v1".into());
+/// let tags: Tags = ["album:1".to_owned()].into_iter().collect();
+/// // 3 + 1 identity, 4 + 4 + 4 + 4 + 2 headers, 4 + 4 + 7 tags, 10 payload.
+/// assert_eq!(row_bytes("api", "k", &headers, &tags, 10), 4 + 18 + 15 + 10);
+/// assert_eq!(row_bytes("api", "k", &Headers::new(), &Tags::new(), 0), 4);
+/// ```
+pub fn row_bytes(namespace: &str, key: &str, headers: &Headers, tags: &Tags, payload_len: usize) -> u64 {
+    let len = namespace.len()
+        + key.len()
+        + crate::raw::encoding::encoded_headers_len(headers)
+        + crate::raw::encoding::encoded_tags_len(tags)
+        + payload_len;
+    len as u64
+}
+
 /// Row counts and sizes of a store, overall and per namespace: fresh and
 /// stale rows with their payload bytes and the span of their `stored_at`,
 /// dead rows not yet removed, and the size of the store's files
@@ -332,6 +358,14 @@ pub struct Stats {
     /// Every file of the store on disk (database, logs, `-wal`, `-shm`), in
     /// bytes; `None` where the store has no file.
     pub disk_bytes: Option<u64>,
+    /// Rows the store has evicted to keep its size bound (CONTRACT.md §11),
+    /// counted in the store's files since the bound was first set; 0 for a
+    /// store that never evicts.
+    pub evicted: u64,
+    /// The bytes of every row present (dead ones included), by
+    /// [`row_bytes`](crate::row_bytes): what the size bound is kept
+    /// against. `None` where the store does not count them.
+    pub stored_bytes: Option<u64>,
     /// `true` when these numbers are exact; `false` when they are an estimate
     /// (see [`Capabilities::exact_stats`]).
     pub exact: bool,
@@ -425,6 +459,15 @@ pub struct Capabilities {
     /// removes them by tag (CONTRACT.md §9). Without it a write with tags
     /// is [`Error::Unsupported`](crate::Error::Unsupported).
     pub tags: bool,
+    /// [`CacheStore::compact`](crate::CacheStore::compact) returns the
+    /// store's files to the size its rows need (CONTRACT.md §11).
+    pub compact: bool,
+    /// The store's size bound (CONTRACT.md §11): after a write commits, its
+    /// rows hold at most this many bytes by [`row_bytes`](crate::row_bytes),
+    /// older rows evicted first. `None`: no bound of that kind (a bounded
+    /// memory store weighs its rows its own way and says so with
+    /// [`evicts_live_rows`](Self::evicts_live_rows) alone).
+    pub max_bytes: Option<u64>,
 }
 
 impl Capabilities {
@@ -441,6 +484,8 @@ impl Capabilities {
             conditional_writes: false,
             touch: false,
             tags: false,
+            compact: false,
+            max_bytes: None,
         }
     }
 
@@ -495,6 +540,22 @@ impl Capabilities {
     /// Sets [`Capabilities::evicts_live_rows`].
     pub const fn with_evicts_live_rows(mut self, on: bool) -> Self {
         self.evicts_live_rows = on;
+        self
+    }
+
+    /// Sets [`Capabilities::compact`].
+    pub const fn with_compact(mut self, on: bool) -> Self {
+        self.compact = on;
+        self
+    }
+
+    /// Sets [`Capabilities::max_bytes`] (and, with a bound,
+    /// [`evicts_live_rows`](Self::evicts_live_rows)).
+    pub const fn with_max_bytes(mut self, bound: Option<u64>) -> Self {
+        self.max_bytes = bound;
+        if bound.is_some() {
+            self.evicts_live_rows = true;
+        }
         self
     }
 

@@ -25,6 +25,10 @@ pub struct FileOptions {
     pub recreate_if_corrupt: bool,
     /// Check the whole file at open.
     pub check_integrity: bool,
+    /// The size bound of CONTRACT.md §11: the most bytes (by
+    /// [`row_bytes`](crate::row_bytes)) the rows may hold after a write
+    /// commits; `None` for no bound.
+    pub max_bytes: Option<u64>,
 }
 
 impl FileOptions {
@@ -37,12 +41,14 @@ impl FileOptions {
             max_payload,
             recreate_if_corrupt: false,
             check_integrity: false,
+            max_bytes: None,
         }
     }
 
     /// Parses the URL of a file store of `scheme`: its path, and the options
-    /// `recreate_if_corrupt=true|false` and `max_payload=BYTES` (default
-    /// `max_payload`); the URL with the backend's own options left in it.
+    /// `recreate_if_corrupt=true|false`, `max_payload=BYTES` (default
+    /// `max_payload`) and `max_bytes=BYTES` (the size bound; default none);
+    /// the URL with the backend's own options left in it.
     pub fn parse(url: &str, scheme: &str, max_payload: u64) -> Result<(StoreUrl, FileOptions)> {
         let mut url = StoreUrl::parse(url)?;
         url.expect_scheme(&[scheme])?;
@@ -53,6 +59,7 @@ impl FileOptions {
         if let Some(bytes) = url.take_u64("max_payload")? {
             options.max_payload = bytes;
         }
+        options.max_bytes = url.take_u64("max_bytes")?;
         Ok((url, options))
     }
 }

@@ -61,7 +61,17 @@ pub trait SingleWriterStore: Send + Sync + 'static {
 
     /// Counts of the rows live at `now`.
     fn count_rows(&self, now: i64) -> Result<Stats>;
+
+    /// The blocking work of [`CacheStore::compact`], to run on a thread of
+    /// its own: it returns the bytes of files freed. The default (for a
+    /// store without [`Capabilities::compact`]) is [`Error::Unsupported`].
+    fn compact_job(&self) -> Result<CompactJob> {
+        Err(Error::Unsupported { backend: Self::Engine::NAME, operation: "compact" })
+    }
 }
+
+/// The work of a [`SingleWriterStore::compact_job`].
+pub type CompactJob = Box<dyn FnOnce() -> Result<u64> + Send + 'static>;
 
 /// What a [`SingleWriterStore`] holds for the [`CacheStore`] it gets: the
 /// writer every write goes through, the clock every phase is judged by, and
@@ -235,6 +245,11 @@ impl<S: SingleWriterStore> CacheStore for S {
 
     async fn stats(&self) -> Result<Stats> {
         self.count_rows(now(self)?)
+    }
+
+    async fn compact(&self) -> Result<u64> {
+        let job = self.compact_job()?;
+        crate::raw::group::off_thread(S::Engine::NAME, job).await?
     }
 
     fn capabilities(&self) -> Capabilities {
