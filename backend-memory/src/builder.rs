@@ -63,8 +63,17 @@ impl MemoryStoreBuilder {
     pub fn build(self) -> Result<MemoryStore> {
         cachestore_core::raw::builder::check_max_payload(self.max_payload, u64::MAX)?;
         let mut builder = moka::sync::Cache::builder();
+        let evicted = Arc::new(std::sync::atomic::AtomicU64::new(0));
         if let Some(bytes) = self.max_capacity_bytes {
-            builder = builder.weigher(|k: &RowKey, v: &Arc<Row>| v.weight(k)).max_capacity(bytes);
+            let count = evicted.clone();
+            builder = builder
+                .weigher(|k: &RowKey, v: &Arc<Row>| v.weight(k))
+                .max_capacity(bytes)
+                .eviction_listener(move |_, _, cause| {
+                    if cause == moka::notification::RemovalCause::Size {
+                        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
         }
         Ok(MemoryStore {
             inner: Arc::new(Inner {
@@ -72,6 +81,7 @@ impl MemoryStoreBuilder {
                 clock: self.clock,
                 max_payload: self.max_payload,
                 bounded: self.max_capacity_bytes.is_some(),
+                evicted,
                 versions: std::sync::atomic::AtomicU64::new(0),
                 tag_index: std::sync::Mutex::default(),
                 new_keys: std::sync::atomic::AtomicU64::new(0),

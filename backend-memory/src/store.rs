@@ -22,6 +22,8 @@ pub(crate) struct Inner {
     pub(crate) clock: SharedClock,
     pub(crate) max_payload: u64,
     pub(crate) bounded: bool,
+    /// Rows moka evicted to keep the byte bound (`Stats::evicted`).
+    pub(crate) evicted: Arc<AtomicU64>,
     /// The last version handed out (CONTRACT.md §7); taken under the
     /// written key's compute lock.
     pub(crate) versions: AtomicU64,
@@ -396,6 +398,7 @@ impl CacheStore for MemoryStore {
                 row.times.stored_at,
             );
         }
+        stats.evicted = self.inner.evicted.load(std::sync::atomic::Ordering::Relaxed);
         Ok(stats)
     }
 

@@ -24,6 +24,7 @@ async fn a_byte_bound_evicts_rows_and_is_declared() {
     let stats = store.stats().await.expect("stats");
     assert!(stats.fresh < 100 && stats.fresh > 0, "{} rows kept under a 1 MiB bound", stats.fresh);
     assert!(stats.payload_bytes <= 1024 * 1024);
+    assert_eq!(stats.evicted, 100 - stats.fresh, "stats.evicted against the rows gone");
 }
 
 #[tokio::test]

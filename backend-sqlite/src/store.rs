@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use cachestore_core::raw::CompactJob;
 use cachestore_core::raw::builder::FileOptions;
 use cachestore_core::raw::group::off_thread;
 use cachestore_core::raw::{
     Phase, PreparedRow, RowTimes, ScanRange, SingleWriterStore, WriterParts,
 };
-use cachestore_core::raw::CompactJob;
 use cachestore_core::{Bytes, Entry, Error, Page, Result, ScanItem, Stats, row_bytes};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row as SqlRow, params};
@@ -252,7 +252,8 @@ impl SingleWriterStore for SqliteStore {
 
     fn make_row(&self, row: PreparedRow) -> Result<NewRow> {
         if let Some(limit) = self.inner.parts.capabilities.max_bytes {
-            let size = row_bytes(&row.namespace, &row.key, &row.headers, &row.tags, row.payload.len());
+            let size =
+                row_bytes(&row.namespace, &row.key, &row.headers, &row.tags, row.payload.len());
             if size > limit {
                 return Err(Error::PayloadTooLarge { size, limit });
             }

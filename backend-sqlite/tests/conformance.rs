@@ -23,7 +23,11 @@ impl StoreFactory for Sqlite {
         SqliteStore::builder(self.new_path()?).clock(clock).open()
     }
 
-    async fn open_bounded(&self, clock: ManualClock, max_bytes: u64) -> Result<Option<SqliteStore>> {
+    async fn open_bounded(
+        &self,
+        clock: ManualClock,
+        max_bytes: u64,
+    ) -> Result<Option<SqliteStore>> {
         SqliteStore::builder(self.new_path()?).clock(clock).max_bytes(max_bytes).open().map(Some)
     }
 

@@ -61,9 +61,7 @@ fn bytes_of(key: &str, len: usize) -> u64 {
 /// first); after every write the rows hold at most the bound, nothing goes
 /// while they fit, the row just written stays, and `stats` counts every
 /// eviction.
-pub async fn bound_evicts_dead_then_stale_then_least_recently_stored<F: StoreFactory>(
-    factory: &F,
-) {
+pub async fn bound_evicts_dead_then_stale_then_least_recently_stored<F: StoreFactory>(factory: &F) {
     let behaviour = "bound_evicts_dead_then_stale_then_least_recently_stored";
     let bound = 16 * 1024;
     let Some((store, clock)) = open_bounded(factory, bound, behaviour).await else { return };
@@ -216,7 +214,9 @@ pub async fn bound_counts_every_field<F: StoreFactory>(factory: &F) {
         let new = headers([("etag", "\"def-longer\"")]);
         let touched = ok(
             "touch",
-            store.touch("api", "a", TouchOptions::new(Ttl::For(ms(1_000))).headers(new.clone())).await,
+            store
+                .touch("api", "a", TouchOptions::new(Ttl::For(ms(1_000))).headers(new.clone()))
+                .await,
         );
         assert!(touched.is_some(), "touch of a live row");
         rows.insert(("api", "a"), row_bytes("api", "a", &new, &Tags::new(), 300));
@@ -275,7 +275,10 @@ pub async fn compact_keeps_every_row_and_frees_space<F: StoreFactory>(factory: &
             "compact freed {freed} bytes, but the files went from {b} to {a} bytes after 90% of \
              8 MiB of rows were deleted"
         );
-        assert!(freed <= b - a + 64 * 1024, "compact says {freed} bytes freed, the files {b} → {a}");
+        assert!(
+            freed <= b - a + 64 * 1024,
+            "compact says {freed} bytes freed, the files {b} → {a}"
+        );
     }
     for i in (0..2_000).filter(|i| i % 10 == 0) {
         let got = ok("get", store.get("compact", &format!("k{i:04}")).await);

@@ -16,6 +16,10 @@ impl StoreFactory for Factory {
     async fn open(&self, clock: ManualClock) -> Result<BTreeStore> {
         Ok(BTreeStore::new(clock))
     }
+
+    async fn open_bounded(&self, clock: ManualClock, max_bytes: u64) -> Result<Option<BTreeStore>> {
+        Ok(Some(BTreeStore::bounded(clock, max_bytes)))
+    }
 }
 
 conformance_tests!(Factory);

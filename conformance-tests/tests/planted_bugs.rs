@@ -9,7 +9,7 @@ mod support;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use cachestore_conformance::{
-    ManualClock, StoreFactory, async_trait, behaviours, block_on, model, tags, versions,
+    ManualClock, StoreFactory, async_trait, behaviours, block_on, bound, model, tags, versions,
 };
 use cachestore_core::raw::{Phase, to_unix_millis};
 use cachestore_core::{
@@ -73,6 +73,14 @@ enum Bug {
     OverwriteKeepsOldTags,
     /// `touch` writes the row again without its tags.
     TouchDropsTags,
+    /// Over the bound, the most recently stored row goes first.
+    EvictsNewestFirst,
+    /// Over the bound, the least recently stored row goes first, whatever
+    /// its phase (plain LRU): a fresh row before a dead one.
+    EvictsByAgeAlone,
+    /// The bound weighs payloads only: headers, tags and identities are
+    /// free, so the rows hold more than the bound.
+    BoundWeighsPayloadsOnly,
 }
 
 /// Bugs the model test cannot express (its key space is small, its cursors
@@ -394,6 +402,17 @@ impl StoreFactory for Factory {
     async fn open(&self, clock: ManualClock) -> Result<Broken> {
         Ok(Broken { inner: BTreeStore::new(clock), bug: self.0 })
     }
+
+    async fn open_bounded(&self, clock: ManualClock, max_bytes: u64) -> Result<Option<Broken>> {
+        let mut inner = BTreeStore::bounded(clock, max_bytes);
+        match self.0 {
+            Bug::EvictsNewestFirst => inner.rank = |row, _| (0, -row.times.stored_at),
+            Bug::EvictsByAgeAlone => inner.rank = |row, _| (0, row.times.stored_at),
+            Bug::BoundWeighsPayloadsOnly => inner.weigh = |_, _, row| row.payload.len() as u64,
+            _ => {}
+        }
+        Ok(Some(Broken { inner, bug: self.0 }))
+    }
 }
 
 /// Runs one behaviour and returns whether it failed (panicked).
@@ -467,6 +486,32 @@ planted! { tags:
     touch_drops_tags: TouchDropsTags caught by writes_replace_tags_and_touch_keeps_them;
 }
 
+/// One test per planted bug of the size bound: each named behaviour of
+/// [`bound`] and the bounded model run must fail on the broken store.
+macro_rules! planted_bound {
+    ($($test:ident: $bug:ident caught by $($behaviour:ident),+;)*) => {$(
+        #[test]
+        fn $test() {
+            let factory = Factory(Bug::$bug);
+            $(
+                assert!(
+                    fails(|| bound::$behaviour(&factory)),
+                    concat!("behaviour ", stringify!($behaviour), " missed ", stringify!($bug))
+                );
+            )+
+            let failure = model::check_bounded_with(&factory, 512, Some(0x5eed))
+                .expect_err(concat!("the bounded model missed ", stringify!($bug)));
+            assert!(failure.contains("minimal failing sequence"), "{failure}");
+        }
+    )*};
+}
+
+planted_bound! {
+    evicts_newest_first: EvictsNewestFirst caught by bound_evicts_dead_then_stale_then_least_recently_stored, bound_refuses_a_row_larger_than_itself;
+    evicts_by_age_alone: EvictsByAgeAlone caught by bound_evicts_dead_then_stale_then_least_recently_stored;
+    bound_weighs_payloads_only: BoundWeighsPayloadsOnly caught by bound_counts_every_field, bound_refuses_a_row_larger_than_itself;
+}
+
 /// The correct store passes the same checks, so the failures above are the
 /// bugs' doing, not the harness's.
 #[test]
@@ -493,4 +538,22 @@ fn the_unbroken_store_passes_the_same_checks() {
     assert!(!fails(|| tags::writes_replace_tags_and_touch_keeps_them(&Correct)));
     model::check_with(&Correct, 512, Some(0x5eed))
         .expect("the correct store passes the model test");
+    struct CorrectBounded;
+    #[async_trait]
+    impl StoreFactory for CorrectBounded {
+        type Store = BTreeStore;
+        async fn open(&self, clock: ManualClock) -> Result<BTreeStore> {
+            Ok(BTreeStore::new(clock))
+        }
+        async fn open_bounded(&self, clock: ManualClock, max: u64) -> Result<Option<BTreeStore>> {
+            Ok(Some(BTreeStore::bounded(clock, max)))
+        }
+    }
+    assert!(!fails(|| bound::bound_evicts_dead_then_stale_then_least_recently_stored(
+        &CorrectBounded
+    )));
+    assert!(!fails(|| bound::bound_refuses_a_row_larger_than_itself(&CorrectBounded)));
+    assert!(!fails(|| bound::bound_counts_every_field(&CorrectBounded)));
+    model::check_bounded_with(&CorrectBounded, 512, Some(0x5eed))
+        .expect("the correct bounded store passes the bounded model test");
 }

@@ -326,7 +326,13 @@ impl NamespaceStats {
 /// assert_eq!(row_bytes("api", "k", &headers, &tags, 10), 4 + 18 + 15 + 10);
 /// assert_eq!(row_bytes("api", "k", &Headers::new(), &Tags::new(), 0), 4);
 /// ```
-pub fn row_bytes(namespace: &str, key: &str, headers: &Headers, tags: &Tags, payload_len: usize) -> u64 {
+pub fn row_bytes(
+    namespace: &str,
+    key: &str,
+    headers: &Headers,
+    tags: &Tags,
+    payload_len: usize,
+) -> u64 {
     let len = namespace.len()
         + key.len()
         + crate::raw::encoding::encoded_headers_len(headers)

@@ -11,7 +11,11 @@
 //! Contract v2's versions, conditional writes, touch and tags (CONTRACT.md
 //! §7–§9) are each a few lines under the one lock every write takes. (Its
 //! `invalidate_tag` walks every row: fine for a reference store, not for a
-//! large one, which keeps an index from tag to rows.)
+//! large one, which keeps an index from tag to rows.) So is §11's size
+//! bound ([`BTreeStore::bounded`]): after each write, while the rows weigh
+//! more than the bound (by [`row_bytes`]), the first row in the eviction
+//! order goes. (It sorts every row to find it: a large store keeps an
+//! index in that order instead.)
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -22,7 +26,7 @@ use cachestore_core::raw::{Phase, RowTimes, prepare_write, to_unix_millis};
 use cachestore_core::{
     Bytes, CacheStore, Capabilities, Clock, Condition, Entry, Error, Headers, MIN_PAYLOAD_LIMIT,
     Page, Result, ScanCursor, ScanItem, SetOptions, SharedClock, Stats, Tags, TouchOptions,
-    WriteOutcome, async_trait, check_identity, check_namespace, check_tag,
+    WriteOutcome, async_trait, check_identity, check_namespace, check_tag, row_bytes,
 };
 
 /// One stored row.
@@ -59,6 +63,29 @@ pub struct BTreeStore {
     pub clock: SharedClock,
     /// The last version handed out; taken under the rows' lock.
     pub versions: AtomicU64,
+    /// The size bound (CONTRACT.md §11), if any.
+    pub max_bytes: Option<u64>,
+    /// Rows evicted to keep it.
+    pub evicted: AtomicU64,
+    /// Where a row stands in the eviction order at `now` (lower goes
+    /// first): [`eviction_rank`] (a planted bug swaps in another).
+    pub rank: fn(&Row, i64) -> (u8, i64),
+    /// What a row weighs against the bound: [`weight`] (idem).
+    pub weigh: fn(&str, &str, &Row) -> u64,
+}
+
+/// CONTRACT.md §11's order: expired rows (dead, then stale) by earliest
+/// `stale_until`, then fresh rows by earliest `stored_at`.
+pub fn eviction_rank(row: &Row, now: i64) -> (u8, i64) {
+    match row.times.phase(now) {
+        Phase::Fresh => (1, row.times.stored_at),
+        _ => (0, row.times.stale_until.unwrap_or(i64::MAX)),
+    }
+}
+
+/// A row's bytes: [`row_bytes`].
+pub fn weight(ns: &str, key: &str, row: &Row) -> u64 {
+    row_bytes(ns, key, &row.headers, &row.tags, row.payload.len())
 }
 
 impl BTreeStore {
@@ -67,6 +94,46 @@ impl BTreeStore {
             rows: Mutex::new(BTreeMap::new()),
             clock: Arc::new(clock),
             versions: AtomicU64::new(0),
+            max_bytes: None,
+            evicted: AtomicU64::new(0),
+            rank: eviction_rank,
+            weigh: weight,
+        }
+    }
+
+    /// A store whose rows never weigh more than `max_bytes` after a write.
+    pub fn bounded(clock: impl Clock, max_bytes: u64) -> Self {
+        BTreeStore { max_bytes: Some(max_bytes), ..BTreeStore::new(clock) }
+    }
+
+    /// A row larger than the bound is refused.
+    fn check_size(&self, ns: &str, key: &str, row: &Row) -> Result<()> {
+        match self.max_bytes {
+            Some(limit) if (self.weigh)(ns, key, row) > limit => {
+                Err(Error::PayloadTooLarge { size: (self.weigh)(ns, key, row), limit })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// After a write, under its lock: evicts in order while over the bound.
+    pub fn keep_bound(&self, rows: &mut Rows, now: i64) {
+        let Some(max) = self.max_bytes else { return };
+        let mut total: u64 = rows.iter().map(|((n, k), r)| (self.weigh)(n, k, r)).sum();
+        if total <= max {
+            return;
+        }
+        let mut order: Vec<((u8, i64), (String, String))> =
+            rows.iter().map(|(id, r)| ((self.rank)(r, now), id.clone())).collect();
+        order.sort();
+        for (_, id) in order {
+            if total <= max {
+                break;
+            }
+            if let Some(row) = rows.remove(&id) {
+                total -= (self.weigh)(&id.0, &id.1, &row);
+                self.evicted.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -130,12 +197,12 @@ impl CacheStore for BTreeStore {
     async fn set(&self, ns: &str, key: &str, payload: Bytes, options: SetOptions) -> Result<()> {
         let times =
             prepare_write(self.clock.as_ref(), MIN_PAYLOAD_LIMIT, ns, key, &payload, &options)?;
+        let (headers, tags) = (options.headers, options.tags);
+        let row = Row { payload, headers, times, version: 0, tags };
+        self.check_size(ns, key, &row)?;
         let mut rows = self.lock();
-        let (headers, tags, version) = (options.headers, options.tags, self.next_version());
-        rows.insert(
-            (ns.to_owned(), key.to_owned()),
-            Row { payload, headers, times, version, tags },
-        );
+        rows.insert((ns.to_owned(), key.to_owned()), Row { version: self.next_version(), ..row });
+        self.keep_bound(&mut rows, times.stored_at);
         Ok(())
     }
 
@@ -151,6 +218,9 @@ impl CacheStore for BTreeStore {
         let times =
             prepare_write(self.clock.as_ref(), MIN_PAYLOAD_LIMIT, ns, key, &payload, &options)?;
         let id = (ns.to_owned(), key.to_owned());
+        let (headers, tags) = (options.headers, options.tags);
+        let row = Row { payload, headers, times, version: 0, tags };
+        self.check_size(ns, key, &row)?;
         // Checked and written under one lock: atomic.
         let mut rows = self.lock();
         let current = Self::live_version(&rows, &id, times.stored_at);
@@ -159,8 +229,8 @@ impl CacheStore for BTreeStore {
             return Ok(WriteOutcome::NotWritten { current });
         }
         let version = self.next_version();
-        let (headers, tags) = (options.headers, options.tags);
-        rows.insert(id, Row { payload, headers, times, version, tags });
+        rows.insert(id, Row { version, ..row });
+        self.keep_bound(&mut rows, times.stored_at);
         Ok(WriteOutcome::Written { version })
     }
 
@@ -172,12 +242,15 @@ impl CacheStore for BTreeStore {
         if !row.times.phase(times.stored_at).is_live() {
             return Ok(None);
         }
-        row.times = times;
+        let mut renewed = Row { times, version: self.next_version(), ..row.clone() };
         if let Some(headers) = options.headers {
-            row.headers = headers;
+            renewed.headers = headers;
         }
-        row.version = self.next_version();
-        Ok(Some(row.version))
+        self.check_size(ns, key, &renewed)?;
+        let version = renewed.version;
+        *row = renewed;
+        self.keep_bound(&mut rows, times.stored_at);
+        Ok(Some(version))
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
@@ -257,6 +330,11 @@ impl CacheStore for BTreeStore {
         for ((ns, _), row) in self.lock().iter() {
             stats.record(ns, row.times.phase(now), row.payload.len() as u64, row.times.stored_at);
         }
+        if self.max_bytes.is_some() {
+            let rows = self.lock();
+            stats.stored_bytes = Some(rows.iter().map(|((n, k), r)| (self.weigh)(n, k, r)).sum());
+            stats.evicted = self.evicted.load(Ordering::Relaxed);
+        }
         Ok(stats)
     }
 
@@ -266,6 +344,7 @@ impl CacheStore for BTreeStore {
             .with_conditional_writes(true)
             .with_touch(true)
             .with_tags(true)
+            .with_max_bytes(self.max_bytes)
     }
 
     fn clock(&self) -> SharedClock {
