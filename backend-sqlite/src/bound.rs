@@ -133,7 +133,11 @@ pub(crate) fn counts(conn: &Connection, path: &Path) -> Result<Option<(u64, u64)
 /// it wrote are themselves over the bound. `now` judges which rows have
 /// expired.
 pub(crate) fn enforce(conn: &Connection, path: &Path, max_bytes: u64, now: i64) -> Result<()> {
-    let Some((stored, _)) = counts(conn, path)? else {
+    let stored: Option<i64> = conn
+        .prepare_cached("SELECT value FROM cache_meta WHERE name = 'stored_bytes'")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+        .map_err(|e| map_err(path, "reading the size bound's count", e))?;
+    let Some(stored) = stored.map(|b| u64::try_from(b).unwrap_or(0)) else {
         return Err(Error::Backend {
             backend: "sqlite",
             operation: "keeping the size bound".into(),

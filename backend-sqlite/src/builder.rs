@@ -84,10 +84,12 @@ impl SqliteStoreBuilder {
         /// bounded open adds it, in O(rows) once); the bound is this
         /// process's: another process that opens the file without one keeps
         /// the count but does not evict, and the next bounded write does.
-        /// The file holds at most about 2.5× the bound after a
-        /// [`compact`](cachestore_core::CacheStore::compact), and a `-wal`
-        /// of at most 16 MiB beside it (see the README). At least 1 KiB.
-        /// Default: no bound.
+        /// The files (database and `-wal`) stay near 1.4× the bound
+        /// (rows of 1 KiB; smaller rows carry more overhead each), and
+        /// [`compact`](cachestore_core::CacheStore::compact) gives back what
+        /// deletes freed. At steady state every write also deletes, so a
+        /// bounded write costs about twice an unbounded one
+        /// (docs/performance.md). At least 1 KiB. Default: no bound.
         max_bytes(bytes: u64) => file.max_bytes = Some(bytes);
     }
 

@@ -86,7 +86,7 @@ impl WriteEngine for SqliteWriter {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| map_err(path, "starting a write transaction", e))?;
-        let reply = apply(&tx, path, op)?;
+        let reply = apply(&tx, path, self.bound.as_ref().map(|b| b.0), op)?;
         SqliteWriter::keep_bound_in(path, &self.bound, &tx)?;
         tx.commit().map_err(|e| map_err(path, "committing", e))?;
         Ok(reply)
@@ -107,7 +107,7 @@ impl WriteEngine for SqliteWriter {
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
             results.push(match tx.savepoint() {
-                Ok(mut sp) => match apply(&sp, path, op) {
+                Ok(mut sp) => match apply(&sp, path, bound.as_ref().map(|b| b.0), op) {
                     Ok(reply) => sp
                         .commit()
                         .map(|()| reply)
@@ -245,7 +245,12 @@ fn live_version(
 /// What a touch reads of the row: `stale_until`, headers, payload, tags.
 type TouchedRow = (Option<i64>, Vec<u8>, Vec<u8>, Option<Vec<u8>>);
 
-fn touch(conn: &Connection, path: &Path, t: &PreparedTouch) -> Result<Option<u64>> {
+fn touch(
+    conn: &Connection,
+    path: &Path,
+    max_bytes: Option<u64>,
+    t: &PreparedTouch,
+) -> Result<Option<u64>> {
     let (ns, key) = (t.namespace.as_bytes(), t.key.as_bytes());
     let now = t.times.stored_at;
     let found: Option<TouchedRow> = conn
@@ -264,6 +269,13 @@ fn touch(conn: &Connection, path: &Path, t: &PreparedTouch) -> Result<Option<u64
         return Ok(None);
     }
     let headers = t.headers.as_ref().map_or(old_headers, encode_headers);
+    if let Some(limit) = max_bytes {
+        // The row's bytes as `row_bytes` counts them, with its new headers.
+        let size = (ns.len() + key.len() + headers.len() + payload.len() + tags.len()) as u64;
+        if size > limit {
+            return Err(Error::PayloadTooLarge { size, limit });
+        }
+    }
     let version = take_versions(conn, path, 1)?;
     let sum = checksum_tagged(ns, key, &t.times, version, &headers, &tags, &payload);
     conn.prepare_cached(
@@ -286,7 +298,9 @@ fn touch(conn: &Connection, path: &Path, t: &PreparedTouch) -> Result<Option<u64
     Ok(Some(version))
 }
 
-fn apply(conn: &Connection, path: &Path, op: Op) -> Result<Reply> {
+/// Runs one write inside the transaction `conn`; `max_bytes` is the size
+/// bound a touch's new headers must keep the row within.
+fn apply(conn: &Connection, path: &Path, max_bytes: Option<u64>, op: Op) -> Result<Reply> {
     let err = |op: &'static str| move |e| map_err(path, op, e);
     match op {
         Op::Set(rows) => {
@@ -307,7 +321,7 @@ fn apply(conn: &Connection, path: &Path, op: Op) -> Result<Reply> {
             upsert(conn, path, &row, version)?;
             Ok(Reply::Outcome(WriteOutcome::Written { version }))
         }
-        Op::Touch(t) => Ok(Reply::Touched(touch(conn, path, &t)?)),
+        Op::Touch(t) => Ok(Reply::Touched(touch(conn, path, max_bytes, &t)?)),
         Op::Delete { namespace, key, now } => {
             let stale_until: Option<Option<i64>> = conn
                 .prepare_cached(

@@ -131,7 +131,7 @@ pub async fn bound_evicts_dead_then_stale_then_least_recently_stored<F: StoreFac
 }
 
 /// A row larger than the bound is [`Error::PayloadTooLarge`] on `set`,
-/// `set_many` and `set_if`, writing nothing; a row of exactly the bound is
+/// `set_many`, `set_if` and a `touch` with longer headers, writing nothing; a row of exactly the bound is
 /// taken, evicting the rest; a batch larger than the bound leaves at most
 /// the bound.
 pub async fn bound_refuses_a_row_larger_than_itself<F: StoreFactory>(factory: &F) {
@@ -168,8 +168,16 @@ pub async fn bound_refuses_a_row_larger_than_itself<F: StoreFactory>(factory: &F
         too_large("set_if", got.map(|_| ()));
         assert!(!live(&store, NS, "newer").await, "set_if wrote a row over the bound");
     }
-    let got = ok("get", store.get(NS, "whole").await).map(|e| e.payload.len());
-    assert_eq!(got, Some(exact), "a refused write changed the row there");
+    if store.capabilities().touch {
+        let longer = headers([("etag", "\"v1-and-longer\"")]);
+        let touch = TouchOptions::new(Ttl::Never).headers(longer);
+        match store.touch(NS, "whole", touch).await {
+            Err(Error::PayloadTooLarge { limit, .. }) => assert_eq!(limit, bound),
+            other => panic!("a touch whose headers take the row over the bound gave {other:?}"),
+        }
+    }
+    let got = ok("get", store.get(NS, "whole").await).map(|e| (e.payload.len(), e.headers));
+    assert_eq!(got, Some((exact, etag())), "a refused write changed the row there");
 
     let quarter = Bytes::from(vec![b'q'; 1000]);
     let batch: Vec<SetItem> = (0..8)
