@@ -34,8 +34,9 @@ pub struct RedbStoreBuilder {
 impl RedbStoreBuilder {
     /// A builder from a store URL: `redb:///abs/path` or `redb://rel/path`
     /// (percent-encoded), with the options `durability=immediate|buffered`,
-    /// `recreate_if_corrupt=true|false` and `max_payload=BYTES`. Any other
-    /// option is [`Error::Config`].
+    /// `recreate_if_corrupt=true|false`, `max_payload=BYTES` and
+    /// `max_bytes=BYTES` (the size bound, see [`max_bytes`](Self::max_bytes)).
+    /// Any other option is [`Error::Config`].
     pub fn from_url(url: &str) -> Result<RedbStoreBuilder> {
         let (mut url, file) = FileOptions::parse(url, crate::SCHEME, DEFAULT_MAX_PAYLOAD)?;
         let mut builder = RedbStoreBuilder { file, ..RedbStore::builder(PathBuf::new()) };
@@ -69,6 +70,18 @@ impl RedbStoreBuilder {
         max_payload(bytes: u64) => file.max_payload;
         /// redb's page cache, in bytes. Default: [`DEFAULT_CACHE_SIZE`](crate::DEFAULT_CACHE_SIZE).
         cache_size(bytes: usize) => cache_size;
+        /// The size bound (CONTRACT.md §11): after each write commits, the
+        /// rows hold at most `bytes` by
+        /// [`row_bytes`](cachestore_core::row_bytes). A write that passes it
+        /// evicts in its own transaction (logged with it, so a crash
+        /// replays the evictions too): expired rows first (earliest
+        /// `stale_until` first, down to 15/16 of the bound), then the least
+        /// recently stored, as many as needed. A row larger than the bound
+        /// is [`Error::PayloadTooLarge`]. The writer keeps the rows' order
+        /// in memory (built at open, O(rows); about the identity three
+        /// times and 100 bytes a row). Opening with a bound smaller than
+        /// the rows evicts at open. At least 1 KiB. Default: no bound.
+        max_bytes(bytes: u64) => file.max_bytes = Some(bytes);
     }
 
     /// Opens the store, creating the file (and its directories) if missing.
@@ -80,6 +93,11 @@ impl RedbStoreBuilder {
     /// succeeded (see the crate docs).
     pub fn open(self) -> Result<RedbStore> {
         cachestore_core::raw::builder::check_max_payload(self.file.max_payload, 1 << 30)?;
+        if let Some(bytes) = self.file.max_bytes.filter(|b| *b < 1024) {
+            return Err(Error::Config {
+                message: format!("max_bytes is {bytes}; a size bound must be at least 1024 bytes"),
+            });
+        }
         match self.open_once() {
             Err(Error::Corrupt { .. }) if self.file.recreate_if_corrupt => {
                 let stamp = to_unix_millis(self.file.clock.now())?;
@@ -141,7 +159,7 @@ impl RedbStoreBuilder {
             builder.set_check_integrity_on_open(self.file.check_integrity);
             builder.create_with_backend(storage.clone()).map_err(|e| map_err(path, "opening", e))
         })?;
-        let db = Arc::new(Db(Some(db)));
+        let db = Arc::new(Db::new(db));
         // Locked: is it still the file at the path? (It may have been moved
         // aside or replaced before the lock was taken.)
         if !cachestore_core::raw::files::is_same_file(&held, path)? {
@@ -180,20 +198,31 @@ impl RedbStoreBuilder {
             log_io,
             needs_checkpoint: false,
             last_version: 0,
+            bound: None,
         };
         let torn = guard(path, "opening", || {
-            let format = schema::prepare(&db, path)?;
+            let format = schema::prepare(&db.get(), path)?;
             let torn = engine.recover()?;
             if format < SCHEMA_VERSION {
                 engine.upgrade(format)?;
             }
-            engine.last_version = schema::last_version(&db, path)?;
+            engine.last_version = schema::last_version(&db.get(), path)?;
             Ok(torn)
         })?;
         accept()?;
         if let (Some(wal), Some((epoch, end))) = (engine.log.as_mut(), torn) {
             wal.cut_torn_tail(epoch, end)?;
         }
+        if let Some(max) = self.file.max_bytes {
+            let evicted = schema::meta(&db.get(), path, "evicted_rows")?;
+            let clock = self.file.clock.clone();
+            engine.bound = Some(guard(path, "opening", || {
+                crate::bound::Bound::build(&db, path, max, clock, evicted)
+            })?);
+            // A file opened with a smaller bound than its rows hold.
+            engine.commit_ops(&[])?;
+        }
+        let bound_counts = engine.bound.as_ref().map(|b| Arc::clone(&b.counts));
         let location = path.display().to_string();
         // Durable writes (each syncs its log record) run on the writer
         // thread, so that no caller's runtime thread waits for an fsync, and
@@ -215,9 +244,12 @@ impl RedbStoreBuilder {
                         .with_conditional_writes(true)
                         .with_touch(true)
                         .with_tags(true)
+                        .with_compact(true)
+                        .with_max_bytes(self.file.max_bytes)
                         .with_max_payload(self.file.max_payload),
                 },
                 db,
+                bound_counts,
                 path: path.clone(),
                 location,
                 recovered_from: None,
@@ -240,7 +272,7 @@ impl RedbStoreBuilder {
             builder.set_cache_size(self.cache_size);
             builder.create_with_backend(storage).map_err(|e| map_err(&path, "opening", e))
         })?;
-        self.assemble(Arc::new(Db(Some(db))), Some(log_io), || Ok(()))
+        self.assemble(Arc::new(Db::new(db)), Some(log_io), || Ok(()))
     }
 }
 

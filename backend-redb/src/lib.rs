@@ -76,6 +76,7 @@ pub mod row;
 
 mod schema;
 
+mod bound;
 mod builder;
 mod config;
 mod error;

@@ -95,6 +95,22 @@ pub(crate) fn last_version(db: &Database, path: &Path) -> Result<u64> {
     Ok(meta.get("last_version").map_err(|e| err(e.into()))?.map_or(0, |v| v.value()))
 }
 
+/// A number of the meta table (`evicted_rows`, say); 0 when absent.
+pub(crate) fn meta(db: &Database, path: &Path, name: &str) -> Result<u64> {
+    let err = |e: redb::Error| map_err(path, "reading the meta table", e);
+    let txn = db.begin_read().map_err(|e| err(e.into()))?;
+    let meta = txn.open_table(META).map_err(|e| err(e.into()))?;
+    Ok(meta.get(name).map_err(|e| err(e.into()))?.map_or(0, |v| v.value()))
+}
+
+/// Records a number in the meta table, in `txn`.
+pub(crate) fn set_meta(txn: &WriteTransaction, path: &Path, name: &str, value: u64) -> Result<()> {
+    let err = |e: redb::Error| map_err(path, "writing the meta table", e);
+    let mut meta = txn.open_table(META).map_err(|e| err(e.into()))?;
+    meta.insert(name, value).map_err(|e| err(e.into()))?;
+    Ok(())
+}
+
 /// Records the last row version handed out in `txn`.
 pub(crate) fn set_last_version(txn: &WriteTransaction, path: &Path, version: u64) -> Result<()> {
     let err = |e: redb::Error| map_err(path, "recording the last row version", e);

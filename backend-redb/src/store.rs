@@ -6,6 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use cachestore_core::raw::CompactJob;
 use cachestore_core::raw::builder::FileOptions;
 use cachestore_core::raw::group::off_thread;
 use cachestore_core::raw::{
@@ -25,9 +26,16 @@ use crate::writer::{NewRow, RedbWriter};
 /// and on a damaged file that commit can panic, which must not reach the
 /// caller (nor abort the process when the store is dropped while a panic
 /// unwinds).
-pub(crate) struct Db(pub(crate) Option<Database>);
+///
+/// Behind a lock that every read and write takes shared for as long as it
+/// begins its transaction (not while it runs: redb's transactions own what
+/// they need), so that [`Db::compact`] can have the database alone.
+pub(crate) struct Db(std::sync::RwLock<Option<Database>>);
 
-impl std::ops::Deref for Db {
+/// The database, shared, while a transaction begins.
+pub(crate) struct DbRef<'a>(std::sync::RwLockReadGuard<'a, Option<Database>>);
+
+impl std::ops::Deref for DbRef<'_> {
     type Target = Database;
 
     fn deref(&self) -> &Database {
@@ -35,9 +43,41 @@ impl std::ops::Deref for Db {
     }
 }
 
+impl Db {
+    pub(crate) fn new(db: Database) -> Db {
+        Db(std::sync::RwLock::new(Some(db)))
+    }
+
+    /// The database, to begin a transaction on.
+    pub(crate) fn get(&self) -> DbRef<'_> {
+        DbRef(self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// redb's compaction, with the database alone: reads and writes wait.
+    /// A read transaction still open (a scan in progress) makes redb refuse
+    /// it; it is tried again for up to a second. `Ok(false)`: nothing to
+    /// compact.
+    pub(crate) fn compact(&self, path: &Path) -> Result<bool> {
+        let mut guard = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let db = guard.as_mut().ok_or_else(|| crate::error::internal("the database"))?;
+        let mut tries = 0;
+        loop {
+            match db.compact() {
+                Ok(done) => return Ok(done),
+                Err(redb::CompactionError::TransactionInProgress) if tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => return Err(map_err(path, "compacting", e)),
+            }
+        }
+    }
+}
+
 impl Drop for Db {
     fn drop(&mut self) {
-        if let Some(db) = self.0.take() {
+        let taken = self.0.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(db) = taken {
             // A panic here was redb's, on a damaged file; the file is then
             // judged at the next open.
             let _ = catch_unwind(AssertUnwindSafe(move || drop(db)));
@@ -50,6 +90,8 @@ pub(crate) struct Inner {
     // database's other reference.
     pub(crate) parts: WriterParts<RedbWriter>,
     pub(crate) db: Arc<Db>,
+    /// The size bound's counts, when the store has one.
+    pub(crate) bound_counts: Option<Arc<crate::bound::Counts>>,
     pub(crate) path: PathBuf,
     pub(crate) location: String,
     pub(crate) recovered_from: Option<PathBuf>,
@@ -166,7 +208,7 @@ impl RedbStore {
         f: impl FnOnce(&redb::ReadTransaction, &Self) -> Result<R>,
     ) -> Result<R> {
         guard(&self.inner.path, operation, || {
-            let txn = self.inner.db.begin_read().map_err(|e| self.err(operation, e))?;
+            let txn = self.inner.db.get().begin_read().map_err(|e| self.err(operation, e))?;
             f(&txn, self)
         })
     }
@@ -203,6 +245,18 @@ impl SingleWriterStore for RedbStore {
     }
 
     fn make_row(&self, new: PreparedRow) -> Result<NewRow> {
+        if let Some(limit) = self.inner.parts.capabilities.max_bytes {
+            let size = cachestore_core::row_bytes(
+                &new.namespace,
+                &new.key,
+                &new.headers,
+                &new.tags,
+                new.payload.len(),
+            );
+            if size > limit {
+                return Err(Error::PayloadTooLarge { size, limit });
+            }
+        }
         let head =
             row::encode(&new.times, &new.headers, &new.tags, &new.payload).map_err(|detail| {
                 Error::Backend {
@@ -281,9 +335,27 @@ impl SingleWriterStore for RedbStore {
             Ok(stats)
         })
         .map(|mut stats| {
-            stats.disk_bytes =
-                Some(cachestore_core::raw::files::disk_bytes(self.path(), &[crate::log::SUFFIX]));
+            stats.disk_bytes = Some(disk_bytes(self.path()));
+            if let Some(counts) = &self.inner.bound_counts {
+                use std::sync::atomic::Ordering::Relaxed;
+                stats.stored_bytes = Some(counts.bytes.load(Relaxed));
+                stats.evicted = counts.evicted.load(Relaxed);
+            }
             stats
         })
     }
+
+    fn compact_job(&self) -> Result<CompactJob> {
+        let store = self.clone();
+        Ok(Box::new(move || {
+            let before = disk_bytes(store.path());
+            store.inner.parts.writer.with_engine(RedbWriter::compact)?;
+            Ok(before.saturating_sub(disk_bytes(store.path())))
+        }))
+    }
+}
+
+/// The database file and its log.
+fn disk_bytes(path: &Path) -> u64 {
+    cachestore_core::raw::files::disk_bytes(path, &[crate::log::SUFFIX])
 }

@@ -9,6 +9,7 @@ use cachestore_core::raw::group::{Answer, Write, WriteEngine};
 use cachestore_core::{Bytes, Error, Result, Tags, WriteOutcome};
 use redb::{ReadableTable, WriteTransaction};
 
+use crate::bound::Bound;
 use crate::config::Durability;
 use crate::error::{guard, internal, map_err};
 use crate::log::{self, Entry, Log, RowEntry};
@@ -79,6 +80,8 @@ pub(crate) struct Tables<'t> {
     path: &'t Path,
     pub(crate) rows: Rows<'t>,
     tags: Option<TagIndex<'t>>,
+    /// The size bound's index, kept by every store and remove.
+    bound: Option<&'t mut Bound>,
 }
 
 type TagIndex<'t> = redb::Table<'t, (&'static str, &'static str, &'static str), ()>;
@@ -86,7 +89,7 @@ type TagIndex<'t> = redb::Table<'t, (&'static str, &'static str, &'static str), 
 impl<'t> Tables<'t> {
     pub(crate) fn open(txn: &'t WriteTransaction, path: &'t Path) -> Result<Tables<'t>> {
         let rows = txn.open_table(ROWS).map_err(|e| map_err(path, "opening rows", e))?;
-        Ok(Tables { txn, path, rows, tags: None })
+        Ok(Tables { txn, path, rows, tags: None, bound: None })
     }
 
     fn tags(&mut self) -> Result<&mut TagIndex<'t>> {
@@ -125,6 +128,9 @@ impl<'t> Tables<'t> {
             None => Tags::new(),
         };
         put(&mut self.rows, id, pieces).map_err(|e| map_err(path, "writing a row", e))?;
+        if let Some(bound) = self.bound.as_deref_mut() {
+            bound.stored(id, pieces[0], pieces[0].len() + pieces[1].len());
+        }
         self.reindex(id, &old, &row::indexed_tags(pieces[0]))
     }
 
@@ -138,6 +144,9 @@ impl<'t> Tables<'t> {
             let value = old.value();
             (times_of(path, value, id.0, id.1)?, row::indexed_tags(value))
         };
+        if let Some(bound) = self.bound.as_deref_mut() {
+            bound.removed(id);
+        }
         self.reindex(id, &tags, &Tags::new())?;
         Ok(Some(times))
     }
@@ -266,6 +275,13 @@ fn resolve<'a>(
                     operation: "encoding headers".into(),
                     source: d.into(),
                 })?;
+            if let Some(limit) = tables.bound.as_deref().map(|b| b.max) {
+                let size =
+                    crate::bound::row_bytes_of(id, &head.bytes, head.bytes.len() + payload.len());
+                if let Some(size) = size.filter(|s| *s > limit) {
+                    return Err(Error::PayloadTooLarge { size, limit });
+                }
+            }
             let head = take(id.0, id.1, &head);
             let version = *next;
             tables.store(id, [&head, &payload])?;
@@ -305,11 +321,13 @@ pub struct RedbWriter {
     pub(crate) needs_checkpoint: bool,
     /// The last row version handed out (CONTRACT.md §7).
     pub(crate) last_version: u64,
+    /// The size bound and its index (CONTRACT.md §11), if the store has one.
+    pub(crate) bound: Option<Bound>,
 }
 
 impl RedbWriter {
     pub(crate) fn begin(&self) -> Result<WriteTransaction> {
-        self.db.begin_write().map_err(|e| map_err(&self.path, "starting a write", e))
+        self.db.get().begin_write().map_err(|e| map_err(&self.path, "starting a write", e))
     }
 
     pub(crate) fn commit(&self, txn: WriteTransaction, durability: redb::Durability) -> Result<()> {
@@ -323,8 +341,8 @@ impl RedbWriter {
     /// Returns the epoch and end of a replayed log, whose torn tail (if any)
     /// is cut once the open is accepted.
     pub(crate) fn recover(&mut self) -> Result<Option<(u64, u64)>> {
-        self.last_version = schema::last_version(&self.db, &self.path)?;
-        let (epoch, end) = schema::log_position(&self.db, &self.path)?;
+        self.last_version = schema::last_version(&self.db.get(), &self.path)?;
+        let (epoch, end) = schema::log_position(&self.db.get(), &self.path)?;
         let end = end.max(log::START);
         let path = cachestore_core::raw::files::sidecar(&self.path, log::SUFFIX);
         let (mut wal, created) = match self.log_io.take() {
@@ -412,18 +430,54 @@ impl RedbWriter {
     /// new epoch), or, buffered, without a sync.
     pub(crate) fn commit_ops(&mut self, ops: &[&Op]) -> Result<Vec<Reply>> {
         let path = self.path.clone();
-        guard(&path, "writing", || {
+        if let Some(bound) = self.bound.as_mut().filter(|b| b.stale) {
+            bound.rebuild(&self.db, &path)?;
+        }
+        let evicted_before = self.bound.as_ref().map(Bound::evicted);
+        let result = guard(&path, "writing", || self.commit_ops_inner(ops));
+        if let Some(bound) = self.bound.as_mut() {
+            match &result {
+                Ok(_) => bound.publish(),
+                Err(_) => {
+                    // The index may hold what the file does not.
+                    bound.stale = true;
+                    bound.set_evicted(evicted_before.unwrap_or(0));
+                }
+            }
+        }
+        result
+    }
+
+    fn commit_ops_inner(&mut self, ops: &[&Op]) -> Result<Vec<Reply>> {
+        {
             let txn = self.begin()?;
             let mut next = self.last_version;
-            let mut resolved = Vec::with_capacity(ops.len());
+            let mut resolved = Vec::with_capacity(ops.len() + 1);
             let mut replies = Vec::with_capacity(ops.len());
+            let mut evicted = None;
             {
                 let mut tables = Tables::open(&txn, &self.path)?;
+                tables.bound = self.bound.as_mut();
                 for op in ops {
                     let (r, reply) = resolve(&mut tables, &self.path, op, &mut next)?;
                     resolved.push(r);
                     replies.push(reply);
                 }
+                if let Some(bound) = tables.bound.as_deref() {
+                    let now = cachestore_core::raw::to_unix_millis(bound.clock.now())?;
+                    let victims = bound.victims(now);
+                    if !victims.is_empty() {
+                        for (ns, key) in &victims {
+                            tables.remove((ns, key), "evicting a row over the size bound")?;
+                        }
+                        let n = victims.len() as u64;
+                        evicted = tables.bound.as_deref_mut().map(|b| b.count_evicted(n));
+                        resolved.push(Resolved::Deleted(victims, now));
+                    }
+                }
+            }
+            if let Some(total) = evicted {
+                schema::set_meta(&txn, &self.path, "evicted_rows", total)?;
             }
             let versions_taken = next != self.last_version;
             // Handed out from here on, whether or not this commit lands.
@@ -464,7 +518,7 @@ impl RedbWriter {
                 None => self.checkpoint(txn)?,
             }
             Ok(replies)
-        })
+        }
     }
 
     /// One write in its own transaction.
@@ -484,6 +538,15 @@ impl RedbWriter {
         (wal.epoch, wal.end, wal.records) = (epoch, log::START, 0);
         self.needs_checkpoint = false;
         Ok(())
+    }
+
+    /// Compacts the file (CONTRACT.md §11): a checkpoint first, so that the
+    /// log holds nothing and every write is in redb's durable state, then
+    /// redb's compaction, with the database alone.
+    pub(crate) fn compact(&mut self) -> Result<()> {
+        self.flush()?;
+        let path = self.path.clone();
+        guard(&path, "compacting", || self.db.compact(&path).map(drop))
     }
 
     /// Makes every committed write durable in the file itself: an empty

@@ -26,6 +26,12 @@ impl StoreFactory for Redb {
         RedbStore::builder(self.dir.path().join(format!("{n}.redb"))).clock(clock).open()
     }
 
+    async fn open_bounded(&self, clock: ManualClock, max_bytes: u64) -> Result<Option<RedbStore>> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let path = self.dir.path().join(format!("{n}.redb"));
+        RedbStore::builder(path).clock(clock).max_bytes(max_bytes).open().map(Some)
+    }
+
     async fn reopen(&self, store: RedbStore, clock: ManualClock) -> Result<RedbStore> {
         let path = store.path().to_owned();
         drop(store);
