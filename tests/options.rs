@@ -65,6 +65,31 @@ async fn capacity_bytes_bounds_the_memory_store() {
     assert!(fresh < 100, "{fresh} of 200 rows of 64 KiB kept under a 1 MiB bound");
 }
 
+#[tokio::test]
+async fn max_bytes_bounds_the_file_backends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut urls = Vec::new();
+    if cfg!(feature = "sqlite") {
+        urls.push(format!("sqlite://{}", dir.path().join("b.sqlite").display()));
+    }
+    if cfg!(feature = "redb") {
+        urls.push(format!("redb://{}", dir.path().join("b.redb").display()));
+    }
+    for url in urls {
+        let store = cachestore::open(&format!("{url}?max_bytes=65536")).expect("open");
+        assert_eq!(store.capabilities().max_bytes, Some(65536), "{url}");
+        let payload = Bytes::from(vec![7u8; 1024]);
+        for i in 0..200 {
+            let key = format!("k{i:03}");
+            store.set("ns", &key, payload.clone(), SetOptions::new()).await.expect("set");
+        }
+        let stats = store.stats().await.expect("stats");
+        assert!(stats.stored_bytes.is_some_and(|b| b <= 65536), "{url}: {stats:?}");
+        assert!(stats.fresh < 100 && stats.evicted == 200 - stats.fresh, "{url}: {stats:?}");
+        assert!(store.get("ns", "k199").await.expect("get").is_some(), "{url}: newest gone");
+    }
+}
+
 #[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_timeout_ms_waits_that_long_for_another_writer() {

@@ -8,7 +8,7 @@ use cachestore_core::raw::RowTimes;
 use cachestore_core::raw::{Phase, ScanRange, prepare_write, to_unix_millis};
 use cachestore_core::{
     Bytes, CacheStore, Capabilities, Clock, Condition, Entry, Page, Result, ScanCursor, ScanItem,
-    SetOptions, SharedClock, Stats, SystemClock, TouchOptions, WriteOutcome, async_trait,
+    SetOptions, SharedClock, Stats, SystemClock, Tally, TouchOptions, WriteOutcome, async_trait,
     check_identity, check_namespace, check_tag,
 };
 use moka::ops::compute::{CompResult, Op};
@@ -389,15 +389,16 @@ impl CacheStore for MemoryStore {
 
     async fn stats(&self) -> Result<Stats> {
         let now = self.now_ms()?;
-        let mut stats = Stats::new(true);
+        let mut tally = Tally::new();
         for (k, row) in self.inner.rows.iter() {
-            stats.record(
+            tally.add(
                 &k.namespace,
                 row.times.phase(now),
                 row.payload.len() as u64,
                 row.times.stored_at,
             );
         }
+        let mut stats = tally.into_stats(true);
         stats.evicted = self.inner.evicted.load(std::sync::atomic::Ordering::Relaxed);
         Ok(stats)
     }

@@ -3,8 +3,11 @@
 /// The default payload limit: 64 MiB.
 pub const DEFAULT_MAX_PAYLOAD: u64 = 64 * 1024 * 1024;
 
-/// The default page cache: 64 MiB (redb's own default is 1 GiB).
-pub const DEFAULT_CACHE_SIZE: usize = 64 * 1024 * 1024;
+/// The default page cache: 1 GiB, redb's own default (an upper bound: the
+/// cache grows with the pages read, up to the file's size), so that reads
+/// and `stats` of a large file stay in memory. Set it lower with
+/// [`RedbStoreBuilder::cache_size`](crate::RedbStoreBuilder::cache_size) where memory is short.
+pub const DEFAULT_CACHE_SIZE: usize = 1024 * 1024 * 1024;
 
 /// How durable a committed write is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use cachestore_core::raw::group::off_thread;
 use cachestore_core::raw::{
     Phase, PreparedRow, RowTimes, ScanRange, SingleWriterStore, WriterParts,
 };
-use cachestore_core::{Bytes, Entry, Error, Page, Result, ScanItem, Stats};
+use cachestore_core::{Bytes, Entry, Error, Page, Result, ScanItem, Stats, Tally};
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use crate::builder::RedbStoreBuilder;
@@ -320,19 +320,15 @@ impl SingleWriterStore for RedbStore {
     fn count_rows(&self, now: i64) -> Result<Stats> {
         self.read_txn("computing stats", |txn, this| {
             let rows = txn.open_table(ROWS).map_err(|e| this.err("computing stats", e))?;
-            let mut stats = Stats::new(true);
+            let mut tally = Tally::new();
             for item in rows.iter().map_err(|e| this.err("computing stats", e))? {
                 let (k, v) = item.map_err(|e| this.err("computing stats", e))?;
                 let (ns, key) = k.value();
                 let fixed = row::fixed(v.value()).map_err(|d| this.corrupt(ns, key, d))?;
-                stats.record(
-                    ns,
-                    fixed.times.phase(now),
-                    fixed.payload_len as u64,
-                    fixed.times.stored_at,
-                );
+                let (times, payload) = (fixed.times, fixed.payload_len as u64);
+                tally.add(ns, times.phase(now), payload, times.stored_at);
             }
-            Ok(stats)
+            Ok(tally.into_stats(true))
         })
         .map(|mut stats| {
             stats.disk_bytes = Some(disk_bytes(self.path()));

@@ -30,7 +30,7 @@ pub use store::CacheStore;
 pub use time::{Clock, ManualClock, SharedClock, SystemClock, Ttl};
 pub use types::{
     Capabilities, Condition, Entry, Headers, NamespaceStats, Page, ScanCursor, ScanItem, SetItem,
-    SetOptions, Stats, Tags, TouchOptions, WriteOutcome, row_bytes,
+    SetOptions, Stats, Tags, Tally, TouchOptions, WriteOutcome, row_bytes,
 };
 
 pub use async_trait::async_trait;

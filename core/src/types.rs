@@ -309,6 +309,73 @@ impl NamespaceStats {
     }
 }
 
+/// Counts rows one at a time into [`Stats`], faster than
+/// [`Stats::record`] for many rows: per namespace and phase it keeps a
+/// row count, payload bytes and the span of `stored_at`, and makes one
+/// record of each at the end. Rows that come grouped by namespace (a scan
+/// in key order) skip the lookup of their namespace.
+#[derive(Debug, Default)]
+pub struct Tally {
+    groups: Vec<(String, [TallyGroup; 3])>,
+    index: std::collections::HashMap<String, usize>,
+    last: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct TallyGroup {
+    rows: u64,
+    bytes: u64,
+    first: i64,
+    last: i64,
+}
+
+const EMPTY_GROUP: TallyGroup = TallyGroup { rows: 0, bytes: 0, first: i64::MAX, last: i64::MIN };
+
+impl Tally {
+    /// An empty tally.
+    pub fn new() -> Tally {
+        Tally::default()
+    }
+
+    /// Counts one row of `namespace` in `phase`, with `payload_bytes`,
+    /// stored at `stored_at` (ms since the Unix epoch).
+    pub fn add(&mut self, namespace: &str, phase: Phase, payload_bytes: u64, stored_at: i64) {
+        let at = match self.last {
+            Some(i) if self.groups[i].0 == namespace => i,
+            _ => match self.index.get(namespace) {
+                Some(&i) => i,
+                None => {
+                    self.groups.push((namespace.to_owned(), [EMPTY_GROUP; 3]));
+                    self.index.insert(namespace.to_owned(), self.groups.len() - 1);
+                    self.groups.len() - 1
+                }
+            },
+        };
+        self.last = Some(at);
+        let g = &mut self.groups[at].1[match phase {
+            Phase::Fresh => 0,
+            Phase::Stale => 1,
+            Phase::Dead => 2,
+        }];
+        g.rows += 1;
+        g.bytes += payload_bytes;
+        g.first = g.first.min(stored_at);
+        g.last = g.last.max(stored_at);
+    }
+
+    /// The stats counted, exact or an estimate.
+    pub fn into_stats(self, exact: bool) -> Stats {
+        let mut stats = Stats::new(exact);
+        for (ns, phases) in &self.groups {
+            for (phase, g) in [Phase::Fresh, Phase::Stale, Phase::Dead].into_iter().zip(phases) {
+                let span = (g.rows > 0).then_some((g.first, g.last));
+                stats.record_many(ns, phase, g.rows, g.bytes, span);
+            }
+        }
+        stats
+    }
+}
+
 /// The bytes a row counts for against a size bound (CONTRACT.md §11): its
 /// namespace and key, its headers and tags as core encodes them (a `u32`
 /// count, then per header a `u32` length before name and value, per tag a

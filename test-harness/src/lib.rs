@@ -16,7 +16,9 @@
 #![deny(missing_docs)]
 
 pub mod bench;
+pub mod bound_bench;
 pub mod corruption;
 pub mod fixture;
 pub mod processes;
 pub mod runtime;
+pub mod stats_bench;
