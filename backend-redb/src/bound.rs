@@ -146,7 +146,7 @@ impl Bound {
     pub(crate) fn removed(&mut self, id: (&str, &str)) {
         let id = (id.0.to_owned(), id.1.to_owned());
         if let Some(meta) = self.rows.remove(&id) {
-            self.bytes -= meta.bytes;
+            self.bytes = self.bytes.saturating_sub(meta.bytes);
             self.by_age.remove(&(meta.times.stored_at, id.clone()));
             if let Some(at) = meta.times.expires_at {
                 self.by_expiry.remove(&(at, id));
