@@ -5,7 +5,6 @@
 //! SIGKILL in the middle of bounded writes.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use cachestore_core::{Bytes, CacheStore, SetItem, SetOptions};
@@ -108,6 +107,7 @@ fn child(path: &str) {
         let mut i = 0;
         loop {
             store.set_many(batch(i, 20)).await.expect("child set_many");
+            println!("written {i}");
             store.delete("api", &format!("k{:08}", i / 2)).await.expect("child delete");
             i += 20;
         }
@@ -123,18 +123,15 @@ fn sigkill_mid_bounded_writes_keeps_the_count_exact() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("killed.sqlite");
     drop(SqliteStore::builder(&path).max_bytes(CHILD_BOUND).open().expect("create"));
-    let exe = std::env::current_exe().expect("test binary");
     for round in 0..6u64 {
-        let mut child = Command::new(&exe)
-            .args(["--exact", "sigkill_mid_bounded_writes_keeps_the_count_exact", "--nocapture"])
-            .env(CHILD_PATH, &path)
-            .spawn()
-            .expect("spawn the child");
-        std::thread::sleep(Duration::from_millis(300 + 70 * round));
-        let alive = child.try_wait().expect("child state").is_none();
-        assert!(alive, "round {round}: the child stopped before it was killed");
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap");
+        // Past twice the bound in the first round, then on from there.
+        let batches = 30 + 7 * round as usize;
+        cachestore_test_harness::child::kill_after_lines(
+            "sigkill_mid_bounded_writes_keeps_the_count_exact",
+            CHILD_PATH,
+            &path,
+            batches,
+        );
         let (kept, sum) = count_and_sum(&path);
         assert_eq!(kept, sum, "round {round}: the count after a SIGKILL against the rows");
         assert!(kept as u64 <= CHILD_BOUND, "round {round}: {kept} bytes over the bound");

@@ -12,11 +12,13 @@
 //! - [`fixture`]: golden files every later release must open;
 //! - [`bench`](mod@bench): the store's side of benchmarks against the raw
 //!   engines, and their ratio tables;
-//! - [`runtime`]: whether writes leave the runtime thread free.
+//! - [`runtime`]: whether writes leave the runtime thread free;
+//! - [`child`]: a SIGKILLed child for a test written as a plain `#[test]`.
 #![deny(missing_docs)]
 
 pub mod bench;
 pub mod bound_bench;
+pub mod child;
 pub mod corruption;
 pub mod fixture;
 pub mod processes;
