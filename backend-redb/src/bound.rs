@@ -71,6 +71,15 @@ fn meta_of(id: (&str, &str), head: &[u8], value_len: usize) -> Option<Meta> {
     Some(Meta { bytes: bytes as u64, times: fixed.times })
 }
 
+/// [`meta_of`], or, for a damaged value, its identity and whole value at
+/// the front of the age order (its row is judged when it is read).
+fn meta_or_whole(id: (&str, &str), head: &[u8], value_len: usize) -> Meta {
+    meta_of(id, head, value_len).unwrap_or(Meta {
+        bytes: (id.0.len() + id.1.len() + value_len) as u64,
+        times: RowTimes { stored_at: 0, expires_at: None, stale_until: None },
+    })
+}
+
 /// The bytes of a row from its value's head: what the bound weighs it at.
 pub(crate) fn row_bytes_of(id: (&str, &str), head: &[u8], value_len: usize) -> Option<u64> {
     meta_of(id, head, value_len).map(|m| m.bytes)
@@ -110,12 +119,7 @@ impl Bound {
             let (k, v) = item.map_err(|e| err(e.into()))?;
             let (ns, key) = k.value();
             let value = v.value();
-            // A damaged value counts as what it holds; its row is judged
-            // when it is read.
-            let meta = meta_of((ns, key), value, value.len()).unwrap_or(Meta {
-                bytes: (ns.len() + key.len() + value.len()) as u64,
-                times: RowTimes { stored_at: 0, expires_at: None, stale_until: None },
-            });
+            let meta = meta_or_whole((ns, key), value, value.len());
             self.add((ns.to_owned(), key.to_owned()), meta);
         }
         self.stale = false;
@@ -135,10 +139,7 @@ impl Bound {
     /// A row stored (`head` and a payload of `value_len - head.len()`).
     pub(crate) fn stored(&mut self, id: (&str, &str), head: &[u8], value_len: usize) {
         self.removed(id);
-        let meta = meta_of(id, head, value_len).unwrap_or(Meta {
-            bytes: (id.0.len() + id.1.len() + value_len) as u64,
-            times: RowTimes { stored_at: 0, expires_at: None, stale_until: None },
-        });
+        let meta = meta_or_whole(id, head, value_len);
         self.add((id.0.to_owned(), id.1.to_owned()), meta);
     }
 
@@ -174,23 +175,23 @@ impl Bound {
         expired.sort();
         let mut freed = 0;
         let mut out: Vec<Id> = Vec::new();
-        let mut chosen = std::collections::HashSet::new();
         for (_, _, id) in expired {
             if freed >= self.bytes - target {
                 break;
             }
             freed += self.rows.get(id).map_or(0, |m| m.bytes);
-            chosen.insert(id);
             out.push(id.clone());
         }
+        // Reached only when every expired row is already out.
         for (_, id) in &self.by_age {
             if freed >= self.bytes - self.max {
                 break;
             }
-            if chosen.contains(id) {
+            let Some(meta) = self.rows.get(id) else { continue };
+            if meta.times.expires_at.is_some_and(|at| at <= now) {
                 continue;
             }
-            freed += self.rows.get(id).map_or(0, |m| m.bytes);
+            freed += meta.bytes;
             out.push(id.clone());
         }
         out

@@ -449,76 +449,72 @@ impl RedbWriter {
     }
 
     fn commit_ops_inner(&mut self, ops: &[&Op]) -> Result<Vec<Reply>> {
+        let txn = self.begin()?;
+        let mut next = self.last_version;
+        let mut resolved = Vec::with_capacity(ops.len() + 1);
+        let mut replies = Vec::with_capacity(ops.len());
+        let mut evicted = None;
         {
-            let txn = self.begin()?;
-            let mut next = self.last_version;
-            let mut resolved = Vec::with_capacity(ops.len() + 1);
-            let mut replies = Vec::with_capacity(ops.len());
-            let mut evicted = None;
-            {
-                let mut tables = Tables::open(&txn, &self.path)?;
-                tables.bound = self.bound.as_mut();
-                for op in ops {
-                    let (r, reply) = resolve(&mut tables, &self.path, op, &mut next)?;
-                    resolved.push(r);
-                    replies.push(reply);
-                }
-                if let Some(bound) = tables.bound.as_deref() {
-                    let now = cachestore_core::raw::to_unix_millis(bound.clock.now())?;
-                    let victims = bound.victims(now);
-                    if !victims.is_empty() {
-                        for (ns, key) in &victims {
-                            tables.remove((ns, key), "evicting a row over the size bound")?;
-                        }
-                        let n = victims.len() as u64;
-                        evicted = tables.bound.as_deref_mut().map(|b| b.count_evicted(n));
-                        resolved.push(Resolved::Deleted(victims, now));
+            let mut tables = Tables::open(&txn, &self.path)?;
+            tables.bound = self.bound.as_mut();
+            for op in ops {
+                let (r, reply) = resolve(&mut tables, &self.path, op, &mut next)?;
+                resolved.push(r);
+                replies.push(reply);
+            }
+            if let Some(bound) = tables.bound.as_deref() {
+                let now = cachestore_core::raw::to_unix_millis(bound.clock.now())?;
+                let victims = bound.victims(now);
+                if !victims.is_empty() {
+                    for (ns, key) in &victims {
+                        tables.remove((ns, key), "evicting a row over the size bound")?;
                     }
+                    let n = victims.len() as u64;
+                    evicted = tables.bound.as_deref_mut().map(|b| b.count_evicted(n));
+                    resolved.push(Resolved::Deleted(victims, now));
                 }
             }
-            if let Some(total) = evicted {
-                schema::set_meta(&txn, &self.path, "evicted_rows", total)?;
-            }
-            let versions_taken = next != self.last_version;
-            // Handed out from here on, whether or not this commit lands.
-            self.last_version = next;
-            let entries: Vec<Entry<'_>> = resolved.iter().flat_map(Resolved::entries).collect();
-            if entries.is_empty() {
-                // Nothing changed (conditions that did not hold, touches of
-                // nothing): nothing to log or sync.
-                commit(&self.path, txn, redb::Durability::None)?;
-                return Ok(replies);
-            }
-            let Some(wal) = self.log.as_mut() else {
-                if versions_taken {
-                    schema::set_last_version(&txn, &self.path, next)?;
-                }
-                commit(&self.path, txn, redb::Durability::None)?;
-                return Ok(replies);
-            };
-            let record = (!self.needs_checkpoint)
-                .then(|| log::record(wal.epoch, &entries))
-                .flatten()
-                .filter(|r| {
-                    wal.end + r.len() as u64 <= log::LOG_LIMIT && wal.records < log::RECORD_LIMIT
-                });
-            match record {
-                Some(record) => {
-                    let end = wal.end + record.len() as u64;
-                    schema::set_log_position(&txn, &self.path, wal.epoch, end, next)?;
-                    // Until the commit below is done, the record may be in
-                    // the log without being answered.
-                    self.needs_checkpoint = true;
-                    wal.write(&record)?;
-                    wal.end = end;
-                    wal.records += 1;
-                    commit(&self.path, txn, redb::Durability::None)?;
-                    self.needs_checkpoint = false;
-                }
-                None => self.checkpoint(txn)?,
-            }
-            Ok(replies)
         }
+        if let Some(total) = evicted {
+            schema::set_meta(&txn, &self.path, "evicted_rows", total)?;
+        }
+        let versions_taken = next != self.last_version;
+        // Handed out from here on, whether or not this commit lands.
+        self.last_version = next;
+        let entries: Vec<Entry<'_>> = resolved.iter().flat_map(Resolved::entries).collect();
+        if entries.is_empty() {
+            // Nothing changed (conditions that did not hold, touches of
+            // nothing): nothing to log or sync.
+            commit(&self.path, txn, redb::Durability::None)?;
+            return Ok(replies);
+        }
+        let Some(wal) = self.log.as_mut() else {
+            if versions_taken {
+                schema::set_last_version(&txn, &self.path, next)?;
+            }
+            commit(&self.path, txn, redb::Durability::None)?;
+            return Ok(replies);
+        };
+        let record =
+            (!self.needs_checkpoint).then(|| log::record(wal.epoch, &entries)).flatten().filter(
+                |r| wal.end + r.len() as u64 <= log::LOG_LIMIT && wal.records < log::RECORD_LIMIT,
+            );
+        match record {
+            Some(record) => {
+                let end = wal.end + record.len() as u64;
+                schema::set_log_position(&txn, &self.path, wal.epoch, end, next)?;
+                // Until the commit below is done, the record may be in
+                // the log without being answered.
+                self.needs_checkpoint = true;
+                wal.write(&record)?;
+                wal.end = end;
+                wal.records += 1;
+                commit(&self.path, txn, redb::Durability::None)?;
+                self.needs_checkpoint = false;
+            }
+            None => self.checkpoint(txn)?,
+        }
+        Ok(replies)
     }
 
     /// One write in its own transaction.

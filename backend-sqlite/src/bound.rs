@@ -108,16 +108,18 @@ pub(crate) fn install(conn: &mut Connection, path: &Path, max_bytes: u64, now: i
     tx.commit().map_err(err("committing the size bound's count"))
 }
 
+/// One of the size bound's counts in `cache_meta`, if present.
+fn meta_value(conn: &Connection, path: &Path, name: &str) -> Result<Option<i64>> {
+    conn.prepare_cached("SELECT value FROM cache_meta WHERE name = ?1")
+        .and_then(|mut s| s.query_row([name], |r| r.get(0)).optional())
+        .map_err(|e| map_err(path, "reading the size bound's count", e))
+}
+
 /// The bytes of the rows present, and the rows evicted so far; `None` in a
 /// file that has never been opened with a bound.
 pub(crate) fn counts(conn: &Connection, path: &Path) -> Result<Option<(u64, u64)>> {
-    let read = |name: &str| -> Result<Option<i64>> {
-        conn.prepare_cached("SELECT value FROM cache_meta WHERE name = ?1")
-            .and_then(|mut s| s.query_row([name], |r| r.get(0)).optional())
-            .map_err(|e| map_err(path, "reading the size bound's count", e))
-    };
-    let Some(bytes) = read("stored_bytes")? else { return Ok(None) };
-    let evicted = read("evicted_rows")?.unwrap_or(0);
+    let Some(bytes) = meta_value(conn, path, "stored_bytes")? else { return Ok(None) };
+    let evicted = meta_value(conn, path, "evicted_rows")?.unwrap_or(0);
     let bytes = u64::try_from(bytes).map_err(|_| {
         crate::schema::corrupt(path, format!("cache_meta's stored_bytes is negative ({bytes})"))
     })?;
@@ -133,10 +135,7 @@ pub(crate) fn counts(conn: &Connection, path: &Path) -> Result<Option<(u64, u64)
 /// it wrote are themselves over the bound. `now` judges which rows have
 /// expired.
 pub(crate) fn enforce(conn: &Connection, path: &Path, max_bytes: u64, now: i64) -> Result<()> {
-    let stored: Option<i64> = conn
-        .prepare_cached("SELECT value FROM cache_meta WHERE name = 'stored_bytes'")
-        .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
-        .map_err(|e| map_err(path, "reading the size bound's count", e))?;
+    let stored = meta_value(conn, path, "stored_bytes")?;
     let Some(stored) = stored.map(|b| u64::try_from(b).unwrap_or(0)) else {
         return Err(Error::Backend {
             backend: "sqlite",

@@ -395,9 +395,7 @@ pub fn run<F: StoreFactory>(factory: &F) {
 
 /// Runs the model test; `Err` holds the reason and the minimal failing sequence.
 pub fn check<F: StoreFactory>(factory: &F) -> Result<(), String> {
-    let cases =
-        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_CASES);
-    check_with(factory, cases, None)
+    check_with(factory, env_cases(), None)
 }
 
 /// The size bound of [`run_bounded`]: about three "large" rows of its
@@ -414,9 +412,7 @@ pub const MODEL_BOUND: u64 = 6 * 1024;
 /// with `stats` counting the bytes and the evictions. Sequences never
 /// reopen (a reopen would open without the bound).
 pub fn run_bounded<F: StoreFactory>(factory: &F) {
-    let cases =
-        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_CASES);
-    if let Err(message) = check_bounded_with(factory, cases, None) {
+    if let Err(message) = check_bounded_with(factory, env_cases(), None) {
         panic!("{message}");
     }
 }
@@ -428,10 +424,7 @@ pub fn check_bounded_with<F: StoreFactory>(
     cases: u32,
     seed: Option<u64>,
 ) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start a tokio runtime: {e}"))?;
+    let runtime = runtime()?;
     let opened = runtime
         .block_on(async { factory.open_bounded(ManualClock::new(), MODEL_BOUND).await })
         .map_err(|e| format!("StoreFactory::open_bounded failed: {e}"))?;
@@ -449,24 +442,8 @@ pub fn check_bounded_with<F: StoreFactory>(
             caps.max_bytes, caps.self_expiring
         ));
     }
-    let mut config = Config { cases, failure_persistence: None, ..Config::default() };
-    if let Some(seed) = seed {
-        config.rng_seed = RngSeed::Fixed(seed);
-    }
-    let mut runner = TestRunner::new(config);
-    let result = runner.run(&sequences(false), |ops| {
-        runtime.block_on(execute(factory, &ops, false, Some(MODEL_BOUND)))
-    });
-    match result {
-        Ok(()) => Ok(()),
-        Err(TestError::Fail(reason, ops)) => Err(format!(
-            "the bounded store disagrees with the reference model: {reason}\n\
-             minimal failing sequence ({} steps):\n{}",
-            ops.len(),
-            Steps(&ops)
-        )),
-        Err(TestError::Abort(reason)) => Err(format!("model test aborted: {reason}")),
-    }
+    let run = Run { persistent: false, self_expiring: false, bound: Some(MODEL_BOUND) };
+    run.check(factory, &runtime, cases, seed, "the bounded store")
 }
 
 /// Runs the model test with `cases` random sequences, from a fixed RNG seed
@@ -476,10 +453,7 @@ pub fn check_with<F: StoreFactory>(
     cases: u32,
     seed: Option<u64>,
 ) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start a tokio runtime: {e}"))?;
+    let runtime = runtime()?;
     let caps = runtime
         .block_on(async { factory.open(ManualClock::new()).await.map(|s| s.capabilities()) })
         .map_err(|e| format!("StoreFactory::open failed: {e}"))?;
@@ -488,23 +462,61 @@ pub fn check_with<F: StoreFactory>(
                     run it on an unbounded configuration"
             .into());
     }
-    let mut config = Config { cases, failure_persistence: None, ..Config::default() };
-    if let Some(seed) = seed {
-        config.rng_seed = RngSeed::Fixed(seed);
-    }
-    let mut runner = TestRunner::new(config);
-    let result = runner.run(&sequences(caps.persistent), |ops| {
-        runtime.block_on(execute(factory, &ops, caps.self_expiring, None))
-    });
-    match result {
-        Ok(()) => Ok(()),
-        Err(TestError::Fail(reason, ops)) => Err(format!(
-            "the store disagrees with the reference model: {reason}\n\
-             minimal failing sequence ({} steps):\n{}",
-            ops.len(),
-            Steps(&ops)
-        )),
-        Err(TestError::Abort(reason)) => Err(format!("model test aborted: {reason}")),
+    let run = Run { persistent: caps.persistent, self_expiring: caps.self_expiring, bound: None };
+    run.check(factory, &runtime, cases, seed, "the store")
+}
+
+/// The case count: `PROPTEST_CASES`, else [`DEFAULT_CASES`].
+fn env_cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_CASES)
+}
+
+/// The single-threaded runtime every model run drives its store on.
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a tokio runtime: {e}"))
+}
+
+/// What one model run generates and checks: reopens only on a persistent
+/// store, rows that may vanish once dead on a self-expiring one, and the
+/// size bound, if any.
+struct Run {
+    persistent: bool,
+    self_expiring: bool,
+    bound: Option<u64>,
+}
+
+impl Run {
+    /// Runs `cases` sequences (from `seed` when given); a failure names
+    /// `subject` and gives the minimal failing sequence.
+    fn check<F: StoreFactory>(
+        &self,
+        factory: &F,
+        runtime: &tokio::runtime::Runtime,
+        cases: u32,
+        seed: Option<u64>,
+        subject: &str,
+    ) -> Result<(), String> {
+        let mut config = Config { cases, failure_persistence: None, ..Config::default() };
+        if let Some(seed) = seed {
+            config.rng_seed = RngSeed::Fixed(seed);
+        }
+        let mut runner = TestRunner::new(config);
+        let result = runner.run(&sequences(self.persistent), |ops| {
+            runtime.block_on(execute(factory, &ops, self.self_expiring, self.bound))
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(TestError::Fail(reason, ops)) => Err(format!(
+                "{subject} disagrees with the reference model: {reason}\n\
+                 minimal failing sequence ({} steps):\n{}",
+                ops.len(),
+                Steps(&ops)
+            )),
+            Err(TestError::Abort(reason)) => Err(format!("model test aborted: {reason}")),
+        }
     }
 }
 
