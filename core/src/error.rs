@@ -283,4 +283,44 @@ mod tests {
         let e = Error::InUse { path: "/tmp/c.redb".into(), source: None };
         assert!(e.to_string().contains("/tmp/c.redb"), "{e}");
     }
+
+    #[test]
+    fn an_invalid_identity_says_which_half() {
+        let ns = Error::InvalidKey { part: IdentityPart::Namespace, len: 0, reason: "empty" };
+        assert_eq!(ns.to_string(), "invalid namespace (0 bytes): empty");
+        let key = Error::InvalidKey { part: IdentityPart::Key, len: 5000, reason: "too long" };
+        assert_eq!(key.to_string(), "invalid key (5000 bytes): too long");
+    }
+
+    #[test]
+    fn every_kind_is_the_variants_name() {
+        let path = || PathBuf::from("/tmp/x");
+        let errors = [
+            (Error::InvalidKey { part: IdentityPart::Key, len: 0, reason: "" }, "InvalidKey"),
+            (Error::InvalidTags { reason: String::new() }, "InvalidTags"),
+            (Error::InvalidTtl { reason: "" }, "InvalidTtl"),
+            (Error::PayloadTooLarge { size: 2, limit: 1 }, "PayloadTooLarge"),
+            (Error::corrupt_row("f", "ns", "k", "bad"), "Corrupt"),
+            (Error::Incompatible { path: path(), detail: String::new() }, "Incompatible"),
+            (Error::InUse { path: path(), source: None }, "InUse"),
+            (Error::Unavailable { endpoint: "h".into(), source: "x".into() }, "Unavailable"),
+            (Error::io("x", std::io::Error::other("x")), "Io"),
+            (Error::backend("sqlite", "x", "x"), "Backend"),
+            (Error::Config { message: String::new() }, "Config"),
+            (Error::Unsupported { backend: "b", operation: "o" }, "Unsupported"),
+            (
+                Error::Refused { namespace: "n".into(), key: "k".into(), reason: "r".into() },
+                "Refused",
+            ),
+        ];
+        for (error, kind) in errors {
+            assert_eq!(error.kind(), kind, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn a_corrupt_row_names_its_place_and_row() {
+        let e = Error::corrupt_row("/tmp/c.db", "api", "k1", "bad header");
+        assert_eq!(e.to_string(), "corrupt data in /tmp/c.db, row (\"api\", \"k1\"): bad header");
+    }
 }

@@ -81,4 +81,14 @@ mod tests {
         assert_eq!(redact_url("redis://h:6379/0?prefix=app"), "redis://h:6379/0?prefix=app");
         assert_eq!(redact_url("not a url"), "not a url");
     }
+
+    #[test]
+    fn file_urls_keep_their_paths() {
+        for url in
+            ["sqlite:///home/a@b/c.db", "REDB:///srv/u:p@x/c.redb", "memory://a@b", "file:///x@y"]
+        {
+            assert_eq!(redact_url(url), url);
+        }
+        assert_eq!(redact_url("sqlite:///a@b/c.db?token=t"), "sqlite:///a@b/c.db?token=***");
+    }
 }

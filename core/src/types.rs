@@ -760,3 +760,61 @@ mod serde_tests {
         assert_eq!(serde_json::from_str::<Capabilities>(&json).expect("deserialize"), caps);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(stored_at: i64, expires_at: Option<i64>, stale_until: Option<i64>) -> Entry {
+        let times = RowTimes { stored_at, expires_at, stale_until };
+        Entry::from_parts(Bytes::new(), Headers::new(), times).expect("representable times")
+    }
+
+    fn at(ms: i64) -> SystemTime {
+        from_unix_millis(ms).expect("representable")
+    }
+
+    #[test]
+    fn an_entry_changes_phase_exactly_at_its_times() {
+        let e = entry(1_000, Some(2_000), Some(3_000));
+        assert_eq!(e.phase(at(1_999)), Phase::Fresh);
+        assert_eq!(e.phase(at(2_000)), Phase::Stale, "stale at expires_at");
+        assert_eq!(e.phase(at(2_999)), Phase::Stale);
+        assert_eq!(e.phase(at(3_000)), Phase::Dead, "dead at stale_until");
+        assert!(e.is_fresh(at(1_999)) && !e.is_fresh(at(2_000)));
+        let no_window = entry(1_000, Some(2_000), Some(2_000));
+        assert_eq!(no_window.phase(at(2_000)), Phase::Dead);
+        assert_eq!(entry(1_000, None, None).phase(at(i64::from(i32::MAX))), Phase::Fresh);
+    }
+
+    #[test]
+    fn an_entrys_age_counts_from_stored_at() {
+        let e = entry(1_000, None, None);
+        assert_eq!(e.age(at(3_500)), Duration::from_millis(2_500));
+        assert_eq!(e.age(at(500)), Duration::ZERO, "a clock behind the row");
+    }
+
+    #[test]
+    fn a_tally_counts_what_record_counts() {
+        let rows = [
+            ("b", Phase::Fresh, 5, 30),
+            ("a", Phase::Stale, 7, 10),
+            ("b", Phase::Dead, 100, 5),
+            ("a", Phase::Fresh, 1, 40),
+            ("b", Phase::Fresh, 2, 20),
+        ];
+        let mut tally = Tally::new();
+        let mut stats = Stats::new(true);
+        for (ns, phase, bytes, stored) in rows {
+            tally.add(ns, phase, bytes, stored);
+            stats.record(ns, phase, bytes, stored);
+        }
+        let counted = tally.into_stats(true);
+        assert_eq!(counted, stats);
+        let b = &counted.namespaces["b"];
+        assert_eq!((b.fresh, b.stale, b.dead, b.payload_bytes), (2, 0, 1, 7));
+        assert_eq!((b.oldest, b.newest), (Some(at(20)), Some(at(30))));
+        assert_eq!((counted.fresh, counted.stale, counted.dead), (3, 1, 1));
+        assert_eq!(Tally::new().into_stats(false), Stats::new(false));
+    }
+}

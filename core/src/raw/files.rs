@@ -238,4 +238,68 @@ mod tests {
         assert_eq!(check_path(&path).expect("check"), PathState::New);
         fs::remove_dir_all(&dir).expect("cleanup");
     }
+
+    /// Hands out at most two bytes per read, and fails once with
+    /// `Interrupted` first, as a pipe or a signal may.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        interrupted: bool,
+    }
+
+    impl io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if !self.interrupted {
+                self.interrupted = true;
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let n = buf.len().min(2).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_up_to_fills_through_short_and_interrupted_reads() {
+        let mut buf = [0u8; 5];
+        let mut input = Trickle { data: b"abcdefgh", interrupted: false };
+        assert_eq!(read_up_to(&mut input, &mut buf).expect("read"), 5);
+        assert_eq!(&buf, b"abcde");
+        assert_eq!(input.data, b"fgh", "nothing read past the buffer");
+        let mut short = Trickle { data: b"xyz", interrupted: false };
+        let mut buf = [0u8; 8];
+        assert_eq!(read_up_to(&mut short, &mut buf).expect("read"), 3);
+        assert_eq!(&buf[..3], b"xyz");
+        let mut failing = Trickle { data: b"", interrupted: true };
+        assert_eq!(read_up_to(&mut failing, &mut []).expect("empty buffer"), 0);
+    }
+
+    #[test]
+    fn a_replaced_file_is_not_the_same_file() {
+        let dir = std::env::temp_dir().join(format!("cachestore-same-{}", std::process::id()));
+        let path = dir.join("db");
+        create_private_file(&path).expect("create");
+        let held = fs::File::open(&path).expect("open");
+        assert!(is_same_file(&held, &path).expect("same"));
+        fs::rename(&path, dir.join("moved")).expect("move");
+        assert!(!is_same_file(&held, &path).expect("gone"), "nothing at the path");
+        fs::write(&path, b"another").expect("replace");
+        assert!(!is_same_file(&held, &path).expect("replaced"), "another file at the path");
+        fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn disk_bytes_add_up_the_file_and_its_companions() {
+        let dir = std::env::temp_dir().join(format!("cachestore-bytes-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("db");
+        fs::write(&path, [0u8; 300]).expect("write");
+        fs::write(sidecar(&path, "-wal"), [0u8; 20]).expect("write");
+        assert_eq!(disk_bytes(&path, &["-wal", "-shm"]), 320, "a missing -shm counts 0");
+        assert_eq!(disk_bytes(&path, &[]), 300);
+        assert_eq!(disk_bytes(&dir.join("none"), &["-wal"]), 0);
+        sync_parent(&path).expect("a directory that exists syncs");
+        assert!(sync_parent(&dir.join("no/such/db")).is_err(), "a missing directory is an error");
+        fs::remove_dir_all(&dir).expect("cleanup");
+    }
 }

@@ -238,4 +238,17 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert!(u.raw().contains("hunter2"), "the raw URL is kept for connecting");
     }
+
+    #[test]
+    fn check_refused_names_the_first_url_taken() {
+        let from_url = |url: &str| match url {
+            "ok" => Ok(()),
+            "io" => Err(crate::Error::io("x", std::io::Error::other("x"))),
+            _ => Err(crate::Error::Config { message: "no".into() }),
+        };
+        assert_eq!(check_refused(from_url, &["a", "b"]), Ok(()));
+        assert_eq!(check_refused(from_url, &["a", "ok", "io"]), Err("ok was taken".to_owned()));
+        let err = check_refused(from_url, &["io"]).expect_err("not a Config error");
+        assert!(err.starts_with("io: Io") && err.ends_with("not a Config error"), "{err}");
+    }
 }
