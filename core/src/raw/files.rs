@@ -217,6 +217,12 @@ mod tests {
         assert_eq!(identify("{\"ключ\": 1}\n".as_bytes()), Some("a text file"));
         assert_eq!(identify(b"\x89PNG\r\n\x1a\n...."), Some("a PNG image"));
         assert_eq!(identify(b"hello"), Some("a text file"));
+        let cut = "ключ".as_bytes();
+        assert_eq!(
+            identify(&cut[..cut.len() - 1]),
+            Some("a text file"),
+            "a character cut at the end"
+        );
         // Cut starts of a database, random bytes, nothing: damage.
         for damage in [&b"SQLite"[..], b"SQLite format", b"redb", b"\x00\x01\xfe\xffabcdefgh", b""]
         {
@@ -248,6 +254,9 @@ mod tests {
 
     impl io::Read for Trickle<'_> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if buf.is_empty() {
+                return Err(io::Error::other("asked for nothing: the buffer was already full"));
+            }
             if !self.interrupted {
                 self.interrupted = true;
                 return Err(io::ErrorKind::Interrupted.into());
@@ -285,6 +294,7 @@ mod tests {
         assert!(!is_same_file(&held, &path).expect("gone"), "nothing at the path");
         fs::write(&path, b"another").expect("replace");
         assert!(!is_same_file(&held, &path).expect("replaced"), "another file at the path");
+        assert!(is_same_file(&held, &path.join("x")).is_err(), "a path through a file fails");
         fs::remove_dir_all(&dir).expect("cleanup");
     }
 

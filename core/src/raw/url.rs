@@ -225,6 +225,10 @@ mod tests {
         assert!(u.finish().is_err(), "d was not taken");
         assert!(u.take_choice("d", &[("even", ())]).is_err());
         assert!(u.finish().is_ok());
+        let mut no = StoreUrl::parse("x://p?a=false&b=0&c=no&d=true&e=1").expect("parse");
+        let bools: Vec<_> =
+            ["a", "b", "c", "d", "e"].map(|k| no.take_bool(k).expect("bool")).into();
+        assert_eq!(bools, [Some(false), Some(false), Some(false), Some(true), Some(true)]);
         let mut bad = StoreUrl::parse("x://p?n=lots&t=maybe").expect("parse");
         assert!(bad.take_u64("n").is_err() && bad.take_bool("t").is_err());
     }
@@ -233,6 +237,7 @@ mod tests {
     fn secrets_are_never_shown() {
         let u = StoreUrl::parse("redis://u:hunter2@h/0?cluster=maybe").expect("parse");
         assert!(!u.shown().contains("hunter2") && !format!("{u:?}").contains("hunter2"));
+        assert_eq!(u.shown(), "redis://u:***@h/0?cluster=maybe");
         let mut u = u;
         let err = u.take_bool("cluster").expect_err("maybe");
         assert!(!err.to_string().contains("hunter2"), "{err}");
