@@ -436,6 +436,7 @@ mod tests {
     #[tokio::test]
     async fn a_lone_write_runs_inline_unless_queued() {
         let writer = GroupWriter::start(Log::default()).expect("start");
+        assert_eq!(format!("{writer:?}"), "GroupWriter { backend: \"test\", .. }");
         assert_eq!(writer.write(4).await.expect("write"), 8);
         let caller = std::thread::current().name().map(str::to_owned);
         writer.with_engine(|log| assert_eq!(log.threads, vec![caller.clone()], "not inline"));

@@ -260,3 +260,18 @@ impl<S: SingleWriterStore> CacheStore for S {
         self.parts().clock.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_refused_only_where_the_store_has_none() {
+        let tags: Tags = ["album:1".to_owned()].into_iter().collect();
+        let plain = Capabilities::new();
+        let err = refuse_tags("test", &plain, &tags).expect_err("no tags here");
+        assert!(matches!(err, Error::Unsupported { operation: "writing tags", .. }), "{err:?}");
+        assert!(refuse_tags("test", &plain, &Tags::new()).is_ok(), "no tags, nothing to refuse");
+        assert!(refuse_tags("test", &plain.with_tags(true), &tags).is_ok());
+    }
+}
