@@ -1,5 +1,5 @@
-//! The memory store's own behaviours beyond the shared suite: the byte bound
-//! and the builder's checks.
+//! The memory store's own behaviours beyond the shared suite: the byte bound,
+//! the builder's checks and scans that follow writes.
 
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ async fn a_byte_bound_evicts_rows_and_is_declared() {
     let weight = store.weighted_size();
     assert!(weight <= 1024 * 1024, "weighted size {weight} over the 1 MiB bound");
     let stats = store.stats().await.expect("stats");
+    assert!(weight > stats.payload_bytes, "weighted size {weight} below the payloads kept");
     assert!(stats.fresh < 100 && stats.fresh > 0, "{} rows kept under a 1 MiB bound", stats.fresh);
     assert!(stats.payload_bytes <= 1024 * 1024);
     assert_eq!(stats.evicted, 100 - stats.fresh, "stats.evicted against the rows gone");
@@ -64,4 +65,26 @@ async fn clones_share_rows() {
     let b = a.clone();
     a.set("ns", "k", Bytes::from_static(b"v"), SetOptions::new()).await.expect("set");
     assert!(b.get("ns", "k").await.expect("read").is_some());
+}
+
+#[tokio::test]
+async fn a_scan_sees_every_row_written_before_it_began() {
+    let store = MemoryStore::with_clock(ManualClock::new());
+    let keys = |page: cachestore_core::Page| -> Vec<String> {
+        page.items.into_iter().map(|item| item.key).collect()
+    };
+    store.set("ns", "b", Bytes::from_static(b"1"), SetOptions::new()).await.expect("set");
+    assert_eq!(keys(store.scan(None, None, 10).await.expect("scan")), ["b"]);
+    store.set("ns", "a", Bytes::from_static(b"2"), SetOptions::new()).await.expect("set");
+    assert_eq!(keys(store.scan(None, None, 10).await.expect("scan")), ["a", "b"], "a new key");
+    store.delete("ns", "b").await.expect("delete");
+    assert_eq!(keys(store.scan(None, None, 10).await.expect("scan")), ["a"], "a removed key");
+    // A scan left after its first page keeps its snapshot of the keys; a
+    // scan begun after a write must not start from that snapshot.
+    store.set("ns", "c", Bytes::from_static(b"3"), SetOptions::new()).await.expect("set");
+    let first = store.scan(None, None, 1).await.expect("scan");
+    assert!(first.next.is_some(), "a page of one of two rows");
+    store.set("ns", "d", Bytes::from_static(b"4"), SetOptions::new()).await.expect("set");
+    let all = keys(store.scan(None, None, 10).await.expect("scan"));
+    assert_eq!(all, ["a", "c", "d"], "a row written before the scan began");
 }
