@@ -10,7 +10,7 @@ use cachestore_core::{
     ScanCursor, SetItem, SetOptions, SharedClock, Stats, TouchOptions, check_identity,
 };
 
-/// Keeps rows that never expire in a map and counts the calls it gets.
+/// Keeps rows that never expire in a map and records each key `get` is asked for.
 #[derive(Debug, Default)]
 struct Plain {
     rows: Mutex<BTreeMap<(String, String), Bytes>>,
@@ -72,80 +72,62 @@ impl CacheStore for Plain {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().build().expect("runtime")
-}
-
 fn item(key: &str, payload: &'static [u8]) -> SetItem {
-    SetItem {
-        namespace: "ns".into(),
-        key: key.into(),
-        payload: Bytes::from_static(payload),
-        options: SetOptions::new(),
-    }
+    SetItem::new("ns", key, Bytes::from_static(payload), SetOptions::new())
 }
 
-#[test]
-fn the_v2_operations_are_unsupported_by_default() {
-    runtime().block_on(async {
-        let store = Plain::default();
-        let payload = Bytes::from_static(b"v");
-        let outcomes = [
-            store.set_if("ns", "k", payload, SetOptions::new(), Condition::IfAbsent).await.err(),
-            store.touch("ns", "k", TouchOptions::default()).await.err(),
-            store.invalidate_tag("t").await.err(),
-            store.compact().await.err(),
-        ];
-        for (outcome, operation) in
-            outcomes.into_iter().zip(["set_if", "touch", "invalidate_tag", "compact"])
-        {
-            match outcome {
-                Some(Error::Unsupported { operation: op, .. }) => assert_eq!(op, operation),
-                other => panic!("{operation}: {other:?}, not Unsupported"),
-            }
+#[tokio::test]
+async fn the_v2_operations_are_unsupported_by_default() {
+    let store = Plain::default();
+    let payload = Bytes::from_static(b"v");
+    let outcomes = [
+        store.set_if("ns", "k", payload, SetOptions::new(), Condition::IfAbsent).await.err(),
+        store.touch("ns", "k", TouchOptions::default()).await.err(),
+        store.invalidate_tag("t").await.err(),
+        store.compact().await.err(),
+    ];
+    for (outcome, operation) in
+        outcomes.into_iter().zip(["set_if", "touch", "invalidate_tag", "compact"])
+    {
+        match outcome {
+            Some(Error::Unsupported { operation: op, .. }) => assert_eq!(op, operation),
+            other => panic!("{operation}: {other:?}, not Unsupported"),
         }
-        assert!(store.rows.lock().expect("lock").is_empty(), "set_if wrote nothing");
-    });
+    }
+    assert!(store.rows.lock().expect("lock").is_empty(), "set_if wrote nothing");
 }
 
-#[test]
-fn get_many_answers_in_input_order_and_checks_every_identity_first() {
-    runtime().block_on(async {
-        let store = Plain::default();
-        store.set("ns", "a", Bytes::from_static(b"1"), SetOptions::new()).await.expect("set");
-        let got = store.get_many(&[("ns", "b"), ("ns", "a"), ("ns", "a")]).await.expect("read");
-        let payloads: Vec<_> = got.iter().map(|e| e.as_ref().map(|e| e.payload.clone())).collect();
-        assert_eq!(
-            payloads,
-            [None, Some(Bytes::from_static(b"1")), Some(Bytes::from_static(b"1"))]
-        );
-        store.gets.lock().expect("lock").clear();
-        let err = store.get_many(&[("ns", "a"), ("", "b")]).await.expect_err("empty namespace");
-        assert!(matches!(err, Error::InvalidKey { .. }), "{err:?}");
-        assert!(store.gets.lock().expect("lock").is_empty(), "nothing read before the check");
-    });
+#[tokio::test]
+async fn get_many_answers_in_input_order_and_checks_every_identity_first() {
+    let store = Plain::default();
+    store.set("ns", "a", Bytes::from_static(b"1"), SetOptions::new()).await.expect("set");
+    let got = store.get_many(&[("ns", "b"), ("ns", "a"), ("ns", "a")]).await.expect("read");
+    let payloads: Vec<_> = got.iter().map(|e| e.as_ref().map(|e| e.payload.clone())).collect();
+    assert_eq!(payloads, [None, Some(Bytes::from_static(b"1")), Some(Bytes::from_static(b"1"))]);
+    store.gets.lock().expect("lock").clear();
+    let err = store.get_many(&[("ns", "a"), ("", "b")]).await.expect_err("empty namespace");
+    assert!(matches!(err, Error::InvalidKey { .. }), "{err:?}");
+    assert!(store.gets.lock().expect("lock").is_empty(), "nothing read before the check");
 }
 
-#[test]
-fn set_many_validates_the_whole_batch_then_writes_in_order() {
-    runtime().block_on(async {
-        let store = Plain::default();
-        let err = store.set_many(vec![item("a", b"1"), item("", b"2")]).await.expect_err("bad key");
-        assert!(matches!(err, Error::InvalidKey { .. }), "{err:?}");
-        assert!(store.rows.lock().expect("lock").is_empty(), "no prefix written");
-        let big = SetItem {
-            payload: Bytes::from(vec![0u8; Capabilities::new().max_payload as usize + 1]),
-            ..item("b", b"")
-        };
-        let err = store.set_many(vec![item("a", b"1"), big]).await.expect_err("too large");
-        assert!(matches!(err, Error::PayloadTooLarge { .. }), "{err:?}");
-        assert!(store.rows.lock().expect("lock").is_empty(), "no prefix written");
-        store.set_many(vec![item("a", b"1"), item("b", b"2"), item("a", b"3")]).await.expect("set");
-        let rows = store.rows.lock().expect("lock").clone();
-        let a = rows.get(&("ns".to_owned(), "a".to_owned()));
-        assert_eq!(a, Some(&Bytes::from_static(b"3")), "the later item wins");
-        assert_eq!(rows.len(), 2);
-    });
+#[tokio::test]
+async fn set_many_validates_the_whole_batch_then_writes_in_order() {
+    let store = Plain::default();
+    let err = store.set_many(vec![item("a", b"1"), item("", b"2")]).await.expect_err("bad key");
+    assert!(matches!(err, Error::InvalidKey { .. }), "{err:?}");
+    assert!(store.rows.lock().expect("lock").is_empty(), "no prefix written");
+    let big = SetItem {
+        payload: Bytes::from(vec![0u8; Capabilities::new().max_payload as usize + 1]),
+        ..item("b", b"")
+    };
+    let err = store.set_many(vec![item("a", b"1"), big]).await.expect_err("too large");
+    assert!(matches!(err, Error::PayloadTooLarge { .. }), "{err:?}");
+    assert!(store.rows.lock().expect("lock").is_empty(), "no prefix written");
+    store.set_many(vec![item("a", b"1"), item("b", b"2"), item("a", b"3")]).await.expect("set");
+    let rows = store.rows.lock().expect("lock").clone();
+    let a = rows.get(&("ns".to_owned(), "a".to_owned()));
+    assert_eq!(a, Some(&Bytes::from_static(b"3")), "the later item wins");
+    assert_eq!(rows.len(), 2);
 }
 
 #[test]

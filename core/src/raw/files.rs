@@ -209,6 +209,11 @@ pub fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
 mod tests {
     use super::*;
 
+    /// A directory of this test process's own under the system's temp dir.
+    fn scratch(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("cachestore-{name}-{}", std::process::id()))
+    }
+
     #[test]
     fn files_are_told_apart_from_damage() {
         assert!(identify(b"SQLite format 3\0\x10\x00").is_some_and(|w| w.contains("SQLite")));
@@ -232,7 +237,7 @@ mod tests {
 
     #[test]
     fn move_aside_keeps_every_byte() {
-        let dir = std::env::temp_dir().join(format!("cachestore-files-{}", std::process::id()));
+        let dir = scratch("files");
         let path = dir.join("a/b/db");
         create_private_file(&path).expect("create");
         fs::write(&path, b"damaged").expect("write");
@@ -285,7 +290,7 @@ mod tests {
 
     #[test]
     fn a_replaced_file_is_not_the_same_file() {
-        let dir = std::env::temp_dir().join(format!("cachestore-same-{}", std::process::id()));
+        let dir = scratch("same");
         let path = dir.join("db");
         create_private_file(&path).expect("create");
         let held = fs::File::open(&path).expect("open");
@@ -300,7 +305,7 @@ mod tests {
 
     #[test]
     fn disk_bytes_add_up_the_file_and_its_companions() {
-        let dir = std::env::temp_dir().join(format!("cachestore-bytes-{}", std::process::id()));
+        let dir = scratch("bytes");
         fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("db");
         fs::write(&path, [0u8; 300]).expect("write");
