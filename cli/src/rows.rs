@@ -216,4 +216,35 @@ mod tests {
         assert_eq!(bar.position(), 5, "the bar did not count every row");
         assert!(store.get("ns", "k4").await.expect("get").is_some());
     }
+
+    /// A failure in the second batch says how many rows the first one wrote
+    /// (it said 0 whatever had been written).
+    #[tokio::test]
+    async fn a_failure_says_how_many_rows_were_written_before_it() {
+        let clock = ManualClock::new();
+        let store: Arc<dyn CacheStore> =
+            Arc::new(cachestore::MemoryStore::with_clock(clock.clone()));
+        let row = |i: usize, stale_until_ms: Option<i64>| Row {
+            namespace: "ns".into(),
+            key: format!("k{i}"),
+            payload: Bytes::from_static(b"v"),
+            headers: Headers::new(),
+            stored_at_ms: 1_767_225_600_000,
+            expires_at_ms: Some(4_102_444_800_000),
+            stale_until_ms,
+            tags: Tags::new(),
+        };
+        let mut lines: Vec<Row> = (0..1_000).map(|i| row(i, Some(4_102_444_800_000))).collect();
+        // Row 1,001 has its stale window end before it expires.
+        lines.push(row(1_000, Some(1_767_225_600_000)));
+        let bar = indicatif::ProgressBar::hidden();
+        let message = write_rows(&store, &clock, &lines, &bar).await.expect_err("refused");
+        assert!(
+            message.contains("after 1000 of 1001 rows"),
+            "the message does not count the first batch: {message}"
+        );
+        assert!(message.contains("stale_until is before expires_at"), "{message}");
+        assert_eq!(bar.position(), 1_000);
+        assert!(store.get("ns", "k999").await.expect("get").is_some());
+    }
 }
