@@ -394,3 +394,30 @@ fn compact(path: &Path, busy_timeout: Duration) -> Result<u64> {
         .map_err(|e| map_err(path, "checkpointing after VACUUM", e))?;
     Ok(before.saturating_sub(disk_bytes(path)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idle(store: &SqliteStore) -> usize {
+        store.inner.readers.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// Read connections in use at once come back to the pool only up to
+    /// `max_idle_readers`; the rest are closed.
+    #[test]
+    fn the_idle_readers_kept_are_capped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for cap in [0, 2] {
+            let path = dir.path().join(format!("cap{cap}.sqlite"));
+            let store = SqliteStore::builder(&path).max_idle_readers(cap).open().expect("open");
+            // Three readers at once: each call holds its connection while
+            // the next one takes another.
+            let depth = store
+                .with_reader(|_| store.with_reader(|_| store.with_reader(|_| Ok(3))))
+                .expect("nested reads");
+            assert_eq!(depth, 3);
+            assert_eq!(idle(&store), cap, "max_idle_readers({cap})");
+        }
+    }
+}

@@ -141,3 +141,39 @@ fn sigkill_mid_bounded_writes_keeps_the_count_exact() {
         rt().block_on(store.integrity_check()).expect("integrity after SIGKILL");
     }
 }
+
+/// Over the bound, expired rows go first and down to 15/16 of the bound
+/// (room for the writes after), but no further: the expired rows beyond
+/// that, and every fresh row, stay.
+#[test]
+fn eviction_of_expired_rows_stops_at_fifteen_sixteenths_of_the_bound() {
+    const BOUND: u64 = 64 * 1024;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = cachestore_core::ManualClock::new();
+    let store = SqliteStore::builder(dir.path().join("expired.sqlite"))
+        .max_bytes(BOUND)
+        .clock(clock.clone())
+        .open()
+        .expect("open");
+    rt().block_on(async {
+        let short = |i: u64| {
+            let options = SetOptions::for_duration(Duration::from_secs(10));
+            SetItem::new("old", format!("k{i:08}"), Bytes::from(vec![1; 1000]), options)
+        };
+        store.set_many((0..40).map(short).collect()).await.expect("short-lived rows");
+        clock.advance(Duration::from_secs(60));
+        let mut fresh = 0;
+        while store.stats().await.expect("stats").evicted == 0 {
+            store.set_many(batch(fresh, 1)).await.expect("fresh row");
+            fresh += 1;
+            assert!(fresh < 100, "nothing evicted after {fresh} rows over a 64 KiB bound");
+        }
+        let stats = store.stats().await.expect("stats");
+        let stored = stats.stored_bytes.expect("a bounded store counts its bytes");
+        assert!(stored <= BOUND / 16 * 15, "expired rows not evicted to 15/16: {stats:?}");
+        assert!(stats.evicted >= 3, "{stats:?}");
+        assert_eq!(stats.dead + stats.evicted, 40, "a fresh row was evicted: {stats:?}");
+        assert!(stats.dead >= 30, "expired rows evicted past 15/16 of the bound: {stats:?}");
+        assert_eq!(stats.fresh, fresh);
+    });
+}

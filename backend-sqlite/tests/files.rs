@@ -426,3 +426,33 @@ async fn a_garbled_application_id_in_our_file_is_corrupt() {
     let err = SqliteStore::open(&path).expect_err("garbled id");
     assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
 }
+
+/// The store's `Debug` names the file it holds.
+#[test]
+fn debug_names_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("named.sqlite");
+    let store = SqliteStore::open(&path).expect("open");
+    let shown = format!("{store:?}");
+    assert!(shown.starts_with("SqliteStore"), "{shown}");
+    assert!(shown.contains("named.sqlite"), "{shown}");
+}
+
+/// `checkpoint` moves the log into the database file and empties it: a
+/// copy of the file alone holds every row.
+#[tokio::test]
+async fn checkpoint_empties_the_log_into_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("logged.sqlite");
+    let store = SqliteStore::open(&path).expect("open");
+    store.set("ns", "k", Bytes::from_static(b"in the log"), SetOptions::new()).await.expect("set");
+    let wal = sidecar(&path, "-wal");
+    assert!(fs::metadata(&wal).expect("log").len() > 0, "the write is not in the log");
+    store.checkpoint().expect("checkpoint");
+    assert_eq!(fs::metadata(&wal).expect("log").len(), 0, "the log was not truncated");
+    let copy = dir.path().join("copy.sqlite");
+    fs::copy(&path, &copy).expect("copy the file alone");
+    let copied = SqliteStore::open(&copy).expect("open the copy");
+    let entry = copied.get("ns", "k").await.expect("get").expect("the row is in the file");
+    assert_eq!(entry.payload, Bytes::from_static(b"in the log"));
+}
