@@ -193,6 +193,43 @@ pub async fn bound_refuses_a_row_larger_than_itself<F: StoreFactory>(factory: &F
     assert!(kept > 0, "a batch larger than the bound left no row at all");
 }
 
+/// A `touch` with new headers weighs the row whole (namespace, key, new
+/// headers, tags, payload): headers of the same length keep a row of
+/// exactly the bound, one byte more is [`Error::PayloadTooLarge`] with the
+/// row's new size, and leaves the row as it was.
+pub async fn bound_weighs_a_touched_row_whole<F: StoreFactory>(factory: &F) {
+    let behaviour = "bound_weighs_a_touched_row_whole";
+    let bound = 4096;
+    let Some((store, _clock)) = open_bounded(factory, bound, behaviour).await else { return };
+    let caps = store.capabilities();
+    let refused = store.touch(NS, "t", TouchOptions::new(Ttl::Never)).await;
+    if !declares(caps.touch, behaviour, "touch", refused) {
+        return;
+    }
+    let tags: Tags = if caps.tags { ["album:1".to_owned()].into() } else { Tags::new() };
+    let exact = (bound - row_bytes(NS, "t", &etag(), &tags, 0)) as usize;
+    let options = SetOptions::new().headers(etag()).tags(tags.clone());
+    put(&store, NS, "t", &vec![b't'; exact], options).await;
+    let same = headers([("etag", "\"v2\"")]);
+    assert_eq!(row_bytes(NS, "t", &same, &tags, exact), bound);
+    let touched = store.touch(NS, "t", TouchOptions::new(Ttl::Never).headers(same.clone())).await;
+    assert!(
+        matches!(touched, Ok(Some(_))),
+        "a touch keeping the row at exactly the bound gave {touched:?}"
+    );
+    let longer = headers([("etag", "\"v10\"")]);
+    let size = row_bytes(NS, "t", &longer, &tags, exact);
+    assert_eq!(size, bound + 1);
+    match store.touch(NS, "t", TouchOptions::new(Ttl::Never).headers(longer)).await {
+        Err(Error::PayloadTooLarge { size: got, limit }) => {
+            assert_eq!((got, limit), (size, bound), "the error's size and limit");
+        }
+        other => panic!("a touch taking the row one byte over the bound gave {other:?}"),
+    }
+    let got = ok("get", store.get(NS, "t").await).map(|e| (e.payload.len(), e.headers, e.tags));
+    assert_eq!(got, Some((exact, same, tags)), "a refused touch changed the row");
+}
+
 /// `stats().stored_bytes` is the sum of `row_bytes` of the rows present
 /// (namespace, key, headers, tags, payload), through overwrites, `touch`
 /// with new headers, deletes, tag invalidation, purges and clears.

@@ -207,6 +207,7 @@ macro_rules! __conformance_core {
         $crate::__conformance_each!(bound, $factory;
             bound_evicts_dead_then_stale_then_least_recently_stored,
             bound_refuses_a_row_larger_than_itself,
+            bound_weighs_a_touched_row_whole,
             bound_counts_every_field,
             compact_keeps_every_row_and_frees_space,
         );
