@@ -284,8 +284,27 @@ async fn the_purger_purges_and_stops_on_shutdown() {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    for _ in 0..200 {
+        if purger.runs() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(purger.runs() >= 3, "passes not counted: {}", purger.runs());
+    assert_eq!(purger.failures(), 0);
     assert_eq!(purger.shutdown().await, 10);
     assert_eq!(store.purge_expired().await.expect("purge"), 0);
+    // Dropping a purger stops it: rows that die afterwards stay.
+    drop(cache.spawn_purger(Duration::from_millis(10)).expect("purger"));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    store
+        .set("m", "late", "v".into(), SetOptions::for_duration(Duration::from_secs(1)))
+        .await
+        .expect("set");
+    clock.advance(Duration::from_secs(2));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(store.purge_expired().await.expect("purge"), 1, "a dropped purger ran on");
+    assert!(format!("{cache:?}").starts_with("Cache"), "{cache:?}");
     let zero = cache.spawn_purger(Duration::ZERO);
     assert!(zero.is_err());
 }

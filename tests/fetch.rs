@@ -354,14 +354,23 @@ async fn eager_refresh_renews_ahead_of_expiry_and_shutdown_waits_for_it() {
     assert_eq!(early.expect("hit").value, 1);
     assert_eq!(cache.background_tasks(), 0, "refreshed before the fraction");
     clock.advance(Duration::from_secs(20));
+    let go = Arc::new(tokio::sync::Notify::new());
+    let waiting = Arc::clone(&go);
     let due = cache
-        .get_or_fetch("ns", "k", &policy, || async {
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            Ok::<_, String>(3u8)
+        .get_or_fetch("ns", "k", &policy, move || {
+            let go = Arc::clone(&waiting);
+            async move {
+                go.notified().await;
+                Ok::<_, String>(3u8)
+            }
         })
         .await;
     assert_eq!(due.expect("hit, at once").value, 1);
+    assert_eq!(cache.background_tasks(), 1, "the refresh is not counted while it runs");
+    assert!(!cache.is_shut_down());
+    go.notify_one();
     cache.shutdown().await;
+    assert!(cache.is_shut_down());
     assert_eq!(cache.background_tasks(), 0);
     assert_eq!(cache.get::<u8>("ns", "k").await.expect("get"), Some(3), "not refreshed");
     assert_eq!(cache.counters("ns").fetches, 2);
