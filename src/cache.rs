@@ -323,6 +323,16 @@ pub(crate) enum Attempt<T, E> {
     TimedOut(Duration),
 }
 
+impl<T, E> Attempt<T, E> {
+    /// A timeout after a soft one says how long the caller waited in all.
+    fn waited_before(self, soft: Duration) -> Self {
+        match self {
+            Attempt::TimedOut(rest) => Attempt::TimedOut(soft + rest),
+            done => done,
+        }
+    }
+}
+
 type FetchResult<T, E> = std::result::Result<Cached<T>, FetchError<E>>;
 
 impl<C: ValueCodec> Cache<C> {
@@ -1141,7 +1151,7 @@ impl<C: ValueCodec> Cache<C> {
         let span = tracing::debug_span!("cachestore.fetch", namespace);
         let mut future = Box::pin(fetch(pending.context()).instrument(span));
         if let (Some(soft), Some(handle), true) =
-            (policy.soft_timeout, &handle, pending.has_previous())
+            (policy.soft_before_hard(), &handle, pending.has_previous())
         {
             if let Ok(result) = tokio::time::timeout(soft, &mut future).await {
                 return self.complete(pending, policy, Attempt::Done(result)).await;
@@ -1150,12 +1160,12 @@ impl<C: ValueCodec> Cache<C> {
             if let Some(stale) = self.stale_of::<T>(&pending) {
                 let (cache, policy) = (self.clone(), policy.clone());
                 self.spawn_task(handle, namespace, async move {
-                    let attempt = with_timeout(rest, future).await;
+                    let attempt = with_timeout(rest, future).await.waited_before(soft);
                     let _ = cache.complete(pending, &policy, attempt).await;
                 });
                 return Ok(stale);
             }
-            let attempt = with_timeout(rest, future).await;
+            let attempt = with_timeout(rest, future).await.waited_before(soft);
             return self.complete(pending, policy, attempt).await;
         }
         let attempt = with_timeout(policy.hard_timeout, future).await;
@@ -1212,7 +1222,7 @@ impl<C: ValueCodec> Cache<C> {
         };
         let span = tracing::debug_span!("cachestore.fetch", namespace);
         let mut future = std::pin::pin!(fetch(pending.context()).instrument(span));
-        if let (Some(soft), true) = (policy.soft_timeout, pending.has_previous()) {
+        if let (Some(soft), true) = (policy.soft_before_hard(), pending.has_previous()) {
             if let Ok(result) = tokio::time::timeout(soft, &mut future).await {
                 return self.complete(pending, policy, Attempt::Done(result)).await;
             }
@@ -1220,7 +1230,7 @@ impl<C: ValueCodec> Cache<C> {
                 return Ok(stale);
             }
             let rest = policy.hard_timeout.map(|h| h.saturating_sub(soft));
-            let attempt = with_timeout(rest, future).await;
+            let attempt = with_timeout(rest, future).await.waited_before(soft);
             return self.complete(pending, policy, attempt).await;
         }
         let attempt = with_timeout(policy.hard_timeout, future).await;

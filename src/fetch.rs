@@ -58,7 +58,8 @@ pub struct FetchPolicy {
     /// When a stale value is there and the fetch takes longer than this,
     /// return the stale value; the fetch goes on in the background and
     /// stores its result (owned fetchers; `get_or_fetch_borrowed` drops the
-    /// fetch instead).
+    /// fetch instead). A soft timeout at or past `hard_timeout` has no
+    /// effect: the hard one gives up first.
     pub soft_timeout: Option<Duration>,
     /// Give up on a fetch after this long: [`FetchError::Timeout`] (or the
     /// stale value, if one is there).
@@ -122,6 +123,16 @@ impl FetchPolicy {
     pub fn refresh_ahead(mut self, fraction: f64) -> Self {
         self.refresh_ahead = (!fraction.is_nan()).then(|| fraction.clamp(0.0, 1.0));
         self
+    }
+
+    /// The soft timeout when it comes before the hard one (a soft timeout
+    /// at or past the hard one never applies: the hard one gives up first).
+    pub(crate) fn soft_before_hard(&self) -> Option<Duration> {
+        let soft = self.soft_timeout?;
+        match self.hard_timeout {
+            Some(hard) if hard <= soft => None,
+            _ => Some(soft),
+        }
     }
 
     /// Sets [`FetchPolicy::soft_timeout`].

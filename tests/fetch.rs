@@ -149,6 +149,9 @@ async fn a_fetcher_revalidates_with_the_stored_etag_and_not_modified_renews_the_
     assert_eq!(row.expires_at, Some(row.stored_at + HOUR));
     assert_eq!(row.payload.as_ref(), b"\"The Matrix\"");
     assert_eq!(row.headers.get("ETag").map(String::as_str), Some("\"v1\""), "headers kept");
+    // The row still says which codec wrote its payload.
+    let codec = row.headers.get(cachestore::CODEC_HEADER).map(String::as_str);
+    assert_eq!(codec, Some("json"), "{:?}", row.headers);
     let c = cache.counters("api");
     assert_eq!((c.revalidations, c.stale_served, c.fetches, c.misses), (1, 0, 2, 2));
 
@@ -553,4 +556,169 @@ async fn tags_follow_values_failures_and_revalidations() {
         assert_eq!(left.expect("invalidate"), 0);
         assert!(matches!(empty, Err(Error::InvalidTags { .. })), "{empty:?}");
     }
+}
+
+/// A hard timeout shorter than the soft one gives up at the hard one, with
+/// or without a stale value to fall back on; a timeout says how long the
+/// caller waited in all, also after a soft timeout. (Both failed before:
+/// a stale value made the caller wait out the soft timeout, and a fetch
+/// left running after one reported only the rest of the hard timeout.)
+#[tokio::test]
+async fn a_hard_timeout_is_kept_whatever_the_soft_one() {
+    let clock = ManualClock::new();
+    let cache = Cache::new(memory(&clock));
+    let hard = Duration::from_millis(30);
+    let policy = FetchPolicy::new(MIN).soft_timeout(Duration::from_secs(30)).hard_timeout(hard);
+    let got = cache
+        .get_or_fetch("ns", "cold", &policy, || async {
+            tokio::time::sleep(HOUR).await;
+            Ok::<_, String>(0u8)
+        })
+        .await;
+    assert!(matches!(got, Err(FetchError::Timeout(after)) if after == hard), "{got:?}");
+    let got = cache
+        .get_or_fetch_borrowed("ns", "cold too", &policy, |_ctx| async {
+            tokio::time::sleep(HOUR).await;
+            Ok::<_, String>(Fetched::value(0u8))
+        })
+        .await;
+    assert!(matches!(got, Err(FetchError::Timeout(after)) if after == hard), "{got:?}");
+    // With a stale value there, the hard timeout still gives up first (the
+    // soft one is an hour) and falls back on it.
+    let policy = FetchPolicy::new(MIN).stale_for(HOUR).soft_timeout(HOUR).hard_timeout(hard);
+    cache.get_or_fetch("ns", "warm", &policy, || async { Ok::<_, String>(1u8) }).await.expect("1");
+    clock.advance(2 * MIN);
+    let slow = || async {
+        tokio::time::sleep(HOUR).await;
+        Ok::<_, String>(2u8)
+    };
+    let got = tokio::time::timeout(
+        Duration::from_secs(20),
+        cache.get_or_fetch("ns", "warm", &policy, slow),
+    )
+    .await
+    .expect("waited for the soft timeout, past the hard one")
+    .expect("stale");
+    assert_eq!((got.value, got.fresh), (1, false));
+    let got = tokio::time::timeout(
+        Duration::from_secs(20),
+        cache.get_or_fetch_borrowed("ns", "warm", &policy, |_ctx| async {
+            tokio::time::sleep(HOUR).await;
+            Ok::<_, String>(Fetched::value(2u8))
+        }),
+    )
+    .await
+    .expect("waited for the soft timeout, past the hard one")
+    .expect("stale");
+    assert_eq!((got.value, got.fresh), (1, false));
+    assert_eq!(cache.counters("ns").fetch_errors, 4, "{:?}", cache.counters("ns"));
+    // A fetch left running after a soft timeout that then hits the hard
+    // one says it waited the whole hard timeout (here, in the failure it
+    // remembers: the row went while it ran).
+    let policy = FetchPolicy::new(MIN)
+        .stale_for(HOUR)
+        .negative_ttl(HOUR)
+        .soft_timeout(Duration::from_millis(10))
+        .hard_timeout(hard);
+    cache.get_or_fetch("ns", "gone", &policy, || async { Ok::<_, String>(1u8) }).await.expect("1");
+    clock.advance(2 * MIN);
+    let store = Arc::clone(cache.store());
+    let got = cache
+        .get_or_fetch("ns", "gone", &policy, move || async move {
+            store.delete("ns", "gone").await.map_err(|e| e.to_string())?;
+            tokio::time::sleep(HOUR).await;
+            Ok::<_, String>(2u8)
+        })
+        .await
+        .expect("stale after the soft timeout");
+    assert_eq!(got.value, 1);
+    cache.wait_background().await;
+    let got = cache.get_or_fetch("ns", "gone", &policy, || async { Ok::<_, String>(3u8) }).await;
+    let Err(FetchError::Cached { message, .. }) = got else { panic!("no failure kept: {got:?}") };
+    assert_eq!(message, format!("fetch timed out after {hard:?}"));
+}
+
+/// Single-flight is per store: two caches over two stores fetch the same
+/// key at once, neither waiting for the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caches_over_different_stores_do_not_share_a_flight() {
+    let clock = ManualClock::new();
+    let (a, b) = (Cache::new(memory(&clock)), Cache::new(memory(&clock)));
+    let policy = FetchPolicy::new(HOUR);
+    let b_fetched = Arc::new(tokio::sync::Notify::new());
+    let (seen, p) = (Arc::clone(&b_fetched), policy.clone());
+    let first = tokio::spawn(async move {
+        a.get_or_fetch("ns", "k", &p, move || async move {
+            // Waits for the other store's fetch, which must not wait for it.
+            tokio::time::timeout(Duration::from_secs(10), seen.notified())
+                .await
+                .map(|()| 1u8)
+                .map_err(|_| "the other store's fetch waited for this one".to_owned())
+        })
+        .await
+    });
+    // Let the first fetch start before the second.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let notify = Arc::clone(&b_fetched);
+    let second = b
+        .get_or_fetch("ns", "k", &policy, move || async move {
+            notify.notify_one();
+            Ok::<_, String>(2u8)
+        })
+        .await
+        .expect("second store");
+    assert_eq!(second.value, 2);
+    assert_eq!(first.await.expect("task").expect("first store").value, 1);
+}
+
+/// A background refresh (stale-while-revalidate) shows the fetcher the row
+/// it refreshes, so a "not modified" renews it.
+#[tokio::test]
+async fn a_background_refresh_revalidates_the_row_it_refreshes() {
+    let clock = ManualClock::new();
+    let store = memory(&clock);
+    let cache = Cache::new(Arc::clone(&store));
+    let policy = FetchPolicy::new(MIN).stale_for(HOUR).stale_while_revalidate(true);
+    cache
+        .get_or_fetch_with("ns", "k", &policy, |_ctx| async {
+            Ok::<_, String>(Fetched::value(7u8).header("ETag", "\"a\""))
+        })
+        .await
+        .expect("fetched");
+    clock.advance(2 * MIN);
+    let etag = Arc::new(std::sync::Mutex::new(None));
+    let e = Arc::clone(&etag);
+    let got = cache
+        .get_or_fetch_with("ns", "k", &policy, move |ctx| async move {
+            *e.lock().expect("lock") = ctx.previous_header("etag").map(str::to_owned);
+            Ok::<_, String>(Fetched::<u8>::not_modified())
+        })
+        .await
+        .expect("stale, refreshed behind");
+    assert_eq!((got.value, got.fresh), (7, false));
+    cache.wait_background().await;
+    assert_eq!(etag.lock().expect("lock").as_deref(), Some("\"a\""), "no previous row shown");
+    let row = store.get("ns", "k").await.expect("get");
+    assert!(row.is_some(), "the refresh did not renew the row");
+    assert_eq!(cache.counters("ns").revalidations, 1);
+}
+
+/// A purge pass that fails is counted, and the purger goes on.
+#[tokio::test]
+async fn the_purger_counts_failed_passes_and_goes_on() {
+    let clock = ManualClock::new();
+    let store = Faulty::new(&clock);
+    store.fail_writes.store(true, Ordering::SeqCst);
+    let cache = Cache::new(store.clone());
+    let purger = cache.spawn_purger(Duration::from_millis(5)).expect("purger");
+    for _ in 0..400 {
+        if purger.failures() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(purger.failures() >= 2, "failed passes not counted: {}", purger.failures());
+    assert!(purger.runs() >= purger.failures());
+    assert_eq!(purger.purged(), 0);
+    purger.shutdown().await;
 }
