@@ -194,6 +194,11 @@ pub(crate) fn inspect(path: &Path) -> Result<FileState, Error> {
         File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
     let read = files::read_up_to(&mut file, &mut head)
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    if (16..100).contains(&read) && &head[..16] == SQLITE_MAGIC {
+        // SQLite's magic and less than its header: no program's database,
+        // a file cut short (damage; `recreate_if_corrupt` may move it aside).
+        return Err(corrupt(path, format!("cut inside SQLite's 100-byte header ({read} bytes)")));
+    }
     if read < 100 || &head[..16] != SQLITE_MAGIC {
         // Another kind of file (a redb cache, a text file) is said to be what
         // it is and left alone; only what looks like nothing is damage.

@@ -113,6 +113,21 @@ async fn a_file_cut_inside_its_header_is_corrupt() {
     let err = SqliteStore::open(&path).expect_err("tiny");
     assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
     assert_eq!(snapshot(&path), b"SQLite");
+    // A cache of ours cut inside or at the end of SQLite's 100-byte header,
+    // or inside its first page: damage, never another program's file; cut
+    // after the header, it says it was truncated.
+    let ours = dir.path().join("cache.sqlite");
+    store_with_rows(&ours, 2).await;
+    let full = snapshot(&ours);
+    for cut in [16, 50, 99, 100, 101, 4000] {
+        fs::write(&path, &full[..cut]).expect("cut");
+        let err = SqliteStore::open(&path).expect_err("cut");
+        assert!(matches!(err, Error::Corrupt { .. }), "cut at {cut}: {err:?}");
+        if cut >= 100 {
+            assert!(err.to_string().contains("truncated"), "cut at {cut}: {err}");
+        }
+        assert_eq!(snapshot(&path), &full[..cut], "cut at {cut}: the file changed");
+    }
 }
 
 /// A healthy file of another kind (a redb cache, a text file) is said to be
@@ -455,4 +470,63 @@ async fn checkpoint_empties_the_log_into_the_file() {
     let copied = SqliteStore::open(&copy).expect("open the copy");
     let entry = copied.get("ns", "k").await.expect("get").expect("the row is in the file");
     assert_eq!(entry.payload, Bytes::from_static(b"in the log"));
+}
+
+/// `check_integrity_on_open` finds damage that opening alone does not read
+/// (a zeroed page among the rows): the open is then `Corrupt`, or with
+/// `recreate_if_corrupt` an empty store with the damaged file kept aside.
+#[tokio::test]
+async fn the_integrity_check_at_open_finds_a_damaged_page() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.sqlite");
+    store_with_rows(&path, 200).await;
+    let mut bytes = snapshot(&path);
+    let page = 4096;
+    assert!(bytes.len() > 100 * page, "{} bytes", bytes.len());
+    let at = (bytes.len() / page / 2) * page;
+    bytes[at..at + page].fill(0);
+    fs::write(&path, &bytes).expect("damage");
+    drop(SqliteStore::open(&path).expect("the damaged page is not read at open"));
+    let err = SqliteStore::builder(&path).check_integrity_on_open(true).open().expect_err("damage");
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    let store = SqliteStore::builder(&path)
+        .check_integrity_on_open(true)
+        .recreate_if_corrupt(true)
+        .open()
+        .expect("recreated");
+    assert!(store.get("ns", "k1").await.expect("get").is_none(), "not a new store");
+    let aside = fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
+        .count();
+    assert!(aside >= 1, "the damaged file was not kept aside");
+}
+
+/// The size bound's floor is 1024 bytes: 1023 is refused, 1024 opens.
+#[test]
+fn the_smallest_size_bound_is_1024_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.sqlite");
+    for bytes in [0, 1, 1023] {
+        let err = SqliteStore::builder(&path).max_bytes(bytes).open().expect_err("too small");
+        assert!(matches!(&err, Error::Config { message } if message.contains("1024")), "{err:?}");
+    }
+    let store = SqliteStore::builder(&path).max_bytes(1024).open().expect("the floor opens");
+    assert_eq!(store.capabilities().max_bytes, Some(1024));
+}
+
+/// A directory where the shared-memory file goes: SQLite cannot use the
+/// file, and the open is an I/O error naming the file, not a backend error.
+#[tokio::test]
+async fn an_unusable_shared_memory_file_is_an_io_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.sqlite");
+    store_with_rows(&path, 2).await;
+    fs::create_dir(sidecar(&path, "-shm")).expect("dir");
+    let err = SqliteStore::open(&path).expect_err("no shared memory");
+    match &err {
+        Error::Io { context, .. } => assert!(context.contains("cache.sqlite"), "{err:?}"),
+        other => panic!("not an I/O error: {other:?}"),
+    }
 }
