@@ -514,3 +514,28 @@ pub(crate) fn prepare(
         .map_err(err("setting journal_size_limit"))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite itself refuses a link at the path (a link put there after
+    /// the store's own check); the file it links to opens read-write by its
+    /// own name.
+    #[test]
+    fn a_connection_never_follows_a_link() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let real = dir.path().join("real.sqlite");
+        File::create(&real).expect("an empty file");
+        let conn = connect(&real, Duration::from_secs(1), false).expect("the file");
+        conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);").expect("writable");
+        drop(conn);
+        let link = dir.path().join("link.sqlite");
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+        let through_link = connect(&link, Duration::from_secs(1), false).and_then(|c| {
+            c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+                .map_err(|e| map_err(&link, "reading", e))
+        });
+        assert!(through_link.is_err(), "a link was followed: {through_link:?}");
+    }
+}

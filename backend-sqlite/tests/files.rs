@@ -530,3 +530,96 @@ async fn an_unusable_shared_memory_file_is_an_io_error() {
         other => panic!("not an I/O error: {other:?}"),
     }
 }
+
+/// Our file with its application id a bit off *and* its schema text on the
+/// first page damaged is still ours, damaged (`Corrupt`); another program's
+/// file whose id is far from ours is `Incompatible`.
+#[tokio::test]
+async fn an_application_id_a_few_bits_off_ours_is_damage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.sqlite");
+    store_with_rows(&path, 2).await;
+    let mut bytes = snapshot(&path);
+    let needle = b"CREATE TABLE cache_rows (";
+    // Every copy of it (SQLite may keep an old one in freed cell space).
+    let copies: Vec<usize> = bytes
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(at, _)| at)
+        .collect();
+    assert!(!copies.is_empty(), "no schema text");
+    for at in copies {
+        bytes[at + 13..at + 23].copy_from_slice(b"cache_rowz");
+    }
+    for flipped in [1u32, 1 << 9, 0b1011 << 20] {
+        let id = APPLICATION_ID ^ flipped as i32;
+        bytes[68..72].copy_from_slice(&id.to_be_bytes());
+        fs::write(&path, &bytes).expect("damage");
+        let err = SqliteStore::open(&path).expect_err("damaged");
+        assert!(matches!(err, Error::Corrupt { .. }), "id {id:#x}: {err:?}");
+    }
+    let other = dir.path().join("other.db");
+    {
+        let conn = rusqlite::Connection::open(&other).expect("sqlite");
+        let far = APPLICATION_ID ^ 0x00ff_00ff;
+        conn.execute_batch(&format!("PRAGMA application_id = {far}; CREATE TABLE notes (b TEXT);"))
+            .expect("write");
+    }
+    let err = SqliteStore::open(&other).expect_err("foreign");
+    assert!(matches!(err, Error::Incompatible { .. }), "{err:?}");
+}
+
+/// A few bytes where the log goes that do not begin a SQLite log are
+/// another program's file, refused and untouched (a short file is ours only
+/// if its bytes begin a log).
+#[tokio::test]
+async fn a_short_foreign_file_where_the_log_goes_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.sqlite");
+    store_with_rows(&path, 2).await;
+    let wal = sidecar(&path, "-wal");
+    fs::write(&wal, b"hello").expect("write");
+    let err = SqliteStore::open(&path).expect_err("foreign log");
+    assert!(matches!(err, Error::Incompatible { .. }), "{err:?}");
+    assert_eq!(fs::read(&wal).expect("still there"), b"hello");
+}
+
+/// A file shorter than its header says, with a write-ahead log beside it
+/// that holds the missing pages (a checkpoint cut short by a crash), is
+/// repaired by SQLite and opens with every row; with an empty log beside
+/// it, it is truncated (`Corrupt`).
+#[tokio::test]
+async fn a_short_file_with_its_log_beside_it_opens_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.sqlite");
+    // Few enough writes that the log is not checkpointed and restarted
+    // meanwhile (at 1,000 pages): it holds every page they wrote.
+    let rows = 100;
+    let store = SqliteStore::open(&path).expect("open");
+    for i in 0..rows {
+        let payload = Bytes::from(vec![i as u8; 3000]);
+        store.set("ns", &format!("k{i}"), payload, SetOptions::new()).await.expect("set");
+    }
+    // Every page goes to the file; the log keeps its frames (a passive
+    // checkpoint does not reset it): the image a crash right after leaves.
+    let raw = rusqlite::Connection::open(&path).expect("raw connection");
+    raw.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())).expect("checkpoint");
+    let image = dir.path().join("image.sqlite");
+    let (db, log) = (snapshot(&path), fs::read(sidecar(&path, "-wal")).expect("the log"));
+    drop((raw, store));
+    assert!(log.len() > db.len() / 2, "the log does not hold the rows' pages");
+    fs::write(&image, &db[..db.len() / 2]).expect("cut");
+    fs::write(sidecar(&image, "-wal"), &log).expect("log");
+    let store = SqliteStore::open(&image).expect("SQLite repairs it from the log");
+    for i in [0, rows / 2, rows - 1] {
+        let row = store.get("ns", &format!("k{i}")).await.expect("get").expect("row");
+        assert_eq!(row.payload.as_ref(), &vec![i as u8; 3000][..], "row {i}");
+    }
+    drop(store);
+    let empty_log = dir.path().join("empty.sqlite");
+    fs::write(&empty_log, &db[..db.len() / 2]).expect("cut");
+    fs::write(sidecar(&empty_log, "-wal"), b"").expect("empty log");
+    let err = SqliteStore::open(&empty_log).expect_err("truncated");
+    assert!(err.to_string().contains("truncated"), "{err}");
+}
