@@ -538,4 +538,26 @@ mod tests {
         });
         assert!(through_link.is_err(), "a link was followed: {through_link:?}");
     }
+
+    /// A file that changed between the look at its header and the open
+    /// (another program made it a database of its own meanwhile: no tables
+    /// yet, but its version set, or its id) is refused, never claimed.
+    #[test]
+    fn prepare_never_claims_another_programs_new_database() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (i, setup) in
+            ["PRAGMA user_version = 5", "PRAGMA application_id = 7"].iter().enumerate()
+        {
+            let path = dir.path().join(format!("other{i}.db"));
+            rusqlite::Connection::open(&path).and_then(|c| c.execute_batch(setup)).expect(setup);
+            let mut conn = connect(&path, Duration::from_secs(1), false).expect("connect");
+            let err = prepare(&mut conn, &path, Durability::Normal, Duration::from_secs(1))
+                .expect_err("another program's");
+            assert!(matches!(err, Error::Incompatible { .. }), "{setup}: {err:?}");
+            let id: i32 = conn
+                .pragma_query_value(None, "application_id", |r| r.get(0))
+                .expect("application_id");
+            assert_ne!(id, APPLICATION_ID, "{setup}: the file was claimed");
+        }
+    }
 }

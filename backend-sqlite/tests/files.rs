@@ -623,3 +623,49 @@ async fn a_short_file_with_its_log_beside_it_opens_whole() {
     let err = SqliteStore::open(&empty_log).expect_err("truncated");
     assert!(err.to_string().contains("truncated"), "{err}");
 }
+
+/// Our file whose header lost its schema version (zeroed) while its tables
+/// are there is damaged, not a new file to set up again.
+#[tokio::test]
+async fn a_zeroed_schema_version_over_our_tables_is_corrupt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.sqlite");
+    store_with_rows(&path, 2).await;
+    let mut bytes = snapshot(&path);
+    bytes[60..64].fill(0);
+    fs::write(&path, &bytes).expect("damage");
+    let err = SqliteStore::open(&path).expect_err("damaged");
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("schema version 0"), "{err}");
+    // A version-1 file (the golden one), which keeps its version nowhere else.
+    let v1 = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1.sqlite");
+    let mut bytes = fs::read(v1).expect("the golden version-1 file");
+    bytes[60..64].fill(0);
+    let old = dir.path().join("v1.sqlite");
+    fs::write(&old, &bytes).expect("damage");
+    let err = SqliteStore::open(&old).expect_err("damaged");
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("schema version 0"), "{err}");
+}
+
+/// The log is cut back to 16 MiB after a checkpoint: one write larger than
+/// that leaves a 16 MiB log once the next write starts it over.
+#[tokio::test]
+async fn the_log_is_cut_back_to_16_mib() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cache.sqlite");
+    let store = SqliteStore::open(&path).expect("open");
+    let items: Vec<_> = (0..96)
+        .map(|i| {
+            let payload = Bytes::from(vec![i as u8; 256 * 1024]);
+            cachestore_core::SetItem::new("ns", format!("k{i}"), payload, SetOptions::new())
+        })
+        .collect();
+    store.set_many(items).await.expect("24 MiB in one write");
+    let wal = sidecar(&path, "-wal");
+    let grown = fs::metadata(&wal).expect("log").len();
+    assert!(grown > 24 << 20, "the log holds the write: {grown}");
+    store.set("ns", "small", Bytes::from_static(b"x"), SetOptions::new()).await.expect("set");
+    let cut = fs::metadata(&wal).expect("log").len();
+    assert_eq!(cut, 16 << 20, "the log after it started over: {cut} bytes");
+}
