@@ -722,3 +722,118 @@ async fn the_purger_counts_failed_passes_and_goes_on() {
     assert_eq!(purger.purged(), 0);
     purger.shutdown().await;
 }
+
+/// A fetch over a store of one process (memory) takes no fetch lease: the
+/// store holds nothing while the fetcher runs.
+#[tokio::test]
+async fn a_store_of_one_process_takes_no_fetch_lease() {
+    let clock = ManualClock::new();
+    let store = memory(&clock);
+    assert!(!store.capabilities().multi_process && store.capabilities().conditional_writes);
+    let cache = Cache::new(Arc::clone(&store));
+    let seen = Arc::clone(&store);
+    let got = cache
+        .get_or_fetch("ns", "k", &FetchPolicy::new(HOUR), move || async move {
+            let page = seen.scan(None, None, 10).await.map_err(|e| e.to_string())?;
+            let rows: Vec<_> =
+                page.items.iter().map(|i| (i.namespace.clone(), i.key.clone())).collect();
+            if rows.is_empty() { Ok(1u8) } else { Err(format!("rows during the fetch: {rows:?}")) }
+        })
+        .await;
+    assert_eq!(got.expect("no lease row").value, 1);
+}
+
+/// A memory store on which, just before its `n`th `get_stale`, another
+/// process has cached a failure for the key (a remembered failure, as the
+/// fetch layer writes one).
+#[derive(Debug)]
+struct FailureCachedMeanwhile {
+    inner: MemoryStore,
+    reads: AtomicUsize,
+    at: usize,
+}
+
+#[async_trait]
+impl CacheStore for FailureCachedMeanwhile {
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        self.inner.get(namespace, key).await
+    }
+    async fn get_stale(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
+        if self.reads.fetch_add(1, Ordering::SeqCst) + 1 == self.at {
+            let failure =
+                SetOptions::new().ttl(Ttl::For(HOUR)).header(cachestore::NEGATIVE_HEADER, "1");
+            self.inner.set(namespace, key, Bytes::from_static(b"upstream down"), failure).await?;
+        }
+        self.inner.get_stale(namespace, key).await
+    }
+    async fn set(&self, namespace: &str, key: &str, payload: Bytes, o: SetOptions) -> Result<()> {
+        self.inner.set(namespace, key, payload, o).await
+    }
+    async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
+        self.inner.delete(namespace, key).await
+    }
+    async fn purge_expired(&self) -> Result<u64> {
+        self.inner.purge_expired().await
+    }
+    async fn clear_namespace(&self, namespace: &str) -> Result<u64> {
+        self.inner.clear_namespace(namespace).await
+    }
+    async fn clear_all(&self) -> Result<u64> {
+        self.inner.clear_all().await
+    }
+    async fn scan(
+        &self,
+        namespace: Option<&str>,
+        after: Option<&ScanCursor>,
+        limit: usize,
+    ) -> Result<Page> {
+        self.inner.scan(namespace, after, limit).await
+    }
+    async fn stats(&self) -> Result<Stats> {
+        self.inner.stats().await
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities().with_conditional_writes(false).with_touch(false)
+    }
+    fn clock(&self) -> SharedClock {
+        self.inner.clock()
+    }
+}
+
+/// A background refresh that finds a remembered failure where the value
+/// was (cached elsewhere since the caller looked) shows the fetcher no
+/// previous row: a failure's text is never revalidated as a value.
+#[tokio::test]
+async fn a_refresh_never_shows_a_remembered_failure_as_the_previous_row() {
+    let clock = ManualClock::new();
+    // Reads: the fill's look and re-check (2), the stale call's look (3);
+    // the refresh's look (4) finds the failure.
+    let store = Arc::new(FailureCachedMeanwhile {
+        inner: MemoryStore::with_clock(clock.clone()),
+        reads: AtomicUsize::new(0),
+        at: 4,
+    });
+    let cache = Cache::new(store.clone());
+    let policy = FetchPolicy::new(MIN).stale_for(HOUR).stale_while_revalidate(true);
+    cache
+        .get_or_fetch_with("ns", "k", &policy, |_ctx| async {
+            Ok::<_, String>(Fetched::value(7u8).header("ETag", "\"a\""))
+        })
+        .await
+        .expect("fetched");
+    clock.advance(2 * MIN);
+    let shown = Arc::new(std::sync::Mutex::new(None));
+    let s = Arc::clone(&shown);
+    let got = cache
+        .get_or_fetch_with("ns", "k", &policy, move |ctx| async move {
+            *s.lock().expect("lock") = Some(ctx.previous.is_some());
+            Ok::<_, String>(Fetched::value(8u8))
+        })
+        .await
+        .expect("stale, refreshed behind");
+    assert_eq!((got.value, got.fresh), (7, false));
+    cache.wait_background().await;
+    assert_eq!(store.reads.load(Ordering::SeqCst), 4, "the reads this test counts on");
+    assert_eq!(*shown.lock().expect("lock"), Some(false), "a failure shown as the previous row");
+    assert_eq!(cache.get::<u8>("ns", "k").await.expect("get"), Some(8));
+}
