@@ -21,13 +21,20 @@ const MIN: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 
 /// A memory store whose reads or writes fail on demand, as a store whose
-/// disk or server went away does (faults injected; the cache under test is
-/// the real one).
+/// disk or server went away does, or on which another process caches a
+/// failure at a chosen read (faults injected; the cache under test is the
+/// real one).
 #[derive(Debug)]
 struct Faulty {
     inner: MemoryStore,
     fail_reads: AtomicBool,
     fail_writes: AtomicBool,
+    /// `get_stale` calls so far.
+    stale_reads: AtomicUsize,
+    /// Just before this `get_stale` call (counted from 1; 0 for never),
+    /// another process has cached a failure for the key, as the fetch
+    /// layer writes one.
+    failure_cached_at: AtomicUsize,
 }
 
 impl Faulty {
@@ -36,6 +43,8 @@ impl Faulty {
             inner: MemoryStore::with_clock(clock.clone()),
             fail_reads: AtomicBool::new(false),
             fail_writes: AtomicBool::new(false),
+            stale_reads: AtomicUsize::new(0),
+            failure_cached_at: AtomicUsize::new(0),
         })
     }
 
@@ -60,6 +69,12 @@ impl CacheStore for Faulty {
     }
     async fn get_stale(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
         self.read()?;
+        let call = self.stale_reads.fetch_add(1, Ordering::SeqCst) + 1;
+        if call == self.failure_cached_at.load(Ordering::SeqCst) {
+            let failure =
+                SetOptions::new().ttl(Ttl::For(HOUR)).header(cachestore::NEGATIVE_HEADER, "1");
+            self.inner.set(namespace, key, Bytes::from_static(b"upstream down"), failure).await?;
+        }
         self.inner.get_stale(namespace, key).await
     }
     async fn set(&self, namespace: &str, key: &str, payload: Bytes, o: SetOptions) -> Result<()> {
@@ -743,63 +758,6 @@ async fn a_store_of_one_process_takes_no_fetch_lease() {
     assert_eq!(got.expect("no lease row").value, 1);
 }
 
-/// A memory store on which, just before its `n`th `get_stale`, another
-/// process has cached a failure for the key (a remembered failure, as the
-/// fetch layer writes one).
-#[derive(Debug)]
-struct FailureCachedMeanwhile {
-    inner: MemoryStore,
-    reads: AtomicUsize,
-    at: usize,
-}
-
-#[async_trait]
-impl CacheStore for FailureCachedMeanwhile {
-    async fn get(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
-        self.inner.get(namespace, key).await
-    }
-    async fn get_stale(&self, namespace: &str, key: &str) -> Result<Option<Entry>> {
-        if self.reads.fetch_add(1, Ordering::SeqCst) + 1 == self.at {
-            let failure =
-                SetOptions::new().ttl(Ttl::For(HOUR)).header(cachestore::NEGATIVE_HEADER, "1");
-            self.inner.set(namespace, key, Bytes::from_static(b"upstream down"), failure).await?;
-        }
-        self.inner.get_stale(namespace, key).await
-    }
-    async fn set(&self, namespace: &str, key: &str, payload: Bytes, o: SetOptions) -> Result<()> {
-        self.inner.set(namespace, key, payload, o).await
-    }
-    async fn delete(&self, namespace: &str, key: &str) -> Result<bool> {
-        self.inner.delete(namespace, key).await
-    }
-    async fn purge_expired(&self) -> Result<u64> {
-        self.inner.purge_expired().await
-    }
-    async fn clear_namespace(&self, namespace: &str) -> Result<u64> {
-        self.inner.clear_namespace(namespace).await
-    }
-    async fn clear_all(&self) -> Result<u64> {
-        self.inner.clear_all().await
-    }
-    async fn scan(
-        &self,
-        namespace: Option<&str>,
-        after: Option<&ScanCursor>,
-        limit: usize,
-    ) -> Result<Page> {
-        self.inner.scan(namespace, after, limit).await
-    }
-    async fn stats(&self) -> Result<Stats> {
-        self.inner.stats().await
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities().with_conditional_writes(false).with_touch(false)
-    }
-    fn clock(&self) -> SharedClock {
-        self.inner.clock()
-    }
-}
-
 /// A background refresh that finds a remembered failure where the value
 /// was (cached elsewhere since the caller looked) shows the fetcher no
 /// previous row: a failure's text is never revalidated as a value.
@@ -808,11 +766,8 @@ async fn a_refresh_never_shows_a_remembered_failure_as_the_previous_row() {
     let clock = ManualClock::new();
     // Reads: the fill's look and re-check (2), the stale call's look (3);
     // the refresh's look (4) finds the failure.
-    let store = Arc::new(FailureCachedMeanwhile {
-        inner: MemoryStore::with_clock(clock.clone()),
-        reads: AtomicUsize::new(0),
-        at: 4,
-    });
+    let store = Faulty::new(&clock);
+    store.failure_cached_at.store(4, Ordering::SeqCst);
     let cache = Cache::new(store.clone());
     let policy = FetchPolicy::new(MIN).stale_for(HOUR).stale_while_revalidate(true);
     cache
@@ -833,7 +788,7 @@ async fn a_refresh_never_shows_a_remembered_failure_as_the_previous_row() {
         .expect("stale, refreshed behind");
     assert_eq!((got.value, got.fresh), (7, false));
     cache.wait_background().await;
-    assert_eq!(store.reads.load(Ordering::SeqCst), 4, "the reads this test counts on");
+    assert_eq!(store.stale_reads.load(Ordering::SeqCst), 4, "the reads this test counts on");
     assert_eq!(*shown.lock().expect("lock"), Some(false), "a failure shown as the previous row");
     assert_eq!(cache.get::<u8>("ns", "k").await.expect("get"), Some(8));
 }
