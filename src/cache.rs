@@ -323,16 +323,6 @@ pub(crate) enum Attempt<T, E> {
     TimedOut(Duration),
 }
 
-impl<T, E> Attempt<T, E> {
-    /// A timeout after a soft one says how long the caller waited in all.
-    fn waited_before(self, soft: Duration) -> Self {
-        match self {
-            Attempt::TimedOut(rest) => Attempt::TimedOut(soft + rest),
-            done => done,
-        }
-    }
-}
-
 type FetchResult<T, E> = std::result::Result<Cached<T>, FetchError<E>>;
 
 impl<C: ValueCodec> Cache<C> {
@@ -1156,16 +1146,15 @@ impl<C: ValueCodec> Cache<C> {
             if let Ok(result) = tokio::time::timeout(soft, &mut future).await {
                 return self.complete(pending, policy, Attempt::Done(result)).await;
             }
-            let rest = policy.hard_timeout.map(|h| h.saturating_sub(soft));
             if let Some(stale) = self.stale_of::<T>(&pending) {
                 let (cache, policy) = (self.clone(), policy.clone());
                 self.spawn_task(handle, namespace, async move {
-                    let attempt = with_timeout(rest, future).await.waited_before(soft);
+                    let attempt = after_soft_timeout(soft, policy.hard_timeout, future).await;
                     let _ = cache.complete(pending, &policy, attempt).await;
                 });
                 return Ok(stale);
             }
-            let attempt = with_timeout(rest, future).await.waited_before(soft);
+            let attempt = after_soft_timeout(soft, policy.hard_timeout, future).await;
             return self.complete(pending, policy, attempt).await;
         }
         let attempt = with_timeout(policy.hard_timeout, future).await;
@@ -1229,8 +1218,7 @@ impl<C: ValueCodec> Cache<C> {
             if let Some(stale) = self.stale_of::<T>(&pending) {
                 return Ok(stale);
             }
-            let rest = policy.hard_timeout.map(|h| h.saturating_sub(soft));
-            let attempt = with_timeout(rest, future).await.waited_before(soft);
+            let attempt = after_soft_timeout(soft, policy.hard_timeout, future).await;
             return self.complete(pending, policy, attempt).await;
         }
         let attempt = with_timeout(policy.hard_timeout, future).await;
@@ -1328,6 +1316,19 @@ fn due_for_refresh<T>(policy: &FetchPolicy, c: &Cached<T>, expires_at: Option<Sy
 }
 
 /// Runs a fetch under an optional timeout.
+/// Waits out the rest of `hard` for a fetch that already ran `soft`; a
+/// timeout says the whole wait.
+async fn after_soft_timeout<T, E>(
+    soft: Duration,
+    hard: Option<Duration>,
+    fetch: impl Future<Output = std::result::Result<Fetched<T>, E>>,
+) -> Attempt<T, E> {
+    match with_timeout(hard.map(|h| h.saturating_sub(soft)), fetch).await {
+        Attempt::TimedOut(rest) => Attempt::TimedOut(soft + rest),
+        done => done,
+    }
+}
+
 pub(crate) async fn with_timeout<T, E>(
     limit: Option<Duration>,
     fetch: impl Future<Output = std::result::Result<Fetched<T>, E>>,

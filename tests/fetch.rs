@@ -686,13 +686,15 @@ async fn caches_over_different_stores_do_not_share_a_flight() {
     assert_eq!(first.await.expect("task").expect("first store").value, 1);
 }
 
-/// A background refresh (stale-while-revalidate) shows the fetcher the row
-/// it refreshes, so a "not modified" renews it.
-#[tokio::test]
-async fn a_background_refresh_revalidates_the_row_it_refreshes() {
-    let clock = ManualClock::new();
-    let store = memory(&clock);
-    let cache = Cache::new(Arc::clone(&store));
+/// Stores 7 with an ETag through `cache`, lets it go stale, and calls
+/// again under stale-while-revalidate with a fetcher that answers `answer`:
+/// the stale value returned, and the previous row the background refresh
+/// was shown (after it finished).
+async fn refresh_of_a_stale_row(
+    cache: &Cache,
+    clock: &ManualClock,
+    answer: Fetched<u8>,
+) -> (cachestore::Cached<u8>, Option<cachestore::Previous>) {
     let policy = FetchPolicy::new(MIN).stale_for(HOUR).stale_while_revalidate(true);
     cache
         .get_or_fetch_with("ns", "k", &policy, |_ctx| async {
@@ -701,18 +703,31 @@ async fn a_background_refresh_revalidates_the_row_it_refreshes() {
         .await
         .expect("fetched");
     clock.advance(2 * MIN);
-    let etag = Arc::new(std::sync::Mutex::new(None));
-    let e = Arc::clone(&etag);
+    let shown = Arc::new(std::sync::Mutex::new(None));
+    let s = Arc::clone(&shown);
     let got = cache
         .get_or_fetch_with("ns", "k", &policy, move |ctx| async move {
-            *e.lock().expect("lock") = ctx.previous_header("etag").map(str::to_owned);
-            Ok::<_, String>(Fetched::<u8>::not_modified())
+            *s.lock().expect("lock") = Some(ctx.previous);
+            Ok::<_, String>(answer)
         })
         .await
         .expect("stale, refreshed behind");
-    assert_eq!((got.value, got.fresh), (7, false));
     cache.wait_background().await;
-    assert_eq!(etag.lock().expect("lock").as_deref(), Some("\"a\""), "no previous row shown");
+    let previous = shown.lock().expect("lock").take().expect("the refresh ran");
+    (got, previous)
+}
+
+/// A background refresh (stale-while-revalidate) shows the fetcher the row
+/// it refreshes, so a "not modified" renews it.
+#[tokio::test]
+async fn a_background_refresh_revalidates_the_row_it_refreshes() {
+    let clock = ManualClock::new();
+    let store = memory(&clock);
+    let cache = Cache::new(Arc::clone(&store));
+    let (got, previous) = refresh_of_a_stale_row(&cache, &clock, Fetched::not_modified()).await;
+    assert_eq!((got.value, got.fresh), (7, false));
+    let etag = previous.as_ref().and_then(|p| p.headers.get("ETag")).map(String::as_str);
+    assert_eq!(etag, Some("\"a\""), "no previous row shown: {previous:?}");
     let row = store.get("ns", "k").await.expect("get");
     assert!(row.is_some(), "the refresh did not renew the row");
     assert_eq!(cache.counters("ns").revalidations, 1);
@@ -769,26 +784,9 @@ async fn a_refresh_never_shows_a_remembered_failure_as_the_previous_row() {
     let store = Faulty::new(&clock);
     store.failure_cached_at.store(4, Ordering::SeqCst);
     let cache = Cache::new(store.clone());
-    let policy = FetchPolicy::new(MIN).stale_for(HOUR).stale_while_revalidate(true);
-    cache
-        .get_or_fetch_with("ns", "k", &policy, |_ctx| async {
-            Ok::<_, String>(Fetched::value(7u8).header("ETag", "\"a\""))
-        })
-        .await
-        .expect("fetched");
-    clock.advance(2 * MIN);
-    let shown = Arc::new(std::sync::Mutex::new(None));
-    let s = Arc::clone(&shown);
-    let got = cache
-        .get_or_fetch_with("ns", "k", &policy, move |ctx| async move {
-            *s.lock().expect("lock") = Some(ctx.previous.is_some());
-            Ok::<_, String>(Fetched::value(8u8))
-        })
-        .await
-        .expect("stale, refreshed behind");
+    let (got, previous) = refresh_of_a_stale_row(&cache, &clock, Fetched::value(8)).await;
     assert_eq!((got.value, got.fresh), (7, false));
-    cache.wait_background().await;
     assert_eq!(store.stale_reads.load(Ordering::SeqCst), 4, "the reads this test counts on");
-    assert_eq!(*shown.lock().expect("lock"), Some(false), "a failure shown as the previous row");
+    assert_eq!(previous, None, "a failure shown as the previous row");
     assert_eq!(cache.get::<u8>("ns", "k").await.expect("get"), Some(8));
 }
